@@ -1,0 +1,420 @@
+"""The typed desired state of one environment.
+
+Git holds *what* should run: this schema. How traffic is split right now is runtime state owned
+by the rollout controller and lives in :mod:`desired_state.traffic`.
+
+Keys in YAML are camelCase; unknown keys and wrong types are refused (``extra="forbid"``,
+strict mode), so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from desired_state.naming import SERVICE_NAMES, suffix_problems
+
+# Fargate's accepted task sizes: CPU units -> the memory (MiB) values allowed with it.
+FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+MUTABLE_TAGS = frozenset({"latest", "stable", "main", "master", "dev", "prod", "production", "staging", "edge", "nightly"})
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SECRET_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+AZ_PATTERN = re.compile(r"^([a-z]{2}(?:-gov)?-[a-z]+-\d)([a-z])$")
+CERT_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+# ALB TLS policies that allow only TLS 1.2 and 1.3; older ones are refused.
+CURRENT_TLS_POLICIES = frozenset(
+    {
+        "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+        "ELBSecurityPolicy-TLS13-1-3-2021-06",
+        "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+        "ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04",
+        "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+        "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+    }
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+    )
+
+
+class ImageRef(Model):
+    """An immutable reference to an image in the platform's own ECR repository for a service."""
+
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @field_validator("tag")
+    @classmethod
+    def _immutable_tag(cls, tag: str | None) -> str | None:
+        if tag is None:
+            return tag
+        if not TAG_PATTERN.match(tag):
+            raise ValueError(f"'{tag}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)")
+        if tag.lower() in MUTABLE_TAGS:
+            raise ValueError(
+                f"'{tag}' is a moving tag; use an immutable release tag (e.g. a version or git SHA) or a digest"
+            )
+        return tag
+
+    @field_validator("digest")
+    @classmethod
+    def _digest_form(cls, digest: str | None) -> str | None:
+        if digest is not None and not DIGEST_PATTERN.match(digest):
+            raise ValueError(f"'{digest}' is not an image digest of the form sha256:<64 hex characters>")
+        return digest
+
+    @model_validator(mode="after")
+    def _tag_or_digest(self) -> ImageRef:
+        if self.tag is None and self.digest is None:
+            raise ValueError("give a tag or a digest; without one the image is not pinned")
+        return self
+
+    @property
+    def reference(self) -> str:
+        """What follows the repository URL: ``@sha256:...`` when pinned by digest, else ``:tag``."""
+        return f"@{self.digest}" if self.digest else f":{self.tag}"
+
+
+class ScalingSpec(Model):
+    min: int = Field(ge=0, le=100)
+    max: int = Field(ge=1, le=100)
+    cpu_target: float = Field(gt=0, le=100)
+    scale_in_cooldown: int = Field(default=300, ge=0, le=3600)
+    scale_out_cooldown: int = Field(default=60, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScalingSpec:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class HealthCheckSpec(Model):
+    path: str = Field(pattern=r"^/[A-Za-z0-9/_.\-]*$", max_length=1024)
+    interval: int = Field(default=30, ge=5, le=300)
+    timeout: int = Field(default=5, ge=2, le=120)
+    healthy_threshold: int = Field(default=3, ge=2, le=10)
+    unhealthy_threshold: int = Field(default=3, ge=2, le=10)
+    grace_period: int = Field(ge=0, le=2_147_483_647)
+    matcher: str = Field(default="200-399", pattern=r"^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$")
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> HealthCheckSpec:
+        if self.timeout >= self.interval:
+            raise ValueError(f"timeout ({self.timeout}s) must be shorter than interval ({self.interval}s)")
+        return self
+
+
+class CapacityProviderWeights(Model):
+    """Share of tasks on FARGATE and FARGATE_SPOT; ``base`` tasks always go to FARGATE."""
+
+    fargate: int = Field(ge=0, le=1000)
+    fargate_spot: int = Field(default=0, ge=0, le=1000)
+    base: int = Field(default=0, ge=0, le=100000)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> CapacityProviderWeights:
+        if self.fargate + self.fargate_spot == 0:
+            raise ValueError("at least one of fargate and fargateSpot must have a weight above 0")
+        return self
+
+
+class SecretInjection(Model):
+    """One environment variable of a container filled from a Secrets Manager secret."""
+
+    env: str
+    secret: str
+    key: str | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, env: str) -> str:
+        if not ENV_NAME_PATTERN.match(env):
+            raise ValueError(f"'{env}' is not an environment variable name (A-Z, 0-9, '_')")
+        return env
+
+
+class ServiceSpec(Model):
+    image: ImageRef
+    cpu: int
+    memory: int
+    port: int = Field(ge=1, le=65535)
+    desired_count: int = Field(ge=0, le=1000)
+    scaling: ScalingSpec
+    health_check: HealthCheckSpec
+    environment: dict[str, str] = Field(default_factory=dict)
+    secrets: tuple[SecretInjection, ...] = ()
+    capacity_providers: CapacityProviderWeights
+    readonly_root_filesystem: bool = True
+    health_check_command: tuple[str, ...] | None = None
+
+    @field_validator("environment")
+    @classmethod
+    def _env_names(cls, environment: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in environment if not ENV_NAME_PATTERN.match(k)]
+        if bad:
+            raise ValueError(f"not environment variable names: {', '.join(sorted(bad))}")
+        return environment
+
+
+class Services(Model):
+    frontend: ServiceSpec
+    api_gateway: ServiceSpec = Field(alias="api-gateway")
+    processing_service: ServiceSpec = Field(alias="processing-service")
+
+    def items(self) -> list[tuple[str, ServiceSpec]]:
+        return [(n, getattr(self, n.replace("-", "_"))) for n in SERVICE_NAMES]
+
+    def get(self, service: str) -> ServiceSpec:
+        return getattr(self, service.replace("-", "_"))
+
+
+class FlowLogSpec(Model):
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    retention_in_days: Literal[30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] = 30
+    max_aggregation_interval: Literal[60, 600] = 600
+
+
+class NetworkSpec(Model):
+    cidr: str
+    availability_zones: tuple[str, str, str]
+    nat_gateways: Literal["per-az", "single"] = "per-az"
+    flow_logs: FlowLogSpec = FlowLogSpec()
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, cidr: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"'{cidr}' is not an IPv4 network in CIDR form: {exc}") from None
+        if not 16 <= network.prefixlen <= 22:
+            raise ValueError(f"prefix /{network.prefixlen} is out of range; use /16 to /22 so six subnets fit")
+        if not network.is_private:
+            raise ValueError(f"'{cidr}' is not a private (RFC 1918) range")
+        return cidr
+
+    @field_validator("availability_zones")
+    @classmethod
+    def _distinct(cls, zones: tuple[str, str, str]) -> tuple[str, str, str]:
+        for zone in zones:
+            if not AZ_PATTERN.match(zone):
+                raise ValueError(f"'{zone}' is not an availability zone name such as us-east-1a")
+        if len(set(zones)) != 3:
+            raise ValueError("the three availability zones must be distinct")
+        return zones
+
+
+class LifecycleSpec(Model):
+    keep_tagged_images: int = Field(default=30, ge=1, le=1000)
+    expire_untagged_after_days: int = Field(default=7, ge=1, le=365)
+
+
+class RegistrySpec(Model):
+    encryption: Literal["AES256", "KMS"] = "AES256"
+    kms_key_arn: str | None = None
+    lifecycle: LifecycleSpec = LifecycleSpec()
+
+    @model_validator(mode="after")
+    def _kms_key_only_with_kms(self) -> RegistrySpec:
+        if self.kms_key_arn and self.encryption != "KMS":
+            raise ValueError("kmsKeyArn is set but encryption is AES256; set encryption: KMS or drop the key")
+        return self
+
+
+class ClusterSpec(Model):
+    container_insights: Literal["enabled", "enhanced", "disabled"] = "enabled"
+    default_capacity_providers: CapacityProviderWeights = CapacityProviderWeights(fargate=1)
+
+
+class AccessLogSpec(Model):
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    prefix: str = ""
+
+
+class EdgeSpec(Model):
+    certificate_arn: str | None = None
+    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    test_listener_port: int = Field(default=8443, ge=1024, le=65535)
+    api_path_patterns: tuple[str, ...] = ("/api/*",)
+    idle_timeout: int = Field(default=60, ge=1, le=4000)
+    deregistration_delay: int = Field(default=30, ge=0, le=3600)
+    access_logs: AccessLogSpec | None = None
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, arn: str | None) -> str | None:
+        if arn is not None and not CERT_ARN_PATTERN.match(arn):
+            raise ValueError(f"'{arn}' is not an ACM certificate ARN")
+        return arn
+
+    @field_validator("ssl_policy")
+    @classmethod
+    def _tls(cls, policy: str) -> str:
+        if policy not in CURRENT_TLS_POLICIES:
+            raise ValueError(
+                f"'{policy}' is not a current TLS 1.2+/1.3 policy; use one of {', '.join(sorted(CURRENT_TLS_POLICIES))}"
+            )
+        return policy
+
+    @field_validator("api_path_patterns")
+    @classmethod
+    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        if not 1 <= len(patterns) <= 5:
+            raise ValueError("give 1 to 5 path patterns (an ALB rule condition takes at most 5)")
+        return patterns
+
+
+class SecretSpec(Model):
+    """A Secrets Manager secret the platform owns. Values never live in git.
+
+    ``generated-credentials``: a JSON document ``{"username": ..., "password": ...}`` with a
+    generated password. ``generated-string``: a generated random string. ``config``: the value of
+    the Pulumi secret config key ``configKey`` (set with ``pulumi config set --secret``).
+    """
+
+    kind: Literal["generated-credentials", "generated-string", "config"]
+    description: str = Field(default="", max_length=2048)
+    username: str | None = None
+    length: int = Field(default=40, ge=16, le=4096)
+    config_key: str | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> SecretSpec:
+        if self.kind == "generated-credentials" and not self.username:
+            raise ValueError("kind generated-credentials needs a username")
+        if self.kind == "config" and not self.config_key:
+            raise ValueError("kind config needs configKey, the Pulumi secret config key holding the value")
+        if self.kind != "config" and self.config_key:
+            raise ValueError(f"configKey only applies to kind config, not {self.kind}")
+        return self
+
+
+class DiscoverySpec(Model):
+    namespace: str | None = None
+    dns_ttl: int = Field(default=10, ge=0, le=86400)
+
+
+class DesiredState(Model):
+    """Everything git says about one environment."""
+
+    environment_suffix: str
+    region: str = "us-east-1"
+    network: NetworkSpec
+    registry: RegistrySpec = RegistrySpec()
+    cluster: ClusterSpec = ClusterSpec()
+    edge: EdgeSpec = EdgeSpec()
+    discovery: DiscoverySpec = DiscoverySpec()
+    log_retention_in_days: Literal[30] = 30
+    secrets: dict[str, SecretSpec] = Field(default_factory=dict)
+    services: Services
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("environment_suffix")
+    @classmethod
+    def _suffix(cls, suffix: str) -> str:
+        problems = suffix_problems(suffix)
+        if problems:
+            raise ValueError(f"'{suffix}' " + "; ".join(problems))
+        return suffix
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, region: str) -> str:
+        if not re.match(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$", region):
+            raise ValueError(f"'{region}' is not an AWS region name such as us-east-1")
+        return region
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, secrets: dict[str, SecretSpec]) -> dict[str, SecretSpec]:
+        bad = [n for n in secrets if not SECRET_NAME_PATTERN.match(n)]
+        if bad:
+            raise ValueError(f"secret names must be lowercase words joined by '-': {', '.join(bad)}")
+        return secrets
+
+    @property
+    def discovery_namespace(self) -> str:
+        return self.discovery.namespace or f"{self.environment_suffix}.platform.internal"
+
+
+
+Path = tuple[str | int, ...]
+
+
+def semantic_problems(state: DesiredState) -> list[tuple[Path, str]]:
+    """Rules that span fields, each with the exact path of the field to fix."""
+    problems: list[tuple[Path, str]] = []
+    for index, zone in enumerate(state.network.availability_zones):
+        if not zone.startswith(state.region):
+            problems.append((("network", "availabilityZones", index), f"'{zone}' is not in region {state.region}"))
+    for service, spec in state.services.items():
+        at: Path = ("services", service)
+        allowed = FARGATE_TASK_SIZES.get(spec.cpu)
+        if allowed is None:
+            problems.append(
+                ((*at, "cpu"), f"{spec.cpu} is not a Fargate CPU size; use one of {', '.join(map(str, FARGATE_TASK_SIZES))}")
+            )
+        elif spec.memory not in allowed:
+            problems.append(
+                (
+                    (*at, "memory"),
+                    f"Fargate does not accept cpu {spec.cpu} with memory {spec.memory} MiB; "
+                    f"with cpu {spec.cpu} use one of {', '.join(map(str, allowed))}",
+                )
+            )
+        if not spec.scaling.min <= spec.desired_count <= spec.scaling.max:
+            problems.append(
+                (
+                    (*at, "desiredCount"),
+                    f"{spec.desired_count} is outside the scaling bounds {spec.scaling.min}..{spec.scaling.max}",
+                )
+            )
+        if spec.image.repository != service:
+            problems.append(
+                (
+                    (*at, "image", "repository"),
+                    f"'{spec.image.repository}' is not this service's repository; {service} pulls only from "
+                    f"'{service}' (its execution role may read no other repository)",
+                )
+            )
+        for index, injection in enumerate(spec.secrets):
+            if injection.secret not in state.secrets:
+                declared = ", ".join(sorted(state.secrets)) or "none"
+                problems.append(
+                    ((*at, "secrets", index, "secret"), f"'{injection.secret}' is not declared under secrets (declared: {declared})")
+                )
+            if injection.env in spec.environment:
+                problems.append(
+                    ((*at, "secrets", index, "env"), f"{injection.env} is also a plain environment value; keep it in one place")
+                )
+    namespace = state.discovery.namespace
+    if namespace is not None and state.environment_suffix not in namespace:
+        problems.append(
+            (("discovery", "namespace"), f"'{namespace}' must contain the environment suffix '{state.environment_suffix}'")
+        )
+    return problems

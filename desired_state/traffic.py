@@ -1,0 +1,109 @@
+"""How traffic is split right now: runtime state owned by the rollout controller.
+
+Git says which image *should* run; this says which colour is live, which image the live colour
+runs and what the listener weights are. The program renders from both, so a converge never
+fights a rollout in progress. With no traffic state, blue is live at 100 % running the desired
+image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from desired_state.naming import ALB_FACING_SERVICES
+from desired_state.schema import DesiredState, ImageRef, Model
+
+Colour = Literal["blue", "green"]
+
+
+def other_colour(colour: Colour) -> Colour:
+    return "green" if colour == "blue" else "blue"
+
+
+class ColourWeights(Model):
+    blue: int = Field(ge=0, le=100)
+    green: int = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _sum_to_100(self) -> ColourWeights:
+        if self.blue + self.green != 100:
+            raise ValueError(f"blue ({self.blue}) and green ({self.green}) must add up to 100")
+        return self
+
+    def of(self, colour: Colour) -> int:
+        return self.blue if colour == "blue" else self.green
+
+
+class ServiceTraffic(Model):
+    live_colour: Colour = "blue"
+    live_image: ImageRef | None = None
+    weights: ColourWeights | None = None
+
+    def resolved_weights(self) -> ColourWeights:
+        if self.weights is not None:
+            return self.weights
+        return ColourWeights(blue=100, green=0) if self.live_colour == "blue" else ColourWeights(blue=0, green=100)
+
+
+class TrafficState(Model):
+    """Per ALB-facing service; a service that is absent is blue-live at 100 %."""
+
+    services: dict[Literal["frontend", "api-gateway"], ServiceTraffic] = Field(default_factory=dict)
+
+    def of(self, service: str) -> ServiceTraffic:
+        return self.services.get(service, ServiceTraffic())  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class ColourPlan:
+    """What one colour of one service should run after the next converge."""
+
+    colour: Colour
+    image: ImageRef
+    live: bool
+    weight: int
+    desired_count: int
+    min_capacity: int
+    max_capacity: int
+
+
+def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tuple[ColourPlan, ColourPlan]:
+    """Decide both colours of an ALB-facing service from desired and traffic state.
+
+    The live colour runs the live image (the desired one when none is recorded) and scales within
+    the desired bounds. The idle colour runs the desired image; it is staged at the live desired
+    count when that image differs from the live one (a rollout will test it), else held at zero.
+    """
+    if service not in ALB_FACING_SERVICES:
+        raise ValueError(f"{service} has no colours; only {', '.join(ALB_FACING_SERVICES)} do")
+    spec = state.services.get(service)
+    service_traffic = traffic.of(service)
+    live_colour = service_traffic.live_colour
+    live_image = service_traffic.live_image or spec.image
+    weights = service_traffic.resolved_weights()
+    idle_colour = other_colour(live_colour)
+    # A colour that still carries traffic is never scaled to zero, whatever the images say.
+    staged = live_image != spec.image or weights.of(idle_colour) > 0
+    live = ColourPlan(
+        colour=live_colour,
+        image=live_image,
+        live=True,
+        weight=weights.of(live_colour),
+        desired_count=spec.desired_count,
+        min_capacity=spec.scaling.min,
+        max_capacity=spec.scaling.max,
+    )
+    idle = ColourPlan(
+        colour=idle_colour,
+        image=spec.image,
+        live=False,
+        weight=weights.of(idle_colour),
+        desired_count=spec.desired_count if staged else 0,
+        min_capacity=spec.desired_count if staged else 0,
+        max_capacity=spec.scaling.max if staged else 0,
+    )
+    ordered = (live, idle) if live_colour == "blue" else (idle, live)
+    return ordered
