@@ -116,7 +116,7 @@ class ScalingSpec(Model):
 class HealthCheckSpec(Model):
     path: str = Field(pattern=r"^/[A-Za-z0-9/_.\-]*$", max_length=1024)
     interval: int = Field(default=30, ge=5, le=300)
-    timeout: int = Field(default=5, ge=2, le=120)
+    timeout: int = Field(default=5, ge=2, le=60)  # the container health check allows at most 60
     healthy_threshold: int = Field(default=3, ge=2, le=10)
     unhealthy_threshold: int = Field(default=3, ge=2, le=10)
     grace_period: int = Field(ge=0, le=2_147_483_647)
