@@ -1,0 +1,167 @@
+"""The ``ecs-gitops`` command line.
+
+``plan`` renders the Pulumi program offline (no CLI, no engine, no AWS) and prints every
+resource it would build. Pulumi is imported only inside the commands that render, so other
+entry points stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from pydantic import ValidationError
+
+from desired_state.errors import DesiredStateError, EcsGitopsError, FieldProblem
+from desired_state.loader import EXAMPLE_DIR, load_environment
+from desired_state.traffic import TrafficState
+
+if TYPE_CHECKING:
+    from program.render import RenderedStack
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def _load_traffic(path: str | None) -> TrafficState:
+    if path is None:
+        return TrafficState()
+    file = Path(path)
+    try:
+        return TrafficState.model_validate_json(file.read_bytes())
+    except OSError as exc:
+        raise DesiredStateError([FieldProblem(path, "", None, f"cannot read traffic state: {exc.strerror}")]) from None
+    except ValidationError as exc:
+        raise DesiredStateError(
+            [FieldProblem(path, ".".join(map(str, e["loc"])), None, e["msg"]) for e in exc.errors(include_url=False)]
+        ) from None
+
+
+def render_environment(desired_state_dir: str, environment: str, traffic_file: str | None = None) -> RenderedStack:
+    """Load, validate and render one environment offline."""
+    loaded = load_environment(desired_state_dir, environment)
+    traffic = _load_traffic(traffic_file)
+
+    import pulumi
+
+    from program.platform import StackInputs
+    from program.render import render
+
+    # Config-sourced secret values live only in the stack's encrypted config; offline they are
+    # represented by a marker that is a Pulumi secret, so it is masked like any real value.
+    secret_config = {
+        spec.config_key: pulumi.Output.secret(f"<stack config {spec.config_key}>")
+        for spec in loaded.state.secrets.values()
+        if spec.kind == "config" and spec.config_key
+    }
+    return render(StackInputs(desired=loaded.state, traffic=traffic, secret_config=secret_config))
+
+
+def plan_document(rendered: RenderedStack) -> dict[str, object]:
+    """The JSON shape of ``plan --output json``."""
+    return {
+        "environment": rendered.environment,
+        "programVersion": rendered.program_version,
+        "offline": True,
+        "placeholderAccount": rendered.placeholder_account,
+        "resources": [
+            {"type": r.type, "name": r.name, "parent": r.parent, "inputs": r.inputs}
+            for r in rendered.resources
+        ],
+        "outputs": rendered.outputs,
+        "warnings": rendered.warnings,
+    }
+
+
+def write_plan_table(rendered: RenderedStack, out: TextIO) -> None:
+    """Resources grouped under their component, then a count per resource type."""
+    children: dict[str | None, list[int]] = defaultdict(list)
+    for index, resource in enumerate(rendered.resources):
+        children[resource.parent].append(index)
+
+    out.write(
+        f"Plan for environment '{rendered.environment}' (program {rendered.program_version}; offline render, "
+        f"computed values are placeholders in account {rendered.placeholder_account})\n\n"
+    )
+
+    def walk(parent: str | None, depth: int) -> None:
+        for index in children.get(parent, []):
+            resource = rendered.resources[index]
+            indent = "  " * depth
+            if resource.custom:
+                out.write(f"{indent}+ {resource.name:<44} {resource.type}\n")
+            else:
+                out.write(f"{indent}{resource.type.rsplit(':', 1)[-1]} {resource.name}\n")
+                walk(resource.name, depth + 1)
+                if depth == 0:
+                    out.write("\n")
+
+    walk(None, 0)
+    counts = rendered.type_counts()
+    out.write("Resources by type:\n")
+    for type_token, count in sorted(counts.items()):
+        out.write(f"  {count:>4}  {type_token}\n")
+    out.write(f"  {sum(counts.values()):>4}  total\n")
+    if rendered.warnings:
+        out.write("\nWarnings:\n")
+        for warning in rendered.warnings:
+            out.write(f"  ! {warning}\n")
+
+
+def _cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    rendered = render_environment(args.desired_state, args.environment, args.traffic_state)
+    if args.output == "json":
+        json.dump(plan_document(rendered), out, indent=2, sort_keys=False)
+        out.write("\n")
+    else:
+        write_plan_table(rendered, out)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecs-gitops", description="GitOps reconciler for the ECS Fargate trading platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    plan = commands.add_parser("plan", help="render the platform offline and show every resource it would build")
+    plan.add_argument(
+        "--desired-state",
+        default=str(EXAMPLE_DIR),
+        metavar="DIR",
+        help="directory holding environments/<name>.yaml (default: the bundled example)",
+    )
+    plan.add_argument("--environment", default="dev", metavar="NAME", help="environment to render (default: dev)")
+    plan.add_argument("--output", choices=("table", "json"), default="table")
+    plan.add_argument(
+        "--traffic-state",
+        metavar="FILE",
+        help="JSON traffic state (live colour, live image, weights) to render with; default: blue live at 100%%",
+    )
+    plan.set_defaults(handler=_cmd_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args, out))
+    except DesiredStateError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_INVALID
+    except EcsGitopsError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_INVALID
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
