@@ -323,6 +323,8 @@ class DesiredState(Model):
     """Everything git says about one environment."""
 
     environment_suffix: str
+    # Production environments get the strictest policies (e.g. one NAT gateway per AZ).
+    environment_class: Literal["production", "non-production"] = "non-production"
     region: str = "us-east-1"
     network: NetworkSpec
     registry: RegistrySpec = RegistrySpec()

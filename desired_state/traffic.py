@@ -74,8 +74,9 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
     """Decide both colours of an ALB-facing service from desired and traffic state.
 
     The live colour runs the live image (the desired one when none is recorded) and scales within
-    the desired bounds. The idle colour runs the desired image; it is staged at the live desired
-    count when that image differs from the live one (a rollout will test it), else held at zero.
+    the desired bounds. The idle colour runs the desired image; when that differs from the live
+    one it is staged (created at the live desired count, scaling within the same bounds) for a
+    rollout to test, else held at zero (capacity 0..0).
     """
     if service not in ALB_FACING_SERVICES:
         raise ValueError(f"{service} has no colours; only {', '.join(ALB_FACING_SERVICES)} do")
@@ -102,7 +103,7 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
         live=False,
         weight=weights.of(idle_colour),
         desired_count=spec.desired_count if staged else 0,
-        min_capacity=spec.desired_count if staged else 0,
+        min_capacity=spec.scaling.min if staged else 0,
         max_capacity=spec.scaling.max if staged else 0,
     )
     ordered = (live, idle) if live_colour == "blue" else (idle, live)

@@ -24,7 +24,7 @@ MASK = "[secret]"
 
 
 class RenderedResource(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     type: str
     name: str
@@ -34,6 +34,8 @@ class RenderedResource(BaseModel):
     protect: bool = False
     retain_on_delete: bool = Field(default=False, alias="retainOnDelete")
     ignore_changes: list[str] = Field(default_factory=list, alias="ignoreChanges")
+    # Logical names of the resources each input property was computed from.
+    property_dependencies: dict[str, list[str]] = Field(default_factory=dict, alias="propertyDependencies")
 
 
 def mask_secrets(value: Any) -> Any:
@@ -166,6 +168,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 protect=bool(request.protect),
                 retainOnDelete=bool(getattr(request, "retainOnDelete", False)),
                 ignoreChanges=list(request.ignoreChanges),
+                propertyDependencies={
+                    key: sorted({self._name_of_urn[urn] for urn in deps.urns if urn in self._name_of_urn})
+                    for key, deps in request.propertyDependencies.items()
+                    if any(urn in self._name_of_urn for urn in deps.urns)
+                },
             )
         )
         return response

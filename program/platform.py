@@ -59,7 +59,13 @@ def build_platform(inputs: StackInputs) -> Platform:
         name("aws-provider", s, d.region),
         region=d.region,
         default_tags=aws.ProviderDefaultTagsArgs(
-            tags={**d.tags, "environment": s, "managed-by": "ecs-gitops", "program-version": PROGRAM_VERSION}
+            tags={
+                **d.tags,
+                "environment": s,
+                "environment-class": d.environment_class,
+                "managed-by": "ecs-gitops",
+                "program-version": PROGRAM_VERSION,
+            }
         ),
     )
     opts = pulumi.ResourceOptions(providers=[provider])

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, TextIO
 from pydantic import ValidationError
 
 from desired_state.errors import DesiredStateError, EcsGitopsError, FieldProblem
-from desired_state.loader import EXAMPLE_DIR, load_environment
+from desired_state.loader import EXAMPLE_DIR, list_environments, load_environment
 from desired_state.traffic import TrafficState
 
 if TYPE_CHECKING:
+    from policies.model import PolicyReport
     from program.render import RenderedStack
 
 EXIT_OK = 0
@@ -43,8 +44,8 @@ def _load_traffic(path: str | None) -> TrafficState:
         ) from None
 
 
-def render_environment(desired_state_dir: str, environment: str, traffic_file: str | None = None) -> RenderedStack:
-    """Load, validate and render one environment offline."""
+def render_environment(desired_state_dir: str, environment: str, traffic_file: str | None = None) -> tuple[RenderedStack, PolicyReport]:
+    """Load, validate and render one environment offline, then run the policy pack on it."""
     loaded = load_environment(desired_state_dir, environment)
     traffic = _load_traffic(traffic_file)
 
@@ -60,10 +61,13 @@ def render_environment(desired_state_dir: str, environment: str, traffic_file: s
         for spec in loaded.state.secrets.values()
         if spec.kind == "config" and spec.config_key
     }
-    return render(StackInputs(desired=loaded.state, traffic=traffic, secret_config=secret_config))
+    from policies.offline import check_rendered
+
+    rendered = render(StackInputs(desired=loaded.state, traffic=traffic, secret_config=secret_config))
+    return rendered, check_rendered(rendered, loaded.state)
 
 
-def plan_document(rendered: RenderedStack) -> dict[str, object]:
+def plan_document(rendered: RenderedStack, report: PolicyReport) -> dict[str, object]:
     """The JSON shape of ``plan --output json``."""
     return {
         "environment": rendered.environment,
@@ -76,7 +80,19 @@ def plan_document(rendered: RenderedStack) -> dict[str, object]:
         ],
         "outputs": rendered.outputs,
         "warnings": rendered.warnings,
+        "violations": [v.model_dump() for v in report.violations],
     }
+
+
+def write_violations(report: PolicyReport, out: TextIO) -> None:
+    mandatory = len(report.mandatory)
+    advisory = len(report.violations) - mandatory
+    out.write(
+        f"Policies: {report.rules_evaluated} rules, {mandatory} mandatory and {advisory} advisory violation(s)"
+        f"{'' if mandatory else ' - passed'}\n"
+    )
+    for v in sorted(report.violations, key=lambda v: (v.severity != "mandatory", v.policy, v.resource)):
+        out.write(f"  {'x' if v.severity == 'mandatory' else '!'} {v.policy} [{v.severity}] {v.resource}: {v.message}\n")
 
 
 def write_plan_table(rendered: RenderedStack, out: TextIO) -> None:
@@ -115,13 +131,46 @@ def write_plan_table(rendered: RenderedStack, out: TextIO) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
-    rendered = render_environment(args.desired_state, args.environment, args.traffic_state)
+    rendered, report = render_environment(args.desired_state, args.environment, args.traffic_state)
     if args.output == "json":
-        json.dump(plan_document(rendered), out, indent=2, sort_keys=False)
+        json.dump(plan_document(rendered, report), out, indent=2, sort_keys=False)
         out.write("\n")
     else:
         write_plan_table(rendered, out)
+        out.write("\n")
+        write_violations(report, out)
     return EXIT_OK
+
+
+def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    environments = args.environment or list_environments(args.desired_state)
+    if not environments:
+        raise DesiredStateError([FieldProblem(str(Path(args.desired_state) / "environments"), "", None, "no environment files found")])
+    results: list[dict[str, object]] = []
+    failed = False
+    for environment in environments:
+        try:
+            _, report = render_environment(args.desired_state, environment, args.traffic_state)
+        except DesiredStateError as exc:
+            failed = True
+            results.append({"environment": environment, "valid": False, "schema": [str(p) for p in exc.problems], "violations": []})
+            continue
+        failed = failed or not report.passed
+        results.append(
+            {"environment": environment, "valid": report.passed, "schema": [], "violations": [v.model_dump() for v in report.violations]}
+        )
+        if args.output == "table":
+            out.write(f"{environment}: schema ok; ")
+            write_violations(report, out)
+    if args.output == "json":
+        json.dump({"valid": not failed, "environments": results}, out, indent=2)
+        out.write("\n")
+    else:
+        for result in results:
+            if result["schema"]:
+                out.write(f"{result['environment']}: desired state refused:\n")
+                out.writelines(f"  x {problem}\n" for problem in result["schema"])  # type: ignore[union-attr]
+    return EXIT_INVALID if failed else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON traffic state (live colour, live image, weights) to render with; default: blue live at 100%%",
     )
     plan.set_defaults(handler=_cmd_plan)
+
+    validate = commands.add_parser(
+        "validate", help="check desired state against the schema and the policy pack; exit 1 on any mandatory violation"
+    )
+    validate.add_argument("--desired-state", default=str(EXAMPLE_DIR), metavar="DIR", help="desired-state directory (default: the bundled example)")
+    validate.add_argument(
+        "--environment", action="append", metavar="NAME", help="environment to check (repeatable; default: every environment in the directory)"
+    )
+    validate.add_argument("--output", choices=("table", "json"), default="table")
+    validate.add_argument("--traffic-state", metavar="FILE", help="JSON traffic state to render with")
+    validate.set_defaults(handler=_cmd_validate)
     return parser
 
 

@@ -1,0 +1,201 @@
+"""Task definitions: exact sizes, Fargate-valid pairs, logs, secrets, and the ECS API schema."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from desired_state.schema import FARGATE_TASK_SIZES
+from policies import aws_types as t
+from policies.model import Finding, ResourceView, Stack
+from policies.rules import rule
+
+# The platform spec's task sizes: (CPU units, memory MiB) per service.
+SPEC_TASK_SIZES: dict[str, tuple[int, int]] = {
+    "frontend": (512, 1024),
+    "api-gateway": (1024, 2048),
+    "processing-service": (2048, 4096),
+}
+REQUIRED_LOG_RETENTION_DAYS = 30
+
+CREDENTIAL_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)", re.IGNORECASE)
+CREDENTIAL_VALUE_PATTERNS = (
+    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a PEM private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("a Slack token", re.compile(r"\bxox[abpors]-[A-Za-z0-9-]{10,}\b")),
+    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("a URL with an embedded password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
+)
+TOKEN_LIKE = re.compile(r"^[A-Za-z0-9+/=_\-]{20,}$")
+HIGH_ENTROPY_BITS_PER_CHAR = 4.0
+
+
+def shannon_entropy(text: str) -> float:
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def credential_reason(name: str, value: str) -> str | None:
+    """Why an environment value looks like a credential, or None. Never returns the value itself."""
+    if CREDENTIAL_NAME.search(name) and value.strip():
+        return f"its name suggests a credential"
+    for what, pattern in CREDENTIAL_VALUE_PATTERNS:
+        if pattern.search(value):
+            return f"its value looks like {what}"
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    if TOKEN_LIKE.match(value) and has_digit and has_alpha and shannon_entropy(value) >= HIGH_ENTROPY_BITS_PER_CHAR:
+        return "its value is a long high-entropy string"
+    return None
+
+
+def _service_of(task: ResourceView) -> str | None:
+    return task.tag("service")
+
+
+def _containers(task: ResourceView) -> list[dict[str, Any]]:
+    parsed = task.json_prop("containerDefinitions")
+    return [c for c in parsed if isinstance(c, dict)] if isinstance(parsed, list) else []
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+@rule("TASK-001", "mandatory", "Task sizes are exactly the spec's per service (512/1024, 1024/2048, 2048/4096)")
+def spec_task_sizes(stack: Stack) -> Iterator[Finding]:
+    for task in stack.of_type(t.TASK_DEFINITION):
+        service = _service_of(task)
+        if service not in SPEC_TASK_SIZES:
+            yield Finding(task.name, f"tag 'service' is {service!r}; tag every task definition with one of {', '.join(SPEC_TASK_SIZES)}")
+            continue
+        cpu, memory = SPEC_TASK_SIZES[service]
+        actual = (_as_int(task.props.get("cpu")), _as_int(task.props.get("memory")))
+        if actual != (cpu, memory):
+            yield Finding(
+                task.name,
+                f"cpu/memory is {actual[0]}/{actual[1]}; the spec fixes {service} at {cpu} CPU units / {memory} MiB",
+            )
+
+
+@rule("TASK-002", "mandatory", "Task cpu/memory is a pair Fargate accepts")
+def fargate_valid_size(stack: Stack) -> Iterator[Finding]:
+    for task in stack.of_type(t.TASK_DEFINITION):
+        cpu, memory = _as_int(task.props.get("cpu")), _as_int(task.props.get("memory"))
+        allowed = FARGATE_TASK_SIZES.get(cpu or -1)
+        if allowed is None or memory not in allowed:
+            yield Finding(task.name, f"cpu {cpu} with memory {memory} MiB is not a Fargate task size; see the Fargate task size table")
+        if "FARGATE" not in (task.props.get("requiresCompatibilities") or []):
+            yield Finding(task.name, "requiresCompatibilities lacks FARGATE; set it to ['FARGATE']")
+
+
+@rule("LOGS-001", "mandatory", "Every container logs with awslogs and a stream prefix to a 30-day log group of the stack")
+def container_logging(stack: Stack) -> Iterator[Finding]:
+    groups = {g.props.get("name"): g for g in stack.of_type(t.LOG_GROUP)}
+    for task in stack.of_type(t.TASK_DEFINITION):
+        for container in _containers(task):
+            where = f"container '{container.get('name')}'"
+            config = container.get("logConfiguration") or {}
+            options = config.get("options") or {}
+            if config.get("logDriver") != "awslogs":
+                yield Finding(task.name, f"{where}: logConfiguration.logDriver is {config.get('logDriver')!r}; use awslogs")
+                continue
+            if not options.get("awslogs-stream-prefix"):
+                yield Finding(task.name, f"{where}: no awslogs-stream-prefix; set one so streams say which service wrote them")
+            group = groups.get(options.get("awslogs-group"))
+            if group is None:
+                yield Finding(
+                    task.name,
+                    f"{where}: awslogs-group {options.get('awslogs-group')!r} is not a log group of this stack; point it at the service's own group",
+                )
+            elif _as_int(group.props.get("retentionInDays")) != REQUIRED_LOG_RETENTION_DAYS:
+                yield Finding(task.name, f"{where}: its log group {group.name} keeps logs {group.props.get('retentionInDays')} days, not 30")
+
+
+@rule("LOGS-002", "mandatory", "Each service has its own log group with 30-day retention")
+def service_log_groups(stack: Stack) -> Iterator[Finding]:
+    services = {_service_of(task) for task in stack.of_type(t.TASK_DEFINITION)}
+    groups = {g.tag("service"): g for g in stack.of_type(t.LOG_GROUP) if g.tag("service")}
+    for service in sorted(s for s in services if s):
+        group = groups.get(service)
+        if group is None:
+            yield Finding(service, f"service {service} has no log group tagged service={service}; create one")
+        elif _as_int(group.props.get("retentionInDays")) != REQUIRED_LOG_RETENTION_DAYS:
+            yield Finding(group.name, f"retentionInDays is {group.props.get('retentionInDays')}; set it to 30")
+
+
+@rule("SECRET-001", "mandatory", "Secrets reach containers only through `secrets` with Secrets Manager ARNs")
+def secrets_by_arn(stack: Stack) -> Iterator[Finding]:
+    for task in stack.of_type(t.TASK_DEFINITION):
+        for container in _containers(task):
+            for secret in container.get("secrets") or []:
+                value_from = str(secret.get("valueFrom", ""))
+                if not value_from.startswith("arn:aws:secretsmanager:"):
+                    yield Finding(
+                        task.name,
+                        f"container '{container.get('name')}': secret {secret.get('name')} comes from {value_from.split(':secret:')[0][:60]!r}, "
+                        "not a Secrets Manager ARN; reference the secret by its ARN",
+                    )
+
+
+@rule("SECRET-002", "mandatory", "No environment value looks like a credential")
+def no_credentials_in_environment(stack: Stack) -> Iterator[Finding]:
+    for task in stack.of_type(t.TASK_DEFINITION):
+        for container in _containers(task):
+            for variable in container.get("environment") or []:
+                name, value = str(variable.get("name", "")), str(variable.get("value", ""))
+                reason = credential_reason(name, value)
+                if reason:
+                    yield Finding(
+                        task.name,
+                        f"container '{container.get('name')}': environment variable {name}: {reason}; "
+                        "move it to Secrets Manager and inject it through `secrets`",
+                    )
+
+
+@lru_cache(maxsize=1)
+def _register_task_definition_shape() -> Any:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    return model.operation_model("RegisterTaskDefinition").input_shape
+
+
+def register_task_definition_params(task: ResourceView) -> dict[str, Any]:
+    """The RegisterTaskDefinition request the provider would send for this resource."""
+    params: dict[str, Any] = {
+        "family": task.props.get("family", task.name),
+        "containerDefinitions": task.json_prop("containerDefinitions"),
+    }
+    for key in ("cpu", "memory", "networkMode", "executionRoleArn", "taskRoleArn", "requiresCompatibilities"):
+        if task.props.get(key) is not None:
+            params[key] = task.props[key]
+    if task.props.get("runtimePlatform"):
+        params["runtimePlatform"] = task.props["runtimePlatform"]
+    if task.props.get("volumes"):
+        params["volumes"] = [{"name": v.get("name")} for v in task.props["volumes"]]
+    return params
+
+
+@rule("TASK-003", "mandatory", "Task definitions pass the ECS API's RegisterTaskDefinition schema")
+def ecs_api_schema(stack: Stack) -> Iterator[Finding]:
+    from botocore.validate import ParamValidator
+
+    shape = _register_task_definition_shape()
+    for task in stack.of_type(t.TASK_DEFINITION):
+        params = register_task_definition_params(task)
+        if not isinstance(params["containerDefinitions"], list):
+            yield Finding(task.name, "containerDefinitions is not a JSON list of container definitions")
+            continue
+        report = ParamValidator().validate(params, shape)
+        if report.has_errors():
+            for line in report.generate_report().splitlines():
+                yield Finding(task.name, f"ECS would reject RegisterTaskDefinition: {line.strip()}")
