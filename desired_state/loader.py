@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -65,14 +66,23 @@ class _Document:
             self.data = None
             return
         self._constructor = _PlainScalarLoader("")
-        self.data = self._build(root, ())
+        try:
+            self.data = self._build(root, ())
+        except RecursionError:
+            self.problems.append(FieldProblem(file, "", None, "an anchor refers to itself; YAML aliases must not form a cycle"))
+            self.data = None
 
     def _build(self, node: yaml.Node, path: Path) -> Any:
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
+            try:
+                self._constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+            except yaml.YAMLError as exc:
+                self._problem(path, node, f"invalid merge key: {getattr(exc, 'problem', exc)}")
+                return None
             for key_node, value_node in node.value:
-                key = self._constructor.construct_object(key_node, deep=True)
+                key = self._scalar(key_node, path)
                 if not isinstance(key, str):
                     self.problems.append(
                         FieldProblem(self.file, _dotted(path), key_node.start_mark.line + 1, f"key {key!r} is not a string")
@@ -94,13 +104,26 @@ class _Document:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self._build(item, (*path, index)) for index, item in enumerate(node.value)]
-        value = self._constructor.construct_object(node, deep=True)
+        value = self._scalar(node, path)
+        if isinstance(value, float) and not math.isfinite(value):
+            self._problem(path, node, f"{value} is not a finite number")
+            return None
         if isinstance(value, (bytes, set)):
             self.problems.append(
                 FieldProblem(self.file, _dotted(path), node.start_mark.line + 1, "binary and set values are not allowed")
             )
             return None
         return value
+
+    def _scalar(self, node: yaml.Node, path: Path) -> Any:
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self._problem(path, node, f"cannot read value: {getattr(exc, 'problem', None) or exc}")
+            return None
+
+    def _problem(self, path: Path, node: yaml.Node, reason: str) -> None:
+        self.problems.append(FieldProblem(self.file, _dotted(path), node.start_mark.line + 1, reason))
 
     def line_of(self, path: Path) -> int | None:
         """The line of ``path`` or of its nearest ancestor YAML has a line for."""

@@ -29,6 +29,7 @@ FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 
+RFC1918_BLOCKS = tuple(ipaddress.IPv4Network(b) for b in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 MUTABLE_TAGS = frozenset({"latest", "stable", "main", "master", "dev", "prod", "production", "staging", "edge", "nightly"})
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST_PATTERN = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -214,8 +215,8 @@ class NetworkSpec(Model):
             raise ValueError(f"'{cidr}' is not an IPv4 network in CIDR form: {exc}") from None
         if not 16 <= network.prefixlen <= 22:
             raise ValueError(f"prefix /{network.prefixlen} is out of range; use /16 to /22 so six subnets fit")
-        if not network.is_private:
-            raise ValueError(f"'{cidr}' is not a private (RFC 1918) range")
+        if not any(network.subnet_of(block) for block in RFC1918_BLOCKS):
+            raise ValueError(f"'{cidr}' is not inside a private RFC 1918 range (10/8, 172.16/12, 192.168/16)")
         return cidr
 
     @field_validator("availability_zones")
@@ -368,6 +369,11 @@ class DesiredState(Model):
 Path = tuple[str | int, ...]
 
 
+def _has_suffix_label(dns_name: str, suffix: str) -> bool:
+    """The suffix is a whole DNS label, or a label ends with ``-<suffix>`` (``devops`` does not count for ``dev``)."""
+    return any(label == suffix or label.endswith(f"-{suffix}") for label in dns_name.lower().split("."))
+
+
 def semantic_problems(state: DesiredState) -> list[tuple[Path, str]]:
     """Rules that span fields, each with the exact path of the field to fix."""
     problems: list[tuple[Path, str]] = []
@@ -415,7 +421,7 @@ def semantic_problems(state: DesiredState) -> list[tuple[Path, str]]:
                     ((*at, "secrets", index, "env"), f"{injection.env} is also a plain environment value; keep it in one place")
                 )
     namespace = state.discovery.namespace
-    if namespace is not None and state.environment_suffix not in namespace:
+    if namespace is not None and not _has_suffix_label(namespace, state.environment_suffix):
         problems.append(
             (("discovery", "namespace"), f"'{namespace}' must contain the environment suffix '{state.environment_suffix}'")
         )

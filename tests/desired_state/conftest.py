@@ -42,6 +42,7 @@ class YamlText:
 class Refusal:
     file: str
     problems: list[FieldProblem]
+    message: str
 
     def where(self) -> list[tuple[str, str, int | None]]:
         """(file, field, line) of every problem, in the order reported."""
@@ -73,6 +74,6 @@ def refuse(write_environment: Callable[[str, str], Path]) -> Callable[..., Refus
         directory = write_environment(name, text)
         with pytest.raises(DesiredStateError) as caught:
             load_environment(directory, name)
-        return Refusal(str(directory / "environments" / f"{name}.yaml"), caught.value.problems)
+        return Refusal(str(directory / "environments" / f"{name}.yaml"), caught.value.problems, str(caught.value))
 
     return _refuse

@@ -1,0 +1,108 @@
+"""Per-stack status in DynamoDB, moved only by conditional writes on a version number.
+
+One item per stack (``pk = stack#<stack>``) holds the last applied commit, the current job and
+phase, the worker lease (holder + heartbeat: who is converging this stack right now), and the
+plan waiting for approval. Every change reads the item, computes the new one and writes it
+with ``version = :expected``; a lost race raises :class:`ConflictError` and the caller re-reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import Field
+
+from reconciler.errors import ConflictError
+from reconciler.events import Phase
+from reconciler.models import PlanSummary, Record
+
+
+class Lease(Record):
+    holder: str
+    job_id: str
+    acquired_at: datetime
+    heartbeat_at: datetime
+
+
+class PendingApproval(Record):
+    commit: str
+    job_id: str
+    desired_state_digest: str
+    plan_digest: str
+    plan: PlanSummary
+    requested_at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+
+class StackStatus(Record):
+    stack: str
+    version: int = 0
+    environment: str | None = None
+    last_applied_commit: str | None = None
+    last_applied_at: datetime | None = None
+    last_job_id: str | None = None
+    last_outcome: str | None = None
+    current_job_id: str | None = None
+    phase: Phase | None = None
+    lease: Lease | None = None
+    pending_approval: PendingApproval | None = None
+    superseded_job_ids: list[str] = Field(default_factory=list)
+
+
+class StackStateStore:
+    def __init__(self, dynamodb_client: Any, table_name: str):
+        self._ddb = dynamodb_client
+        self._table = table_name
+
+    @staticmethod
+    def _key(stack: str) -> dict[str, Any]:
+        return {"pk": {"S": f"stack#{stack}"}}
+
+    def get(self, stack: str) -> StackStatus:
+        item = self._ddb.get_item(TableName=self._table, Key=self._key(stack), ConsistentRead=True).get("Item")
+        if not item:
+            return StackStatus(stack=stack)
+        return StackStatus.model_validate_json(item["status"]["S"])
+
+    def put(self, previous: StackStatus, new: StackStatus) -> StackStatus:
+        """Write ``new`` if the stored version is still ``previous.version``."""
+        written = new.model_copy(update={"version": previous.version + 1})
+        condition = "attribute_not_exists(pk)" if previous.version == 0 else "version = :expected"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                **self._key(new.stack),
+                "version": {"N": str(written.version)},
+                "status": {"S": json.dumps(json.loads(written.model_dump_json(by_alias=True)), sort_keys=True)},
+            },
+            "ConditionExpression": condition,
+        }
+        if previous.version:
+            request["ExpressionAttributeValues"] = {":expected": {"N": str(previous.version)}}
+        try:
+            self._ddb.put_item(**request)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(
+                    f"stack {new.stack} status changed since version {previous.version} was read; re-read and retry"
+                ) from None
+            raise
+        return written
+
+    def update(self, stack: str, change: Callable[[StackStatus], StackStatus | None], attempts: int = 5) -> StackStatus:
+        """Read-modify-write with retries on conflict; ``change`` returning None leaves the item as it is."""
+        for _ in range(attempts):
+            current = self.get(stack)
+            new = change(current)
+            if new is None:
+                return current
+            try:
+                return self.put(current, new)
+            except ConflictError:
+                continue
+        raise ConflictError(f"stack {stack} status kept changing under {attempts} attempts; another worker is busy with it")

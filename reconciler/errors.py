@@ -1,0 +1,49 @@
+"""The reconciler's errors; each message says what happened and what a person can do."""
+
+from __future__ import annotations
+
+from desired_state.errors import EcsGitopsError
+
+
+class ReconcilerError(EcsGitopsError):
+    """Base of every reconciler error."""
+
+
+class SettingsError(ReconcilerError):
+    """The reconciler's own settings are missing or invalid."""
+
+
+class EventRejected(ReconcilerError):
+    """An incoming event is not one the intake accepts (shape, signature, branch, size)."""
+
+    def __init__(self, message: str, status_code: int = 400):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class SourceError(ReconcilerError):
+    """The desired state could not be fetched at the requested commit."""
+
+
+class SignatureError(ReconcilerError):
+    """The commit is not signed by a trusted key."""
+
+
+class EngineError(ReconcilerError):
+    """The Pulumi engine failed; the message carries the engine's own summary."""
+
+
+class EngineUnavailableError(EngineError):
+    """The Pulumi CLI is not installed where the engine must run."""
+
+
+class StackLockedError(EngineError):
+    """Another update holds the stack lock."""
+
+
+class ConflictError(ReconcilerError):
+    """A conditional write lost a race; someone else moved the record first."""
+
+
+class ApprovalError(ReconcilerError):
+    """An approval does not match the plan waiting for it."""

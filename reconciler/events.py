@@ -1,0 +1,67 @@
+"""Every event kind and reason the reconciler reports, in one place.
+
+Notifications, audit records and logs use these names and nothing else, so subscription
+filters and dashboards can rely on them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    """What happened to a job; the SNS ``kind`` message attribute."""
+
+    CONVERGE_SUCCEEDED = "converge-succeeded"
+    CONVERGE_FAILED = "converge-failed"
+    REFUSED_BY_POLICY = "refused-by-policy"
+    REFUSED_INVALID = "refused-invalid-desired-state"
+    REFUSED_UNSIGNED = "refused-unsigned-commit"
+    SKIPPED = "skipped"
+    WAITING_FOR_APPROVAL = "waiting-for-approval"
+    WAITING_FOR_WINDOW = "waiting-for-window"
+    PLAN_READY = "plan-ready"
+    STUCK_LOCK = "stuck-lock"
+    DRY_RUN_COMPLETE = "dry-run-complete"
+
+
+class Reason(StrEnum):
+    """Why a job ended as it did; recorded on the audit record and the notification."""
+
+    APPLIED = "Applied"
+    NO_CHANGES = "NoChanges"
+    SUPERSEDED = "Superseded"
+    OLDER_THAN_APPLIED = "OlderThanApplied"
+    ALREADY_APPLIED = "AlreadyApplied"
+    SUSPENDED = "Suspended"
+    OUTSIDE_WINDOW = "OutsideChangeWindow"
+    WINDOW_OVERRIDDEN = "ChangeWindowOverridden"
+    SOURCE_MISSING = "SourceMissing"
+    INVALID_DESIRED_STATE = "InvalidDesiredState"
+    POLICY_VIOLATION = "PolicyViolation"
+    UNSIGNED_COMMIT = "UnsignedCommit"
+    AWAITING_APPROVAL = "AwaitingApproval"
+    APPROVAL_STALE = "ApprovalStale"
+    STACK_LOCKED = "StackLocked"
+    ENGINE_FAILED = "EngineFailed"
+    ENGINE_UNAVAILABLE = "EngineUnavailable"
+    DRY_RUN = "DryRun"
+    DUPLICATE_DELIVERY = "DuplicateDelivery"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Phase(StrEnum):
+    """The named phases of one converge, in order."""
+
+    GUARDS = "guards"
+    FETCH = "fetch"
+    VALIDATE = "validate"
+    PLAN = "plan"
+    APPLY = "apply"
+    VERIFY = "verify"
+    DONE = "done"

@@ -1,0 +1,115 @@
+"""Typed records crossing the reconciler's boundaries: jobs, plan summaries, audit records."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from reconciler.events import EventKind, Phase, Reason
+
+COMMIT_PATTERN = r"^[0-9a-f]{40}$"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Trigger(StrEnum):
+    GIT_PUSH = "git-push"
+    CODECOMMIT_PUSH = "codecommit-push"
+    ECR_IMAGE_PUSH = "ecr-image-push"
+    ECR_IMAGE_SCAN = "ecr-image-scan"
+    SCHEDULED_RESYNC = "scheduled-resync"
+    SCHEDULED_DRIFT_CHECK = "scheduled-drift-check"
+    MANUAL = "manual"
+
+
+class ImageEvent(Record):
+    repository: str
+    service: str
+    tag: str | None = None
+    digest: str | None = None
+    scan_status: str | None = None
+    finding_counts: dict[str, int] = Field(default_factory=dict)
+
+
+class WindowOverride(Record):
+    """An audited decision to converge outside the change window."""
+
+    by: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class Job(Record):
+    """One unit of work: converge one environment's stack, for one reason, at one commit."""
+
+    job_id: str
+    environment: str
+    stack: str
+    trigger: Trigger
+    event_id: str
+    commit: str | None = Field(default=None, pattern=COMMIT_PATTERN)
+    author: str | None = None
+    received_at: datetime
+    image: ImageEvent | None = None
+    dry_run: bool = False
+    window_override: WindowOverride | None = None
+
+    @staticmethod
+    def make_id(event_id: str, environment: str) -> str:
+        return hashlib.sha256(f"{event_id}|{environment}".encode()).hexdigest()[:32]
+
+
+class PlanSummary(Record):
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    replace: int = 0
+    same: int = 0
+    resources: dict[str, list[str]] = Field(default_factory=dict)  # operation -> resource names
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.create or self.update or self.delete or self.replace)
+
+
+class PolicyResult(Record):
+    passed: bool
+    mandatory: int
+    advisory: int
+    violations: list[dict[str, str]] = Field(default_factory=list)
+
+
+Outcome = Literal["succeeded", "failed", "refused", "skipped", "waiting", "dry-run"]
+
+
+class AuditRecord(Record):
+    """One job's account of itself. Written once, never updated."""
+
+    stack: str
+    job_id: str
+    attempt: int = 1
+    environment: str
+    trigger: Trigger
+    event_id: str
+    commit: str | None
+    author: str | None
+    desired_state_digest: str | None = None
+    plan: PlanSummary | None = None
+    policy: PolicyResult | None = None
+    outcome: Outcome
+    kind: EventKind
+    reason: Reason
+    error: str | None = None
+    last_phase: Phase
+    started_at: datetime
+    finished_at: datetime
+    duration_ms: int
+    engine_version: str | None = None
+    program_version: str
+    window_override: WindowOverride | None = None

@@ -1,0 +1,137 @@
+"""The reconciler's own settings: which environments it manages and the gates around each.
+
+Gates (approval, change windows, signed commits, suspension) live here, deployed with the
+reconciler, and not in the desired-state repo: a push must not be able to switch off the gate
+that is supposed to stop it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from reconciler.errors import SettingsError
+
+SETTINGS_ENV = "ECS_GITOPS_SETTINGS"
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class ChangeWindow(Model):
+    """A weekly window in a time zone. ``allow`` windows say when changes may happen, ``deny`` when not."""
+
+    kind: Literal["allow", "deny"]
+    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = DAYS
+    start: time
+    end: time
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{zone}' is not an IANA time zone such as America/New_York") from None
+        return zone
+
+    @model_validator(mode="after")
+    def _order(self) -> ChangeWindow:
+        if self.start == self.end:
+            raise ValueError("start and end are equal; the window would be empty")
+        return self
+
+
+class EnvironmentSettings(Model):
+    stack: str
+    # The desired state's environmentSuffix; ECR image events are matched to the environment by it.
+    suffix: str
+    suspended: bool = False
+    require_approval: bool = False
+    windows: tuple[ChangeWindow, ...] = ()
+    require_signed_commits: bool = False
+    # OpenSSH allowed-signers file (``git config gpg.ssh.allowedSignersFile``) listing trusted keys.
+    allowed_signers_file: str | None = None
+    # GPG key fingerprints trusted for this environment.
+    trusted_gpg_fingerprints: tuple[str, ...] = ()
+    stuck_lock_after_minutes: int = Field(default=60, ge=1)
+
+    @model_validator(mode="after")
+    def _signers(self) -> EnvironmentSettings:
+        if self.require_signed_commits and not (self.allowed_signers_file or self.trusted_gpg_fingerprints):
+            raise ValueError("requireSignedCommits needs allowedSignersFile or trustedGpgFingerprints")
+        return self
+
+
+class RepositorySettings(Model):
+    url: str
+    branch: str = "main"
+    # CodeCommit repository name when the repo lives in CodeCommit (events carry it).
+    codecommit_repository: str | None = None
+    # Secrets Manager secret holding the webhook HMAC key (GitHub's "secret").
+    webhook_secret_id: str | None = None
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, branch: str) -> str:
+        if not re.match(r"^[A-Za-z0-9._/-]+$", branch):
+            raise ValueError(f"'{branch}' is not a branch name")
+        return branch
+
+
+class AwsResources(Model):
+    """Names of the reconciler's own AWS resources (created by template.yaml)."""
+
+    job_queue_url: str | None = None
+    idempotency_table: str | None = None
+    state_table: str | None = None
+    audit_table: str | None = None
+    topic_arn: str | None = None
+
+
+class ReconcilerSettings(Model):
+    project: str = "ecs-gitops"
+    repository: RepositorySettings
+    environments: dict[str, EnvironmentSettings]
+    backend_url: str = "file://~/.ecs-gitops/state"
+    secrets_provider: str | None = None
+    work_dir: str = "~/.ecs-gitops/work"
+    max_webhook_bytes: int = Field(default=1_048_576, ge=1024)
+    aws: AwsResources = AwsResources()
+
+    def environment(self, name: str) -> EnvironmentSettings:
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise SettingsError(f"environment '{name}' is not managed by this reconciler (managed: {known})") from None
+
+
+def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
+    """From ``path``, else the file named by $ECS_GITOPS_SETTINGS."""
+    source = path or os.environ.get(SETTINGS_ENV)
+    if not source:
+        raise SettingsError(f"no reconciler settings: pass a file or set {SETTINGS_ENV} to its path")
+    file = Path(source).expanduser()
+    try:
+        data = yaml.safe_load(file.read_text())
+    except OSError as exc:
+        raise SettingsError(f"{file}: cannot read reconciler settings: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{file}: not valid YAML: {exc}") from None
+    try:
+        return ReconcilerSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise SettingsError(f"{file}: invalid reconciler settings: {problems}") from None
