@@ -191,8 +191,8 @@ class Network(pulumi.ComponentResource):
             name("policy", s, "vpc-flow-logs"),
             name=name("policy", s, "vpc-flow-logs"),
             role=flow_role.id,
-            policy=self.flow_log_group.arn.apply(
-                lambda arn: json.dumps(
+            policy=pulumi.Output.all(self.flow_log_group.arn, args.account_id).apply(
+                lambda values: json.dumps(
                     {
                         "Version": "2012-10-17",
                         "Statement": [
@@ -204,8 +204,16 @@ class Network(pulumi.ComponentResource):
                                     "logs:PutLogEvents",
                                     "logs:DescribeLogStreams",
                                 ],
-                                "Resource": [arn, f"{arn}:log-stream:*"],
-                            }
+                                "Resource": [values[0], f"{values[0]}:log-stream:*"],
+                            },
+                            {
+                                # The delivery service looks its group up by name; AWS documents this
+                                # action for flow-log roles and it cannot be narrowed to one group.
+                                "Sid": "FindLogGroupsOfThisAccount",
+                                "Effect": "Allow",
+                                "Action": ["logs:DescribeLogGroups"],
+                                "Resource": f"arn:aws:logs:{args.region}:{values[1]}:log-group:*",
+                            },
                         ],
                     }
                 )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from desired_state.schema import CapacityProviderWeights
 from program.components.cluster import capacity_strategy
 
@@ -38,11 +36,6 @@ def test_capacity_strategy_base_always_goes_to_fargate_even_without_weight():
         {"capacity_provider": "FARGATE", "weight": 0, "base": 2},
         {"capacity_provider": "FARGATE_SPOT", "weight": 1, "base": 0},
     ]
-
-
-def test_capacity_weights_need_some_weight():
-    with pytest.raises(ValueError, match="at least one of fargate and fargateSpot"):
-        CapacityProviderWeights(fargate=0, fargate_spot=0)
 
 
 # --- rendered cluster ------------------------------------------------------------------------
