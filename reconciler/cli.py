@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
+from datetime import UTC, datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, TextIO
 from pydantic import ValidationError
 
 from desired_state.errors import DesiredStateError, EcsGitopsError, FieldProblem
+from reconciler.errors import EngineUnavailableError, SettingsError
+from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings, load_settings
 from desired_state.loader import EXAMPLE_DIR, list_environments, load_environment
 from desired_state.traffic import TrafficState
 
@@ -173,6 +177,78 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_INVALID if failed else EXIT_OK
 
 
+EXIT_WAITING = 3
+
+
+def _local_settings(args: argparse.Namespace) -> ReconcilerSettings:
+    """Settings from --settings, else a one-environment set-up for this machine."""
+    if args.settings:
+        return load_settings(args.settings)
+    return ReconcilerSettings(
+        repository=RepositorySettings(url=args.desired_state, branch=args.branch),
+        environments={args.environment: EnvironmentSettings(stack=args.environment, suffix=args.environment)},
+        backend_url=f"file://{Path(args.state_dir).expanduser() / 'backend'}",
+        work_dir=str(Path(args.state_dir).expanduser() / "work"),
+    )
+
+
+def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.models import Job, Trigger, WindowOverride
+    from reconciler.wiring import build
+
+    settings = _local_settings(args)
+    settings.environment(args.environment)
+    components = build(settings, state_dir=args.state_dir)
+    available = getattr(components.engine, "available", lambda: True)
+    if not args.dry_run and not available():
+        from reconciler.engine import INSTALL_HINT
+
+        raise EngineUnavailableError(f"cannot apply: the Pulumi CLI is not installed; {INSTALL_HINT}")
+    override = None
+    if args.override_window:
+        if not args.by:
+            raise SettingsError("--override-window needs --by NAME so the audit record says who decided")
+        override = WindowOverride(by=args.by, reason=args.override_window)
+    event_id = f"manual:{uuid.uuid4()}"
+    job = Job(
+        job_id=Job.make_id(event_id, args.environment),
+        environment=args.environment,
+        stack=settings.environment(args.environment).stack,
+        trigger=Trigger.MANUAL,
+        event_id=event_id,
+        commit=args.commit,
+        author=args.by,
+        received_at=datetime.now(UTC),
+        dry_run=args.dry_run,
+        window_override=override,
+    )
+    outcome = components.converger().converge(job)
+    out.write(f"{outcome.outcome}: {outcome.reason.value}: {outcome.message}\n")
+    if outcome.outcome in ("succeeded", "dry-run", "skipped"):
+        return EXIT_OK
+    return EXIT_WAITING if outcome.outcome == "waiting" else EXIT_INVALID
+
+
+def _cmd_approve(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.approvals import approve
+    from reconciler.wiring import build
+
+    settings = _local_settings(args)
+    components = build(settings, state_dir=args.state_dir)
+    approval = approve(components.states, settings, args.environment, args.commit, args.by, datetime.now(UTC), components.queue)
+    out.write(
+        f"approved plan {approval.plan_digest[:19]} for {args.environment} at {approval.commit[:12]} by {approval.approved_by}"
+        f"{'; a converge job is queued' if components.queue else '; run ecs-gitops reconcile again to apply it'}\n"
+    )
+    return EXIT_OK
+
+
+def _add_reconciler_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--settings", metavar="FILE", help="reconciler settings (YAML); default: a local one-environment set-up")
+    command.add_argument("--state-dir", default="~/.ecs-gitops", metavar="DIR", help="local status, audit and backend directory")
+    command.add_argument("--branch", default="main", help="desired-state branch (default: main)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecs-gitops", description="GitOps reconciler for the ECS Fargate trading platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +279,24 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--output", choices=("table", "json"), default="table")
     validate.add_argument("--traffic-state", metavar="FILE", help="JSON traffic state to render with")
     validate.set_defaults(handler=_cmd_validate)
+
+    reconcile = commands.add_parser("reconcile", help="converge one environment from a desired-state path or git URL")
+    reconcile.add_argument("--desired-state", required=True, metavar="PATH_OR_URL", help="desired-state directory, git repository or git URL")
+    reconcile.add_argument("--environment", required=True, metavar="NAME")
+    reconcile.add_argument("--commit", metavar="SHA", help="converge this commit (default: the branch head)")
+    reconcile.add_argument("--dry-run", action="store_true", help="stop after plan and policy; apply nothing")
+    reconcile.add_argument("--override-window", metavar="REASON", help="converge outside the change window (audited)")
+    reconcile.add_argument("--by", metavar="NAME", help="who is running this (recorded on the audit record)")
+    _add_reconciler_options(reconcile)
+    reconcile.set_defaults(handler=_cmd_reconcile)
+
+    approve_cmd = commands.add_parser("approve", help="approve the plan waiting for an environment's commit")
+    approve_cmd.add_argument("--environment", required=True, metavar="NAME")
+    approve_cmd.add_argument("--commit", required=True, metavar="SHA")
+    approve_cmd.add_argument("--by", required=True, metavar="NAME", help="who approves (recorded)")
+    approve_cmd.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
+    _add_reconciler_options(approve_cmd)
+    approve_cmd.set_defaults(handler=_cmd_approve)
     return parser
 
 

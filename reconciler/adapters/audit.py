@@ -8,7 +8,8 @@ Key: ``pk = stack``, ``sk = <finished-at ISO>#<job id>#<attempt>``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -19,20 +20,26 @@ from reconciler.models import AuditRecord
 _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
 
-class AuditLog:
+class AuditLog(Protocol):
+    def append(self, record: AuditRecord) -> None: ...
+
+    def history(self, stack: str, limit: int = 50) -> list[AuditRecord]: ...
+
+
+def sort_key(record: AuditRecord) -> str:
+    return f"{record.finished_at.isoformat()}#{record.job_id}#{record.attempt:04d}"
+
+
+class DynamoAuditLog:
     def __init__(self, dynamodb_client: Any, table_name: str):
         self._ddb = dynamodb_client
         self._table = table_name
-
-    @staticmethod
-    def sort_key(record: AuditRecord) -> str:
-        return f"{record.finished_at.isoformat()}#{record.job_id}#{record.attempt:04d}"
 
     def append(self, record: AuditRecord) -> None:
         document = json.loads(record.model_dump_json(by_alias=True))
         item = {
             "pk": {"S": record.stack},
-            "sk": {"S": self.sort_key(record)},
+            "sk": {"S": sort_key(record)},
             "jobId": {"S": record.job_id},
             "record": {"S": json.dumps(document, sort_keys=True)},
         }
@@ -44,7 +51,7 @@ class AuditLog:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(f"audit record {self.sort_key(record)} for {record.stack} already exists; records are never overwritten") from None
+                raise ConflictError(f"audit record {sort_key(record)} for {record.stack} already exists; records are never overwritten") from None
             raise
 
     def history(self, stack: str, limit: int = 50) -> list[AuditRecord]:
@@ -56,3 +63,25 @@ class AuditLog:
             Limit=limit,
         )
         return [AuditRecord.model_validate_json(item["record"]["S"]) for item in response.get("Items", [])]
+
+
+class FileAuditLog:
+    """One file per record under ``directory/<stack>/``, created exclusively: never overwritten."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory).expanduser()
+
+    def append(self, record: AuditRecord) -> None:
+        folder = self.directory / record.stack.replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / (sort_key(record).replace(":", "-") + ".json")
+        try:
+            with open(path, "x") as handle:
+                handle.write(record.model_dump_json(by_alias=True, indent=2))
+        except FileExistsError:
+            raise ConflictError(f"audit record {path.name} for {record.stack} already exists; records are never overwritten") from None
+
+    def history(self, stack: str, limit: int = 50) -> list[AuditRecord]:
+        folder = self.directory / stack.replace("/", "_")
+        files = sorted(folder.glob("*.json"), reverse=True)[:limit] if folder.exists() else []
+        return [AuditRecord.model_validate_json(f.read_text()) for f in files]

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import Any, Protocol, TextIO
 
 from reconciler.events import EventKind, Severity
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
 
 
-class Notifier:
+class Notifier(Protocol):
+    def publish(self, *, kind: EventKind, severity: Severity, environment: str, subject: str, body: dict[str, Any]) -> str: ...
+
+
+class SnsNotifier:
     def __init__(self, sns_client: Any, topic_arn: str):
         self._sns = sns_client
         self._topic = topic_arn
@@ -28,3 +33,17 @@ class Notifier:
             },
         )
         return str(response["MessageId"])
+
+
+class StreamNotifier:
+    """Local use: notifications as JSON lines on a stream (stderr by default)."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self._stream = stream or sys.stderr
+        self._count = 0
+
+    def publish(self, *, kind: EventKind, severity: Severity, environment: str, subject: str, body: dict[str, Any]) -> str:
+        self._count += 1
+        message = {"subject": subject, "kind": kind.value, "severity": severity.value, "environment": environment, **body}
+        self._stream.write(json.dumps(message, sort_keys=True, default=str) + "\n")
+        return f"local-{self._count}"

@@ -8,14 +8,19 @@ with ``version = :expected``; a lost race raises :class:`ConflictError` and the 
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from desired_state.traffic import TrafficState
 from reconciler.errors import ConflictError
 from reconciler.events import Phase
 from reconciler.models import PlanSummary, Record
@@ -52,9 +57,34 @@ class StackStatus(Record):
     lease: Lease | None = None
     pending_approval: PendingApproval | None = None
     superseded_job_ids: list[str] = Field(default_factory=list)
+    # Owned by the rollout controller; the program renders from it so converges never fight a rollout.
+    traffic: TrafficState | None = None
 
 
-class StackStateStore:
+class StackStateStore(ABC):
+    """Conditional-write store of :class:`StackStatus`; ``put`` fails if the version moved."""
+
+    @abstractmethod
+    def get(self, stack: str) -> StackStatus: ...
+
+    @abstractmethod
+    def put(self, previous: StackStatus, new: StackStatus) -> StackStatus: ...
+
+    def update(self, stack: str, change: Callable[[StackStatus], StackStatus | None], attempts: int = 5) -> StackStatus:
+        """Read-modify-write with retries on conflict; ``change`` returning None leaves the item as it is."""
+        for _ in range(attempts):
+            current = self.get(stack)
+            new = change(current)
+            if new is None:
+                return current
+            try:
+                return self.put(current, new)
+            except ConflictError:
+                continue
+        raise ConflictError(f"stack {stack} status kept changing under {attempts} attempts; another worker is busy with it")
+
+
+class DynamoStackStateStore(StackStateStore):
     def __init__(self, dynamodb_client: Any, table_name: str):
         self._ddb = dynamodb_client
         self._table = table_name
@@ -94,15 +124,36 @@ class StackStateStore:
             raise
         return written
 
-    def update(self, stack: str, change: Callable[[StackStatus], StackStatus | None], attempts: int = 5) -> StackStatus:
-        """Read-modify-write with retries on conflict; ``change`` returning None leaves the item as it is."""
-        for _ in range(attempts):
-            current = self.get(stack)
-            new = change(current)
-            if new is None:
-                return current
-            try:
-                return self.put(current, new)
-            except ConflictError:
-                continue
-        raise ConflictError(f"stack {stack} status kept changing under {attempts} attempts; another worker is busy with it")
+
+class FileStackStateStore(StackStateStore):
+    """The same record in a local JSON file per stack, for ``ecs-gitops reconcile`` on one machine.
+
+    The version check and the write happen under an exclusive ``flock``, so two local runs
+    cannot both move a stack.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory).expanduser()
+
+    def _path(self, stack: str) -> Path:
+        return self.directory / f"{stack.replace('/', '_')}.status.json"
+
+    def get(self, stack: str) -> StackStatus:
+        path = self._path(stack)
+        if not path.exists():
+            return StackStatus(stack=stack)
+        return StackStatus.model_validate_json(path.read_text())
+
+    def put(self, previous: StackStatus, new: StackStatus) -> StackStatus:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        written = new.model_copy(update={"version": previous.version + 1})
+        path = self._path(new.stack)
+        with open(self.directory / ".lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            stored = self.get(new.stack).version
+            if stored != previous.version:
+                raise ConflictError(f"stack {new.stack} status changed since version {previous.version} was read; re-read and retry")
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(written.model_dump_json(by_alias=True, indent=2))
+            os.replace(temporary, path)
+        return written

@@ -1,0 +1,259 @@
+"""Run the Pulumi program: the ``Engine`` interface and its Automation API implementation.
+
+:class:`AutomationEngine` drives the project's own program (``Pulumi.yaml`` + ``program/``)
+through ``pulumi.automation``: one stack per environment, backend URL and secrets provider
+from settings (an S3 backend with a KMS secrets provider in AWS, ``file://`` locally), stack
+config from the validated desired state and the rollout controller's traffic state. Engine
+events stream into structured logs; the stack lock is honoured: a concurrent update is retried
+with backoff, then reported, never forced.
+
+It needs the Pulumi CLI on PATH; without it every call fails at once with
+:class:`EngineUnavailableError` saying how to install it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from reconciler.errors import EngineError, EngineUnavailableError, StackLockedError
+from reconciler.models import PlanSummary
+
+log = logging.getLogger("ecs_gitops.engine")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTALL_HINT = (
+    "install the Pulumi CLI (https://www.pulumi.com/docs/install/, e.g. `curl -fsSL https://get.pulumi.com | sh`) "
+    "and make sure `pulumi` is on PATH, or run with --dry-run to stop after plan and policy"
+)
+CHANGE_OPS = {
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "replace": "replace",
+    "create-replacement": "replace",
+    "same": "same",
+}
+
+
+@dataclass(frozen=True)
+class StackRequest:
+    stack: str
+    config: Mapping[str, str]
+    secret_config: Mapping[str, str] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    operation: str
+    summary: PlanSummary
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    diagnostics: tuple[str, ...] = ()
+    engine_version: str | None = None
+
+
+class Engine(Protocol):
+    def preview(self, request: StackRequest) -> EngineResult: ...
+
+    def up(self, request: StackRequest) -> EngineResult: ...
+
+    def refresh(self, request: StackRequest) -> EngineResult: ...
+
+    def outputs(self, stack: str) -> Mapping[str, Any]: ...
+
+    def destroy(self, request: StackRequest) -> EngineResult: ...
+
+
+def _resource_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1] if "::" in urn else urn
+
+
+class EngineEventRecorder:
+    """Turns ``pulumi.automation.events.EngineEvent`` objects into a :class:`PlanSummary` and logs.
+
+    Only names, types and operations are logged: never property values, which may hold secrets.
+    """
+
+    def __init__(self, stack: str, operation: str, sink: logging.Logger = log):
+        self.stack = stack
+        self.operation = operation
+        self.sink = sink
+        self.resources: dict[str, list[str]] = {}
+        self.counts: Counter[str] = Counter()
+        self.diagnostics: list[str] = []
+        self.failed: list[str] = []
+        self.summary_counts: dict[str, int] | None = None
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is not None and pre.metadata is not None:
+            op = str(getattr(pre.metadata.op, "value", pre.metadata.op))
+            kind = CHANGE_OPS.get(op)
+            name = _resource_name(pre.metadata.urn)
+            if kind and pre.metadata.type != "pulumi:pulumi:Stack":
+                self.counts[kind] += 1
+                if kind != "same":
+                    self.resources.setdefault(kind, []).append(name)
+            self.sink.info(
+                "engine step", extra={"stack": self.stack, "operation": self.operation, "op": op, "resource": name, "type": pre.metadata.type}
+            )
+        failed = getattr(event, "res_op_failed_event", None)
+        if failed is not None and failed.metadata is not None:
+            self.failed.append(_resource_name(failed.metadata.urn))
+        diagnostic = getattr(event, "diagnostic_event", None)
+        if diagnostic is not None and diagnostic.severity in ("warning", "error"):
+            message = f"{diagnostic.severity}: {diagnostic.message.strip()}"
+            self.diagnostics.append(message)
+            self.sink.warning("engine diagnostic", extra={"stack": self.stack, "severity": diagnostic.severity, "message": diagnostic.message.strip()})
+        summary = getattr(event, "summary_event", None)
+        if summary is not None:
+            self.summary_counts = {str(getattr(k, "value", k)): int(v) for k, v in summary.resource_changes.items()}
+
+    def plan_summary(self, change_summary: Mapping[Any, int] | None = None) -> PlanSummary:
+        """The engine's own totals when it sent them (summary event or result), else the counted steps."""
+        totals: Counter[str] = Counter()
+        source = change_summary if change_summary is not None else self.summary_counts
+        if source is not None:
+            for op, count in source.items():
+                kind = CHANGE_OPS.get(str(getattr(op, "value", op)))
+                if kind:
+                    totals[kind] += int(count)
+        else:
+            totals = self.counts
+        return PlanSummary(
+            create=totals["create"],
+            update=totals["update"],
+            delete=totals["delete"],
+            replace=totals["replace"],
+            same=totals["same"],
+            resources={kind: sorted(names) for kind, names in self.resources.items()},
+        )
+
+
+@dataclass(frozen=True)
+class LockRetry:
+    attempts: int = 5
+    first_delay_seconds: float = 10.0
+    factor: float = 2.0
+
+
+class AutomationEngine:
+    """The real engine: Pulumi's Automation API over the project's program."""
+
+    def __init__(
+        self,
+        project: str,
+        backend_url: str,
+        secrets_provider: str | None = None,
+        work_dir: str | Path = PROJECT_ROOT,
+        env_vars: Mapping[str, str] | None = None,
+        lock_retry: LockRetry = LockRetry(),
+        sleep: Callable[[float], None] = time.sleep,
+        which: Callable[[str], str | None] = shutil.which,
+    ):
+        self.project = project
+        self.backend_url = backend_url
+        self.secrets_provider = secrets_provider
+        self.work_dir = Path(work_dir)
+        self.env_vars = dict(env_vars or {})
+        self.lock_retry = lock_retry
+        self._sleep = sleep
+        self._which = which
+
+    def available(self) -> bool:
+        return self._which("pulumi") is not None
+
+    def _require_cli(self) -> None:
+        if not self.available():
+            raise EngineUnavailableError(f"the Pulumi CLI is not installed: {INSTALL_HINT}")
+
+    def _stack(self, request: StackRequest) -> Any:
+        self._require_cli()
+        from pulumi import automation as auto
+
+        options = auto.LocalWorkspaceOptions(
+            work_dir=str(self.work_dir),
+            secrets_provider=self.secrets_provider,
+            env_vars={"PULUMI_BACKEND_URL": self.backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true", **self.env_vars},
+        )
+        try:
+            stack = auto.create_or_select_stack(stack_name=request.stack, work_dir=str(self.work_dir), opts=options)
+            config = {key: auto.ConfigValue(value=value) for key, value in request.config.items()}
+            config.update({key: auto.ConfigValue(value=value, secret=True) for key, value in request.secret_config.items()})
+            if config:
+                stack.set_all_config(config)
+        except auto.CommandError as exc:
+            raise EngineError(f"cannot prepare stack {request.stack}: {_command_summary(exc)}") from None
+        return stack
+
+    def _run(self, request: StackRequest, operation: str, call: Callable[[Any, EngineEventRecorder], Any]) -> tuple[Any, EngineEventRecorder]:
+        from pulumi import automation as auto
+
+        stack = self._stack(request)
+        delay = self.lock_retry.first_delay_seconds
+        for attempt in range(1, self.lock_retry.attempts + 1):
+            recorder = EngineEventRecorder(request.stack, operation)
+            try:
+                return call(stack, recorder), recorder
+            except auto.ConcurrentUpdateError:
+                if attempt == self.lock_retry.attempts:
+                    raise StackLockedError(
+                        f"stack {request.stack} is locked by another update after {attempt} attempts; "
+                        "it was not forced. `ecs-gitops unlock` can clear a lock whose holder is gone"
+                    ) from None
+                log.warning("stack locked, retrying", extra={"stack": request.stack, "attempt": attempt, "delay_seconds": delay})
+                self._sleep(delay)
+                delay *= self.lock_retry.factor
+            except auto.CommandError as exc:
+                raise EngineError(f"pulumi {operation} failed for {request.stack}: {_command_summary(exc)}") from None
+        raise AssertionError("unreachable")
+
+    def preview(self, request: StackRequest) -> EngineResult:
+        result, recorder = self._run(request, "preview", lambda s, r: s.preview(on_event=r, diff=False, message=request.message or None))
+        return EngineResult("preview", recorder.plan_summary(result.change_summary), {}, tuple(recorder.diagnostics), self._version())
+
+    def up(self, request: StackRequest) -> EngineResult:
+        result, recorder = self._run(request, "up", lambda s, r: s.up(on_event=r, message=request.message or None))
+        return EngineResult(
+            "up",
+            recorder.plan_summary(result.summary.resource_changes),
+            {key: value.value for key, value in result.outputs.items() if not value.secret},
+            tuple(recorder.diagnostics),
+            self._version(),
+        )
+
+    def refresh(self, request: StackRequest) -> EngineResult:
+        result, recorder = self._run(request, "refresh", lambda s, r: s.refresh(on_event=r, message=request.message or None))
+        return EngineResult("refresh", recorder.plan_summary(result.summary.resource_changes), {}, tuple(recorder.diagnostics), self._version())
+
+    def outputs(self, stack: str) -> Mapping[str, Any]:
+        selected = self._stack(StackRequest(stack=stack, config={}))
+        return {key: value.value for key, value in selected.outputs().items() if not value.secret}
+
+    def destroy(self, request: StackRequest) -> EngineResult:
+        result, recorder = self._run(request, "destroy", lambda s, r: s.destroy(on_event=r, message=request.message or None))
+        return EngineResult("destroy", recorder.plan_summary(result.summary.resource_changes), {}, tuple(recorder.diagnostics), self._version())
+
+    def _version(self) -> str | None:
+        from pulumi import automation as auto
+
+        try:
+            version = auto.PulumiCommand().version
+        except (auto.CommandError, OSError) as exc:
+            log.warning("cannot read the Pulumi CLI version", extra={"error": str(exc)})
+            return None
+        return str(version) if version is not None else None
+
+
+def _command_summary(exc: Exception) -> str:
+    """The useful tail of a CLI failure: the last lines of stderr, which name the failing resource."""
+    stderr = getattr(exc, "stderr", "") or str(exc)
+    lines = [line for line in str(stderr).splitlines() if line.strip()]
+    return " | ".join(lines[-5:]) if lines else type(exc).__name__
