@@ -89,3 +89,96 @@ def write_environment(tmp_path: Path) -> Callable[[str, str], Path]:
         return tmp_path
 
     return _write
+
+
+# --------------------------------------------------------------------------- AWS (moto)
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials so nothing can reach a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "EcsGitopsTest",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def aws(aws_credentials: None):
+    """An in-process moto account; yields a boto3 session bound to it."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        yield boto3.session.Session(region_name=REGION)
+
+
+@pytest.fixture
+def reconciler_aws(aws):
+    """The reconciler's own AWS resources, as template.yaml creates them: FIFO queue + DLQ, tables, topic, webhook secret."""
+    from types import SimpleNamespace
+    import json as _json
+
+    sqs, ddb, sns, sm = (aws.client(n) for n in ("sqs", "dynamodb", "sns", "secretsmanager"))
+    dlq = sqs.create_queue(QueueName="ecs-gitops-jobs-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(
+        QueueName="ecs-gitops-jobs.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "false",
+            "RedrivePolicy": _json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    ddb.create_table(TableName="ecs-gitops-idempotency", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(TableName="ecs-gitops-state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(TableName="ecs-gitops-audit",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    topic = sns.create_topic(Name="ecs-gitops-notifications")["TopicArn"]
+    # A subscriber queue, so tests can read exactly what SNS delivered (body and attributes).
+    inbox = sqs.create_queue(QueueName="notifications-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    webhook_secret_value = "whsec-test-3f9a1c7e5b2d"
+    sm.create_secret(Name="ecs-gitops/webhook", SecretString=webhook_secret_value)
+    return SimpleNamespace(
+        session=aws, sqs=sqs, dynamodb=ddb, sns=sns, secretsmanager=sm,
+        queue_url=queue, dlq_url=dlq, topic_arn=topic, inbox_url=inbox,
+        idempotency_table="ecs-gitops-idempotency", state_table="ecs-gitops-state", audit_table="ecs-gitops-audit",
+        webhook_secret_id="ecs-gitops/webhook", webhook_secret=webhook_secret_value,
+    )
+
+
+def read_notifications(sqs, inbox_url: str) -> list[dict]:
+    """Every SNS message delivered to the inbox queue: {"subject", "message" (parsed JSON), "attributes"}."""
+    import json as _json
+
+    found = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=inbox_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return found
+        for message in batch:
+            envelope = _json.loads(message["Body"])
+            found.append(
+                {
+                    "subject": envelope.get("Subject"),
+                    "message": _json.loads(envelope["Message"]),
+                    "attributes": {k: v["Value"] for k, v in (envelope.get("MessageAttributes") or {}).items()},
+                }
+            )
+            sqs.delete_message(QueueUrl=inbox_url, ReceiptHandle=message["ReceiptHandle"])

@@ -111,6 +111,12 @@ def container_logging(stack: Stack) -> Iterator[Finding]:
             if not options.get("awslogs-stream-prefix"):
                 yield Finding(task.name, f"{where}: no awslogs-stream-prefix; set one so streams say which service wrote them")
             group = groups.get(options.get("awslogs-group"))
+            service = _service_of(task)
+            if group is not None and group.tag("service") not in (None, service):
+                yield Finding(
+                    task.name,
+                    f"{where}: logs to {group.name}, the log group of {group.tag('service')}; each service writes only to its own group",
+                )
             if group is None:
                 yield Finding(
                     task.name,
@@ -139,10 +145,11 @@ def secrets_by_arn(stack: Stack) -> Iterator[Finding]:
             for secret in container.get("secrets") or []:
                 value_from = str(secret.get("valueFrom", ""))
                 if not value_from.startswith("arn:aws:secretsmanager:"):
+                    # The value itself is never quoted: it may be the secret, pasted in by mistake.
                     yield Finding(
                         task.name,
-                        f"container '{container.get('name')}': secret {secret.get('name')} comes from {value_from.split(':secret:')[0][:60]!r}, "
-                        "not a Secrets Manager ARN; reference the secret by its ARN",
+                        f"container '{container.get('name')}': secret {secret.get('name')}: valueFrom is not a Secrets Manager ARN; "
+                        "reference the secret by its ARN",
                     )
 
 

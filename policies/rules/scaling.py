@@ -27,17 +27,34 @@ def _held_idle(service: ResourceView, target: ResourceView) -> bool:
 @rule("SCALE-001", "mandatory", "Every ECS service scales between 2 and 10 tasks (an idle colour may be held at 0)")
 def scaling_bounds(stack: Stack) -> Iterator[Finding]:
     targets = _targets_by_service(stack)
+    held_colours: dict[str, list[ResourceView]] = {}
+    serving_colours: set[str] = set()
     for service in stack.of_type(t.ECS_SERVICE):
         own = targets.get(service.name, [])
         if not own:
             yield Finding(service.name, "no application auto-scaling target; register one with min 2 and max 10")
+            # Reported above; whether it could serve is unknown, so it does not count as held either.
+            serving_colours.add(service.tag("service") or service.name)
             continue
+        if service.tag("colour") is not None:
+            group = service.tag("service") or service.name
+            if all(_held_idle(service, target) for target in own):
+                held_colours.setdefault(group, []).append(service)
+            else:
+                serving_colours.add(group)
         for target in own:
             if _held_idle(service, target):
                 continue
             bounds = (target.props.get("minCapacity"), target.props.get("maxCapacity"))
             if bounds not in ((SPEC_MIN, SPEC_MAX), (float(SPEC_MIN), float(SPEC_MAX))):
                 yield Finding(target.name, f"scales {service.name} between {bounds[0]} and {bounds[1]}; the spec requires min 2, max 10")
+    # The idle-colour allowance covers one colour: the live one must still scale 2..10.
+    for group, held in sorted(held_colours.items()):
+        if group not in serving_colours:
+            yield Finding(
+                held[0].name,
+                f"every colour of {group} is held at 0..0 ({', '.join(s.name for s in held)}); the live colour needs min 2, max 10",
+            )
 
 
 @rule("SCALE-002", "mandatory", "Every scaling target has a CPU target-tracking policy")
