@@ -243,6 +243,43 @@ def _cmd_approve(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_locks(args: argparse.Namespace, out: TextIO) -> int:
+    from datetime import timedelta
+
+    from reconciler.locks import stuck_locks
+    from reconciler.wiring import build
+
+    settings = _local_settings(args)
+    env = settings.environment(args.environment)
+    components = build(settings, state_dir=args.state_dir)
+    assert components.locks is not None
+    now = datetime.now(UTC)
+    locks = components.locks.list(settings.project, env.stack)
+    stuck = {lock.key for lock in stuck_locks(components.locks, settings.project, env.stack, now, timedelta(minutes=env.stuck_lock_after_minutes))}
+    lease = components.states.get(env.stack).lease
+    out.write(f"stack {env.stack}: {len(locks)} lock(s)\n")
+    for lock in locks:
+        minutes = int(lock.age(now).total_seconds() // 60)
+        out.write(f"  {'STUCK ' if lock.key in stuck else ''}{lock.holder}, {minutes} min old ({lock.key})\n")
+    if lease:
+        out.write(f"  worker lease: {lease.holder} for job {lease.job_id}, heartbeat {lease.heartbeat_at.isoformat()}\n")
+    return EXIT_INVALID if stuck else EXIT_OK
+
+
+def _cmd_unlock(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.converge import LEASE_STALE_AFTER
+    from reconciler.locks import unlock
+    from reconciler.wiring import build
+
+    settings = _local_settings(args)
+    env = settings.environment(args.environment)
+    components = build(settings, state_dir=args.state_dir)
+    assert components.locks is not None
+    removed = unlock(components.locks, components.states, settings.project, env.stack, datetime.now(UTC), LEASE_STALE_AFTER)
+    out.write(f"removed {len(removed)} lock(s) from {env.stack}" + "".join(f"\n  {lock.holder} ({lock.key})" for lock in removed) + "\n")
+    return EXIT_OK
+
+
 def _add_reconciler_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--settings", metavar="FILE", help="reconciler settings (YAML); default: a local one-environment set-up")
     command.add_argument("--state-dir", default="~/.ecs-gitops", metavar="DIR", help="local status, audit and backend directory")
@@ -297,6 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     approve_cmd.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
     _add_reconciler_options(approve_cmd)
     approve_cmd.set_defaults(handler=_cmd_approve)
+
+    for name, handler, text in (
+        ("locks", _cmd_locks, "show the stack's locks with holder and age; exit 1 if one is stuck"),
+        ("unlock", _cmd_unlock, "remove the stack's locks after checking no worker still holds them"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--environment", required=True, metavar="NAME")
+        command.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
+        _add_reconciler_options(command)
+        command.set_defaults(handler=handler)
     return parser
 
 

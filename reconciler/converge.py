@@ -30,8 +30,9 @@ from reconciler.adapters.audit import AuditLog
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.stack_state import Lease, PendingApproval, StackStateStore, StackStatus
 from reconciler.engine import Engine, EngineResult, StackRequest
-from reconciler.errors import EngineError, EngineUnavailableError, SignatureError, SourceError
+from reconciler.errors import EngineError, EngineUnavailableError, SignatureError, SourceError, StackLockedError
 from reconciler.events import EventKind, Phase, Reason, Severity
+from reconciler.locks import LockStore, stuck_locks
 from reconciler.models import AuditRecord, Job, Outcome, PlanSummary, PolicyResult, Trigger
 from reconciler.redact import Redactor
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings
@@ -95,6 +96,7 @@ class Converger:
         redactor: Redactor | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         worker_id: str | None = None,
+        locks: LockStore | None = None,
     ):
         self.settings = settings
         self.states = states
@@ -105,6 +107,7 @@ class Converger:
         self.redactor = redactor or Redactor()
         self.clock = clock
         self.worker_id = worker_id or default_worker_id()
+        self.locks = locks
 
     # ------------------------------------------------------------------ entry point
 
@@ -360,6 +363,19 @@ class Converger:
 
     def _engine_failure(self, run: _Run, exc: EngineError) -> ConvergeOutcome:
         run.error = str(exc)
+        if isinstance(exc, StackLockedError) and self.locks is not None:
+            now = self.clock()
+            stuck = stuck_locks(self.locks, self.settings.project, run.job.stack, now, timedelta(minutes=run.env.stuck_lock_after_minutes))
+            if stuck:
+                run.details["stuckLocks"] = [
+                    {"holder": lock.holder, "ageMinutes": int(lock.age(now).total_seconds() // 60), "key": lock.key} for lock in stuck
+                ]
+                oldest = max(stuck, key=lambda lock: lock.age(now))
+                return ConvergeOutcome(
+                    "failed", EventKind.STUCK_LOCK, Reason.STACK_LOCKED, Severity.ERROR,
+                    f"stack {run.job.stack} is held by a stuck lock: {oldest.holder}, {int(oldest.age(now).total_seconds() // 60)} minutes old; "
+                    f"if that process is gone, run: ecs-gitops unlock --environment {run.job.environment}",
+                )
         reason = Reason.ENGINE_UNAVAILABLE if isinstance(exc, EngineUnavailableError) else Reason.ENGINE_FAILED
         return ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, reason, Severity.ERROR, str(exc))
 

@@ -14,6 +14,7 @@ from reconciler.adapters.secrets import SecretReader
 from reconciler.adapters.stack_state import DynamoStackStateStore, FileStackStateStore, StackStateStore
 from reconciler.converge import Converger
 from reconciler.engine import AutomationEngine, Engine
+from reconciler.locks import LockStore, lock_store_for
 from reconciler.redact import Redactor
 from reconciler.settings import ReconcilerSettings
 from reconciler.source import DesiredStateSource, open_source
@@ -31,6 +32,7 @@ class Components:
     engine: Engine
     redactor: Redactor
     queue: JobQueue | None
+    locks: LockStore | None
 
     def converger(self) -> Converger:
         return Converger(
@@ -41,6 +43,7 @@ class Components:
             audit=self.audit,
             notifier=self.notifier,
             redactor=self.redactor,
+            locks=self.locks,
         )
 
 
@@ -62,4 +65,5 @@ def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DI
         redactor.add(SecretReader(session.client("secretsmanager")).read(settings.repository.webhook_secret_id))
     engine = AutomationEngine(project=settings.project, backend_url=settings.backend_url, secrets_provider=settings.secrets_provider)
     source = open_source(settings.repository.url, settings.repository.branch, settings.work_dir)
-    return Components(settings, states, audit, notifier, source, engine, redactor, queue)
+    locks = lock_store_for(settings.backend_url, session.client("s3") if session is not None and settings.backend_url.startswith("s3://") else None)
+    return Components(settings, states, audit, notifier, source, engine, redactor, queue, locks)
