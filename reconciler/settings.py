@@ -21,6 +21,13 @@ from pydantic.alias_generators import to_camel
 from reconciler.errors import SettingsError
 
 SETTINGS_ENV = "ECS_GITOPS_SETTINGS"
+AWS_ENV_VARS = {
+    "jobQueueUrl": "ECS_GITOPS_JOB_QUEUE_URL",
+    "idempotencyTable": "ECS_GITOPS_IDEMPOTENCY_TABLE",
+    "stateTable": "ECS_GITOPS_STATE_TABLE",
+    "auditTable": "ECS_GITOPS_AUDIT_TABLE",
+    "topicArn": "ECS_GITOPS_TOPIC_ARN",
+}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -130,6 +137,13 @@ def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
         raise SettingsError(f"{file}: cannot read reconciler settings: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise SettingsError(f"{file}: not valid YAML: {exc}") from None
+    if isinstance(data, dict):
+        # Names of resources template.yaml creates arrive as environment variables; they win.
+        aws = dict(data.get("aws") or {})
+        for key, variable in AWS_ENV_VARS.items():
+            if os.environ.get(variable):
+                aws[key] = os.environ[variable]
+        data = {**data, "aws": aws}
     try:
         return ReconcilerSettings.model_validate(data)
     except ValidationError as exc:
