@@ -74,7 +74,7 @@ def render(inputs: StackInputs) -> RenderedStack:
             platform = build_platform(inputs)
             keys = list(platform.outputs)
             return pulumi.Output.all(*(platform.outputs[k] for k in keys)).apply(
-                lambda values: resolved.update(zip(keys, values))
+                lambda values: resolved.update(zip(keys, values, strict=True))
             )
 
         program()

@@ -43,7 +43,7 @@ def shannon_entropy(text: str) -> float:
 def credential_reason(name: str, value: str) -> str | None:
     """Why an environment value looks like a credential, or None. Never returns the value itself."""
     if CREDENTIAL_NAME.search(name) and value.strip():
-        return f"its name suggests a credential"
+        return "its name suggests a credential"
     for what, pattern in CREDENTIAL_VALUE_PATTERNS:
         if pattern.search(value):
             return f"its value looks like {what}"

@@ -69,7 +69,7 @@ def net_rules(stack: Stack, direction: str) -> Iterator[NetRule]:
             ports=(_as_int(r.props.get("fromPort")), _as_int(r.props.get("toPort"))),
         )
     for group in stack.of_type(t.SECURITY_GROUP):
-        for index, entry in enumerate(group.props.get(direction) or []):
+        for entry in group.props.get(direction) or []:
             if not isinstance(entry, dict):
                 continue
             yield NetRule(

@@ -111,7 +111,7 @@ class Network(pulumi.ComponentResource):
             tags={"Name": public_table_name},
             opts=child,
         )
-        for subnet, zone in zip(self.public_subnets, args.availability_zones):
+        for subnet, zone in zip(self.public_subnets, args.availability_zones, strict=True):
             aws.ec2.RouteTableAssociation(
                 name("rtbassoc", s, "public", zone[-1]),
                 subnet_id=subnet.id,
@@ -139,7 +139,7 @@ class Network(pulumi.ComponentResource):
             )
             self.nat_public_ips.append(eip.public_ip)
 
-        for index, (subnet, zone) in enumerate(zip(self.private_subnets, args.availability_zones)):
+        for index, (subnet, zone) in enumerate(zip(self.private_subnets, args.availability_zones, strict=True)):
             nat = self.nat_gateways[index if args.nat_per_az else 0]
             table_name = name("rtb", s, "private", zone[-1])
             table = aws.ec2.RouteTable(

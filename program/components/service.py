@@ -174,7 +174,7 @@ class PlatformService(pulumi.ComponentResource):
 
         def render(values: list[str]) -> str:
             repository_url, log_group = values[0], values[1]
-            arns = dict(zip(secret_names, values[2:]))
+            arns = dict(zip(secret_names, values[2:], strict=True))
             return json.dumps(
                 container_definitions(
                     service=svc,

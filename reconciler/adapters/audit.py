@@ -11,13 +11,11 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from reconciler.errors import ConflictError
 from reconciler.models import AuditRecord
 
-_serializer, _deserializer = TypeSerializer(), TypeDeserializer()
 
 
 class AuditLog(Protocol):
