@@ -230,7 +230,7 @@ class Converger:
 
         # plan
         self._enter(run, Phase.PLAN)
-        request = self._request(run, traffic)
+        request = self._request(run, traffic, refresh=job.trigger == Trigger.SCHEDULED_DRIFT_CHECK)
         if job.dry_run and not _engine_available(self.engine):
             run.details["preview"] = "skipped: the Pulumi CLI is not installed"
             return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, "schema and policy passed; engine preview skipped (no Pulumi CLI)")
@@ -239,10 +239,10 @@ class Converger:
         except EngineError as exc:
             return self._engine_failure(run, exc)
         run.plan, run.engine_version = preview.summary, preview.engine_version
-        if job.dry_run or job.trigger == Trigger.SCHEDULED_DRIFT_CHECK:
-            drift = "drift detected" if run.plan.has_changes else "no drift"
-            kind = EventKind.DRY_RUN_COMPLETE if job.dry_run else EventKind.SKIPPED
-            return ConvergeOutcome("dry-run", kind, Reason.DRY_RUN, Severity.WARNING if run.plan.has_changes else Severity.INFO, f"plan only: {drift}")
+        if job.trigger == Trigger.SCHEDULED_DRIFT_CHECK:
+            return self._drift_report(run)
+        if job.dry_run:
+            return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, f"plan only: {_describe(run.plan)}")
 
         if env.require_approval:
             gate = self._approval(run)
@@ -310,7 +310,23 @@ class Converger:
             violations=[v.model_dump() for v in report.violations],
         )
 
-    def _request(self, run: _Run, traffic: TrafficState) -> StackRequest:
+    def _drift_report(self, run: _Run) -> ConvergeOutcome:
+        """A refreshed preview against the real resources; any change is drift. Nothing is applied.
+
+        The rollout's listener weights are not drift: the program renders them from the traffic state.
+        """
+        assert run.plan is not None
+        if not run.plan.has_changes:
+            return ConvergeOutcome("dry-run", EventKind.NO_DRIFT, Reason.IN_SYNC, Severity.INFO, "no drift: the stack matches the desired state")
+        drifted = sorted({name for kind, names in run.plan.resources.items() if kind != "same" for name in names})
+        run.details["driftedResources"] = drifted
+        shown = ", ".join(drifted[:10]) + (f" and {len(drifted) - 10} more" if len(drifted) > 10 else "")
+        return ConvergeOutcome(
+            "dry-run", EventKind.DRIFT_DETECTED, Reason.DRIFT, Severity.WARNING,
+            f"drift: {_describe(run.plan)}; resources: {shown or 'see the plan'}; the next resync converges it",
+        )
+
+    def _request(self, run: _Run, traffic: TrafficState, refresh: bool = False) -> StackRequest:
         assert run.loaded is not None
         return StackRequest(
             stack=run.job.stack,
@@ -320,6 +336,7 @@ class Converger:
                 "ecs-gitops:environment": run.job.environment,
             },
             message=f"ecs-gitops {run.job.trigger.value} {(run.checkout.commit or 'working tree')[:12] if run.checkout else ''} job {run.job.job_id}",
+            refresh=refresh,
         )
 
     def _approval(self, run: _Run) -> ConvergeOutcome | None:

@@ -48,6 +48,8 @@ class StackRequest:
     config: Mapping[str, str]
     secret_config: Mapping[str, str] = field(default_factory=dict)
     message: str = ""
+    # Read the real resources before diffing, so the preview shows drift, not only desired changes.
+    refresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ class AutomationEngine:
         raise AssertionError("unreachable")
 
     def preview(self, request: StackRequest) -> EngineResult:
-        result, recorder = self._run(request, "preview", lambda s, r: s.preview(on_event=r, diff=False, message=request.message or None))
+        result, recorder = self._run(request, "preview", lambda s, r: s.preview(on_event=r, diff=False, message=request.message or None, refresh=request.refresh))
         return EngineResult("preview", recorder.plan_summary(result.change_summary), {}, tuple(recorder.diagnostics), self._version())
 
     def up(self, request: StackRequest) -> EngineResult:

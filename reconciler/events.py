@@ -22,6 +22,8 @@ class EventKind(StrEnum):
     WAITING_FOR_WINDOW = "waiting-for-window"
     PLAN_READY = "plan-ready"
     STUCK_LOCK = "stuck-lock"
+    DRIFT_DETECTED = "drift-detected"
+    NO_DRIFT = "no-drift"
     DRY_RUN_COMPLETE = "dry-run-complete"
 
 
@@ -46,6 +48,8 @@ class Reason(StrEnum):
     ENGINE_FAILED = "EngineFailed"
     ENGINE_UNAVAILABLE = "EngineUnavailable"
     DRY_RUN = "DryRun"
+    DRIFT = "Drift"
+    IN_SYNC = "InSync"
     DUPLICATE_DELIVERY = "DuplicateDelivery"
 
 
