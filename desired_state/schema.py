@@ -159,6 +159,32 @@ class SecretInjection(Model):
         return env
 
 
+SCAN_SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+class RolloutSpec(Model):
+    """How a new image of this service reaches customers: gates, steps and how long to watch each."""
+
+    steps: tuple[int, ...] = (10, 50, 100)
+    bake_seconds: int = Field(default=300, ge=0, le=86400)
+    # CloudWatch alarms watched during every bake; any in ALARM rolls the rollout back.
+    alarms: tuple[str, ...] = ()
+    scan_severity_threshold: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"] = "HIGH"
+    scan_timeout_seconds: int = Field(default=900, ge=60, le=86400)
+    deploy_timeout_seconds: int = Field(default=900, ge=60, le=86400)
+    smoke_timeout_seconds: int = Field(default=120, ge=5, le=3600)
+    scale_down_delay_seconds: int = Field(default=900, ge=0, le=86400)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps or steps[-1] != 100:
+            raise ValueError("steps must end at 100 (the new colour takes all traffic)")
+        if any(not 0 < step <= 100 for step in steps) or list(steps) != sorted(set(steps)):
+            raise ValueError("steps must be strictly increasing percentages between 1 and 100")
+        return steps
+
+
 class ServiceSpec(Model):
     image: ImageRef
     cpu: int
@@ -172,6 +198,7 @@ class ServiceSpec(Model):
     capacity_providers: CapacityProviderWeights
     readonly_root_filesystem: bool = True
     health_check_command: tuple[str, ...] | None = None
+    rollout: RolloutSpec = RolloutSpec()
 
     @field_validator("environment")
     @classmethod

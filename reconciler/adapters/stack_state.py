@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from desired_state.schema import ImageRef
 from desired_state.traffic import TrafficState
 from reconciler.errors import ConflictError
 from reconciler.events import Phase
@@ -59,6 +60,8 @@ class StackStatus(Record):
     superseded_job_ids: list[str] = Field(default_factory=list)
     # Owned by the rollout controller; the program renders from it so converges never fight a rollout.
     traffic: TrafficState | None = None
+    # Images a rollout staged without a git commit (write-back disabled); applied over git's desired state.
+    image_overrides: dict[str, ImageRef] = Field(default_factory=dict)
 
 
 class StackStateStore(ABC):

@@ -1,0 +1,177 @@
+"""Starting a rollout and the manual controls: status, promote, abort, pause, resume.
+
+Every control is a conditional write on the record's version, retried on conflict, so it is
+safe in the middle of any step; the next tick acts on it. A new image for a service whose
+rollout is still running supersedes it: the running one is aborted (traffic back on the live
+colour in one call) and the new one starts from its scan gate. Queueing instead would finish
+shifting customers onto an image that git no longer wants, only to replace it right after.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from desired_state.schema import ImageRef, RolloutSpec
+from desired_state.traffic import TrafficState, other_colour
+from reconciler.errors import ConflictError, ReconcilerError
+from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources, Transition
+from reconciler.rollout.store import RolloutStore
+
+
+def resources_from_outputs(outputs: Mapping[str, Any], service: str, health_path: str, test_port: int, suffix: str) -> RolloutResources:
+    """The rollout's AWS resources from the stack outputs the program exports."""
+    target_groups = outputs["targetGroupArns"][service]
+    listeners = outputs["listenerArns"]
+    live_listener = listeners.get("https") or listeners["http"]
+    scheme = "https" if "https" in listeners else "http"
+    return RolloutResources(
+        cluster=outputs["clusterName"],
+        ecs_services={colour: f"svc-{service}-{colour}-{suffix}" for colour in ("blue", "green")},
+        target_groups=dict(target_groups),
+        listener_arn=live_listener,
+        rule_arn=outputs.get("listenerRuleArns", {}).get(f"{service}-live"),
+        test_url=f"{scheme}://{outputs['albDnsName']}:{test_port}",
+        health_path=health_path,
+        repository=f"ecr-{service}-{suffix}",
+    )
+
+
+def start_rollout(
+    store: RolloutStore,
+    *,
+    stack: str,
+    environment: str,
+    service: str,
+    new_image: ImageRef,
+    traffic: TrafficState,
+    desired_image: ImageRef,
+    spec: RolloutSpec,
+    resources: RolloutResources,
+    live_desired_count: int,
+    now: datetime,
+    by: str,
+) -> RolloutRecord:
+    """Create the rollout record (scan gate first), superseding a running rollout of the same service."""
+    running = store.active(stack, service)
+    rollout_id = uuid.uuid4().hex
+    if running is not None:
+        abort(store, running.rollout_id, by=by, reason=f"superseded by rollout {rollout_id} of {new_image.reference}", now=now, superseded_by=rollout_id)
+    current = traffic.of(service)
+    record = RolloutRecord(
+        rollout_id=rollout_id,
+        stack=stack,
+        environment=environment,
+        service=service,
+        phase=RolloutPhase.SCANNING,
+        from_colour=current.live_colour,
+        to_colour=other_colour(current.live_colour),
+        old_image=current.live_image or desired_image,
+        new_image=new_image,
+        spec=spec,
+        resources=resources,
+        live_desired_count=live_desired_count,
+        weights=current.resolved_weights(),
+        phase_started_at=now,
+        created_at=now,
+        updated_at=now,
+        history=[Transition(at=now, from_phase=None, to_phase=RolloutPhase.SCANNING, reason=f"started by {by} for {new_image.reference}")],
+    )
+    for _ in range(5):
+        try:
+            return store.create(record)
+        except ConflictError:
+            # The aborted rollout still holds the active pointer until it finishes rolling back.
+            running = store.active(stack, service)
+            if running is None:
+                continue
+            raise ReconcilerError(
+                f"rollout {running.rollout_id} of {service} is still {running.phase.value}; the new rollout starts once it has rolled back"
+            ) from None
+    raise ReconcilerError(f"could not start a rollout of {service} on {stack}: the active rollout kept changing")
+
+
+def _control(store: RolloutStore, rollout_id: str, change: Callable[[RolloutRecord], RolloutRecord], attempts: int = 5) -> RolloutRecord:
+    for _ in range(attempts):
+        record = store.get(rollout_id)
+        if record.phase.terminal:
+            raise ReconcilerError(f"rollout {rollout_id} already finished ({record.phase.value})")
+        try:
+            return store.put(record, change(record))
+        except ConflictError:
+            continue
+    raise ReconcilerError(f"rollout {rollout_id} kept changing; try again")
+
+
+def _note(record: RolloutRecord, now: datetime, reason: str, to_phase: RolloutPhase | None = None) -> list[Transition]:
+    return [*record.history, Transition(at=now, from_phase=record.phase, to_phase=to_phase or record.phase, reason=reason)]
+
+
+def pause(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime) -> RolloutRecord:
+    return _control(store, rollout_id, lambda r: r.model_copy(update={"paused": True, "pause_reason": f"{reason} ({by})", "updated_at": now, "history": _note(r, now, f"paused by {by}: {reason}")}))
+
+
+def resume(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> RolloutRecord:
+    return _control(store, rollout_id, lambda r: r.model_copy(update={"paused": False, "pause_reason": None, "updated_at": now, "history": _note(r, now, f"resumed by {by}")}))
+
+
+def abort(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime, superseded_by: str | None = None) -> RolloutRecord:
+    def change(r: RolloutRecord) -> RolloutRecord:
+        text = f"aborted by {by}: {reason}"
+        return r.model_copy(
+            update={
+                "phase": RolloutPhase.ROLLING_BACK,
+                "phase_started_at": now,
+                "rollback_reason": text,
+                "paused": False,
+                "superseded_by": superseded_by,
+                "updated_at": now,
+                "history": _note(r, now, text, RolloutPhase.ROLLING_BACK),
+            }
+        )
+
+    return _control(store, rollout_id, change)
+
+
+def promote(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> RolloutRecord:
+    def change(r: RolloutRecord) -> RolloutRecord:
+        if r.phase in (RolloutPhase.SCANNING, RolloutPhase.DEPLOYING, RolloutPhase.SMOKE_TESTING):
+            raise ReconcilerError(f"rollout {r.rollout_id} is {r.phase.value}: the new colour has not passed its gates, so it cannot take traffic yet")
+        if r.phase in (RolloutPhase.PROMOTED, RolloutPhase.ROLLING_BACK):
+            raise ReconcilerError(f"rollout {r.rollout_id} is {r.phase.value}; nothing to promote")
+        last = len(r.spec.steps) - 1
+        return r.model_copy(
+            update={
+                "phase": RolloutPhase.SHIFTING,
+                "phase_started_at": now,
+                "step_index": last,
+                "weights": r.target_weights(100),
+                "manual_promote": True,
+                "paused": False,
+                "updated_at": now,
+                "history": _note(r, now, f"promoted by {by}: all traffic to {r.to_colour} without further bakes", RolloutPhase.SHIFTING),
+            }
+        )
+
+    return _control(store, rollout_id, change)
+
+
+def describe(record: RolloutRecord) -> str:
+    """The progress a person watching the rollout wants: phase, step, weights, gate evidence."""
+    step = f"step {record.step_index + 1}/{len(record.spec.steps)} ({record.current_step} %)" if record.step_index >= 0 else "before the first shift"
+    lines = [
+        f"rollout {record.rollout_id} of {record.service} on {record.stack}: {record.phase.value}{' (PAUSED: ' + str(record.pause_reason) + ')' if record.paused else ''}",
+        f"  {record.from_colour} ({record.old_image.reference}) -> {record.to_colour} ({record.new_image.reference}); {step}",
+        f"  weights: blue {record.weights.blue} % / green {record.weights.green} %",
+    ]
+    if record.bake_until and record.phase == RolloutPhase.BAKING:
+        lines.append(f"  baking until {record.bake_until.isoformat()}")
+    if record.rollback_reason:
+        lines.append(f"  rollback: {record.rollback_reason}")
+    lines.append("  history:")
+    for transition in record.history:
+        evidence = f" {transition.evidence}" if transition.evidence else ""
+        lines.append(f"    {transition.at.isoformat()} {transition.from_phase.value if transition.from_phase else '-'} -> {transition.to_phase.value}: {transition.reason}{evidence}")
+    return "\n".join(lines)

@@ -1,0 +1,258 @@
+"""The next step of a rollout, decided from (record, observed AWS state, clock). Pure: no I/O.
+
+Every action it returns is idempotent (set weights to X, scale colour to N, stage image I), and
+each phase checks what AWS reports before moving on. That is what makes a rollout resumable
+after a crash on either side of an AWS call: a worker that died after setting the weights but
+before writing the record sees the same phase again and re-issues the same call; one that died
+after writing the record sees the next phase and waits for AWS to show its effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from desired_state.schema import SCAN_SEVERITIES
+from desired_state.traffic import ColourWeights
+from reconciler.models import Record
+from reconciler.rollout.model import RolloutPhase, RolloutRecord
+
+POLL = timedelta(seconds=15)
+ALARM_WATCH = timedelta(seconds=30)
+WEIGHTS_TAKE_EFFECT_WITHIN = timedelta(seconds=120)
+PAUSED_POLL = timedelta(seconds=60)
+
+
+class ScanResult(Record):
+    status: str  # COMPLETE, IN_PROGRESS, FAILED, ...
+    finding_counts: dict[str, int] = {}
+
+
+class DeploymentState(Record):
+    image: str | None  # image of the idle colour's running task definition
+    rollout_state: str | None  # ECS deployment rolloutState of the primary deployment
+    running_count: int
+    desired_count: int
+
+
+class TargetHealthReport(Record):
+    healthy: list[str] = []
+    unhealthy: dict[str, str] = {}  # target id -> reason
+
+    @property
+    def all_healthy(self) -> bool:
+        return bool(self.healthy) and not self.unhealthy
+
+
+class SmokeResult(Record):
+    passed: bool
+    checks: list[dict[str, Any]] = []
+
+
+class Observed(Record):
+    """What AWS (and the smoke checker) report right now, for this rollout."""
+
+    scan: ScanResult | None = None
+    deployment: DeploymentState | None = None
+    targets: TargetHealthReport | None = None
+    smoke: SmokeResult | None = None
+    listener_weights: ColourWeights | None = None
+    alarms_in_alarm: list[str] = []
+    window_open: bool = True
+    window_reason: str = ""
+
+
+class ActionKind(StrEnum):
+    STAGE_IMAGE = "stage-image"  # idle colour runs the new image at the live desired count
+    SET_WEIGHTS = "set-weights"
+    SCALE_COLOUR = "scale-colour"
+    REVERT_IMAGE = "revert-image"
+    MARK_LIVE = "mark-live"  # traffic state: the new colour is live with the new image
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    weights: ColourWeights | None = None
+    colour: str | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    phase: RolloutPhase
+    reason: str
+    actions: tuple[Action, ...] = ()
+    wake_at: datetime | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    step_index: int | None = None
+    bake_until: datetime | None = None
+    pause_reason: str | None = None
+
+    def changes_phase(self, record: RolloutRecord) -> bool:
+        return self.phase != record.phase or self.step_index not in (None, record.step_index)
+
+
+def blocking_findings(scan: ScanResult, threshold: str) -> dict[str, int]:
+    """Findings at or above ``threshold`` severity."""
+    floor = SCAN_SEVERITIES.index(threshold)
+    return {sev: n for sev, n in scan.finding_counts.items() if sev in SCAN_SEVERITIES and SCAN_SEVERITIES.index(sev) >= floor and n > 0}
+
+
+def _rollback(record: RolloutRecord, reason: str, evidence: dict[str, Any]) -> Decision:
+    return Decision(
+        RolloutPhase.ROLLING_BACK,
+        reason,
+        actions=(
+            # One API call puts all traffic back on the old colour.
+            Action(ActionKind.SET_WEIGHTS, weights=record.live_only),
+            Action(ActionKind.SCALE_COLOUR, colour=record.to_colour, count=0),
+            Action(ActionKind.REVERT_IMAGE),
+        ),
+        evidence=evidence,
+    )
+
+
+def _wait(record: RolloutRecord, now: datetime, after: timedelta, reason: str, **extra: Any) -> Decision:
+    return Decision(record.phase, reason, wake_at=now + after, **extra)
+
+
+def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision:
+    phase, spec = record.phase, record.spec
+    elapsed = now - record.phase_started_at
+
+    if phase.terminal:
+        return Decision(phase, "rollout finished")
+    if phase == RolloutPhase.ROLLING_BACK:
+        if observed.listener_weights == record.live_only:
+            return Decision(RolloutPhase.ROLLED_BACK, f"rolled back: {record.rollback_reason}", evidence={"weights": record.live_only.model_dump()})
+        return Decision(phase, "restoring all traffic to the old colour", actions=_rollback(record, "", {}).actions, wake_at=now + POLL)
+    if record.paused:
+        return _wait(record, now, PAUSED_POLL, f"paused: {record.pause_reason or 'by an operator'}")
+
+    if phase == RolloutPhase.SCANNING:
+        scan = observed.scan
+        if scan is None or scan.status != "COMPLETE":
+            if elapsed > timedelta(seconds=spec.scan_timeout_seconds):
+                return _rollback(record, f"no completed ECR scan within {spec.scan_timeout_seconds}s", {"gate": "scan", "status": scan.status if scan else None})
+            return _wait(record, now, POLL, "waiting for the ECR scan of the new image")
+        blocking = blocking_findings(scan, spec.scan_severity_threshold)
+        if blocking:
+            return _rollback(
+                record,
+                f"ECR scan found {', '.join(f'{n} {sev}' for sev, n in sorted(blocking.items()))} (threshold {spec.scan_severity_threshold})",
+                {"gate": "scan", "findings": scan.finding_counts},
+            )
+        return Decision(
+            RolloutPhase.DEPLOYING,
+            "scan passed; staging the new image on the idle colour",
+            actions=(Action(ActionKind.STAGE_IMAGE), Action(ActionKind.SCALE_COLOUR, colour=record.to_colour, count=record.live_desired_count)),
+            wake_at=now + POLL,
+            evidence={"gate": "scan", "findings": scan.finding_counts},
+        )
+
+    if phase == RolloutPhase.DEPLOYING:
+        deployment, targets = observed.deployment, observed.targets
+        ready = (
+            deployment is not None
+            and deployment.image is not None
+            and deployment.image.endswith(record.new_image.reference)
+            and deployment.rollout_state == "COMPLETED"
+            and deployment.running_count >= record.live_desired_count
+            and targets is not None
+            and targets.all_healthy
+        )
+        if ready:
+            return Decision(RolloutPhase.SMOKE_TESTING, "idle colour deployed and every target healthy", wake_at=now, evidence={"gate": "targets", "healthy": targets.healthy if targets else []})
+        if elapsed > timedelta(seconds=spec.deploy_timeout_seconds) or (deployment is not None and deployment.rollout_state == "FAILED"):
+            return _rollback(
+                record,
+                "the idle colour did not become healthy" + (" (ECS deployment failed)" if deployment and deployment.rollout_state == "FAILED" else f" within {spec.deploy_timeout_seconds}s"),
+                {
+                    "gate": "targets",
+                    "deployment": deployment.model_dump() if deployment else None,
+                    "unhealthyTargets": targets.unhealthy if targets else {},
+                },
+            )
+        return _wait(record, now, POLL, "waiting for the idle colour's deployment and target health")
+
+    if phase == RolloutPhase.SMOKE_TESTING:
+        smoke = observed.smoke
+        if smoke is not None and smoke.passed:
+            return _shift_to(record, 0, now, "smoke checks passed", {"gate": "smoke", "checks": smoke.checks}, observed)
+        if elapsed > timedelta(seconds=spec.smoke_timeout_seconds):
+            return _rollback(
+                record,
+                f"smoke checks did not pass within {spec.smoke_timeout_seconds}s",
+                {"gate": "smoke", "checks": smoke.checks if smoke else []},
+            )
+        return _wait(record, now, POLL, "smoke checks not passing yet", evidence={"checks": smoke.checks if smoke else []})
+
+    target = record.target_weights(spec.steps[record.step_index])
+    if phase == RolloutPhase.SHIFTING:
+        if observed.listener_weights == target:
+            bake_until = now if record.manual_promote else now + timedelta(seconds=spec.bake_seconds)
+            return Decision(
+                RolloutPhase.BAKING,
+                f"listener shows {spec.steps[record.step_index]} % on {record.to_colour}; baking until {bake_until.isoformat()}",
+                wake_at=min(bake_until, now + ALARM_WATCH),
+                bake_until=bake_until,
+                evidence={"weights": target.model_dump()},
+            )
+        if elapsed > WEIGHTS_TAKE_EFFECT_WITHIN:
+            return _rollback(
+                record,
+                "the listener never showed the new weights",
+                {"gate": "weights", "expected": target.model_dump(), "observed": observed.listener_weights.model_dump() if observed.listener_weights else None},
+            )
+        return Decision(phase, "weights not visible on the listener yet; setting them again", actions=(Action(ActionKind.SET_WEIGHTS, weights=target),), wake_at=now + timedelta(seconds=5))
+
+    if phase == RolloutPhase.BAKING:
+        if observed.alarms_in_alarm:
+            return _rollback(record, f"alarm {', '.join(observed.alarms_in_alarm)} fired during the bake", {"gate": "alarms", "alarms": observed.alarms_in_alarm})
+        if observed.listener_weights != target:
+            return Decision(
+                RolloutPhase.SHIFTING, "listener weights changed during the bake; setting them again",
+                actions=(Action(ActionKind.SET_WEIGHTS, weights=target),), wake_at=now + timedelta(seconds=5),
+                evidence={"observed": observed.listener_weights.model_dump() if observed.listener_weights else None},
+            )
+        assert record.bake_until is not None
+        if now < record.bake_until:
+            return _wait(record, now, min(ALARM_WATCH, record.bake_until - now), "baking")
+        if record.step_index == len(spec.steps) - 1:
+            return Decision(
+                RolloutPhase.PROMOTED,
+                f"{record.to_colour} is live at 100 %; {record.from_colour} is kept for {spec.scale_down_delay_seconds}s for a quick manual rollback",
+                actions=(Action(ActionKind.MARK_LIVE),),
+                wake_at=now + timedelta(seconds=spec.scale_down_delay_seconds),
+            )
+        return _shift_to(record, record.step_index + 1, now, "bake passed", {}, observed)
+
+    if phase == RolloutPhase.PROMOTED:
+        assert record.promoted_at is not None
+        done_at = record.promoted_at + timedelta(seconds=spec.scale_down_delay_seconds)
+        if now >= done_at:
+            return Decision(
+                RolloutPhase.COMPLETE, f"scaled {record.from_colour} down",
+                actions=(Action(ActionKind.SCALE_COLOUR, colour=record.from_colour, count=0),),
+            )
+        return _wait(record, now, done_at - now, "waiting to scale the old colour down")
+
+    raise ValueError(f"unknown rollout phase {phase}")
+
+
+def _shift_to(record: RolloutRecord, index: int, now: datetime, reason: str, evidence: dict[str, Any], observed: Observed) -> Decision:
+    if not observed.window_open:
+        # Never cross into a deny window mid-rollout: hold at the current step and say why.
+        return Decision(record.phase, f"paused at step {record.step_index + 1}: {observed.window_reason}", wake_at=now + PAUSED_POLL, pause_reason=observed.window_reason)
+    weights = record.target_weights(record.spec.steps[index])
+    return Decision(
+        RolloutPhase.SHIFTING,
+        f"{reason}; shifting {record.spec.steps[index]} % to {record.to_colour}",
+        actions=(Action(ActionKind.SET_WEIGHTS, weights=weights),),
+        wake_at=now + timedelta(seconds=5),
+        evidence=evidence,
+        step_index=index,
+    )

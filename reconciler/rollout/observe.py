@@ -1,0 +1,124 @@
+"""Read what AWS reports for one rollout: scan, idle deployment, target health, weights, alarms, smoke."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from reconciler.rollout.decide import DeploymentState, Observed, ScanResult, SmokeResult, TargetHealthReport
+from reconciler.rollout.model import RolloutPhase, RolloutRecord
+from reconciler.rollout.router import TrafficRouter
+
+SMOKE_TIMEOUT_SECONDS = 5
+
+
+def http_get(url: str, timeout: float) -> int:
+    """Status code of a GET; connection failures become status 0."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - the URL is our own test listener
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, TimeoutError, OSError):
+        return 0
+
+
+class RolloutObserver:
+    def __init__(
+        self,
+        ecr: Any,
+        ecs: Any,
+        elbv2: Any,
+        cloudwatch: Any,
+        router_for: Callable[[RolloutRecord], TrafficRouter],
+        window_check: Callable[[RolloutRecord, datetime], tuple[bool, str]] = lambda record, now: (True, ""),
+        fetch: Callable[[str, float], int] = http_get,
+    ):
+        self.ecr, self.ecs, self.elbv2, self.cloudwatch = ecr, ecs, elbv2, cloudwatch
+        self.router_for = router_for
+        self.window_check = window_check
+        self.fetch = fetch
+
+    def observe(self, record: RolloutRecord, now: datetime) -> Observed:
+        phase = record.phase
+        window_open, window_reason = self.window_check(record, now)
+        observed: dict[str, Any] = {"window_open": window_open, "window_reason": window_reason}
+        if phase == RolloutPhase.SCANNING:
+            observed["scan"] = self._scan(record)
+        if phase in (RolloutPhase.DEPLOYING, RolloutPhase.SMOKE_TESTING):
+            observed["deployment"] = self._deployment(record)
+            observed["targets"] = self._targets(record)
+        if phase == RolloutPhase.SMOKE_TESTING:
+            observed["smoke"] = self._smoke(record)
+        if phase in (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK):
+            observed["listener_weights"] = self.router_for(record).verify_weights()
+        if phase == RolloutPhase.BAKING:
+            observed["alarms_in_alarm"] = self._alarms(record)
+        return Observed(**observed)
+
+    def _scan(self, record: RolloutRecord) -> ScanResult | None:
+        image = {"imageDigest": record.new_image.digest} if record.new_image.digest else {"imageTag": record.new_image.tag}
+        try:
+            response = self.ecr.describe_image_scan_findings(repositoryName=record.resources.repository, imageId=image)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ScanNotFoundException":
+                return None
+            raise
+        findings = response.get("imageScanFindings") or {}
+        return ScanResult(
+            status=(response.get("imageScanStatus") or {}).get("status", "UNKNOWN"),
+            finding_counts={k: int(v) for k, v in (findings.get("findingSeverityCounts") or {}).items()},
+        )
+
+    def _deployment(self, record: RolloutRecord) -> DeploymentState | None:
+        name = record.resources.ecs_services[record.to_colour]
+        services = self.ecs.describe_services(cluster=record.resources.cluster, services=[name]).get("services", [])
+        if not services:
+            return None
+        service = services[0]
+        primary = next((d for d in service.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+        task_definition = (primary or service).get("taskDefinition")
+        image = None
+        if task_definition:
+            containers = self.ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]["containerDefinitions"]
+            image = containers[0]["image"] if containers else None
+        return DeploymentState(
+            image=image,
+            rollout_state=(primary or {}).get("rolloutState"),
+            running_count=int(service.get("runningCount", 0)),
+            desired_count=int(service.get("desiredCount", 0)),
+        )
+
+    def _targets(self, record: RolloutRecord) -> TargetHealthReport:
+        arn = record.resources.target_groups[record.to_colour]
+        descriptions = self.elbv2.describe_target_health(TargetGroupArn=arn).get("TargetHealthDescriptions", [])
+        healthy, unhealthy = [], {}
+        for description in descriptions:
+            target = description["Target"]["Id"]
+            health = description.get("TargetHealth", {})
+            if health.get("State") == "healthy":
+                healthy.append(target)
+            else:
+                unhealthy[target] = f"{health.get('State')}: {health.get('Reason', '')} {health.get('Description', '')}".strip()
+        return TargetHealthReport(healthy=sorted(healthy), unhealthy=unhealthy)
+
+    def _alarms(self, record: RolloutRecord) -> list[str]:
+        names = list(record.spec.alarms)
+        if not names:
+            return []
+        found = {a["AlarmName"]: a["StateValue"] for a in self.cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", [])}
+        # A watched alarm that does not exist cannot vouch for anything: treat it as firing.
+        return [name if name in found else f"{name} (missing)" for name in names if found.get(name, "ALARM") == "ALARM"]
+
+    def _smoke(self, record: RolloutRecord) -> SmokeResult:
+        url = record.resources.test_url
+        if not url:
+            return SmokeResult(passed=False, checks=[{"error": "no test listener URL for this service"}])
+        target = url.rstrip("/") + record.resources.health_path
+        status = self.fetch(target, SMOKE_TIMEOUT_SECONDS)
+        return SmokeResult(passed=200 <= status < 400, checks=[{"url": target, "status": status}])

@@ -1,0 +1,89 @@
+"""Rollout records in DynamoDB; every transition is a conditional write on the version number."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from reconciler.errors import ConflictError, ReconcilerError
+from reconciler.rollout.model import RolloutRecord
+
+
+class RolloutStore:
+    """Items ``pk = rollout#<id>``, plus ``pk = active#<stack>#<service>`` pointing at the running rollout."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str):
+        self._ddb = dynamodb_client
+        self._table = table_name
+
+    def get(self, rollout_id: str) -> RolloutRecord:
+        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": f"rollout#{rollout_id}"}}, ConsistentRead=True).get("Item")
+        if not item:
+            raise ReconcilerError(f"no rollout {rollout_id}")
+        return RolloutRecord.model_validate_json(item["record"]["S"])
+
+    def create(self, record: RolloutRecord) -> RolloutRecord:
+        """Store a new rollout and make it the service's active one, only if none is active."""
+        written = record.model_copy(update={"version": 1})
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": self._item(written), "ConditionExpression": "attribute_not_exists(pk)"}},
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {"pk": {"S": self._active_key(record.stack, record.service)}, "rolloutId": {"S": record.rollout_id}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+                raise ConflictError(f"a rollout of {record.service} on {record.stack} is already running; supersede it first") from None
+            raise
+        return written
+
+    def active(self, stack: str, service: str) -> RolloutRecord | None:
+        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": self._active_key(stack, service)}}, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        record = self.get(item["rolloutId"]["S"])
+        # A pointer left behind by a crash right after the final write names a finished rollout.
+        return None if record.phase.terminal else record
+
+    def put(self, previous: RolloutRecord, new: RolloutRecord) -> RolloutRecord:
+        written = new.model_copy(update={"version": previous.version + 1})
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=self._item(written),
+                ConditionExpression="version = :expected",
+                ExpressionAttributeValues={":expected": {"N": str(previous.version)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConflictError(f"rollout {new.rollout_id} moved past version {previous.version}; another worker advanced it") from None
+            raise
+        if written.phase.terminal:
+            self._ddb.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": self._active_key(written.stack, written.service)}},
+                ConditionExpression="rolloutId = :id",
+                ExpressionAttributeValues={":id": {"S": written.rollout_id}},
+            )
+        return written
+
+    @staticmethod
+    def _active_key(stack: str, service: str) -> str:
+        return f"active#{stack}#{service}"
+
+    @staticmethod
+    def _item(record: RolloutRecord) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"rollout#{record.rollout_id}"},
+            "version": {"N": str(record.version)},
+            "record": {"S": json.dumps(json.loads(record.model_dump_json(by_alias=True)), sort_keys=True)},
+        }
