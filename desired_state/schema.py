@@ -387,6 +387,13 @@ class DesiredState(Model):
             raise ValueError(f"secret names must be lowercase words joined by '-': {', '.join(bad)}")
         return secrets
 
+    def with_images(self, images: dict[str, ImageRef]) -> DesiredState:
+        """This state with some services' images replaced (a rollout's staged image)."""
+        if not images:
+            return self
+        services = {name: spec.model_copy(update={"image": images[name]}) if name in images else spec for name, spec in self.services.items()}
+        return self.model_copy(update={"services": Services.model_validate({k: v.model_dump(by_alias=True) for k, v in services.items()})})
+
     @property
     def discovery_namespace(self) -> str:
         return self.discovery.namespace or f"{self.environment_suffix}.platform.internal"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 from pydantic import ValidationError
 
 from desired_state.errors import DesiredStateError, EcsGitopsError, FieldProblem
-from reconciler.errors import EngineUnavailableError, SettingsError
+from reconciler.errors import EngineUnavailableError, ReconcilerError, SettingsError
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings, load_settings
 from desired_state.loader import EXAMPLE_DIR, list_environments, load_environment
 from desired_state.traffic import TrafficState
@@ -280,6 +280,36 @@ def _cmd_unlock(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.rollout import commands
+    from reconciler.wiring import build, build_rollouts
+
+    settings = _local_settings(args)
+    stack = settings.environment(args.environment).stack
+    rollouts = build_rollouts(build(settings, state_dir=args.state_dir))
+    now = datetime.now(UTC)
+    record = rollouts.store.active(stack, args.service) if args.action != "status" else (
+        rollouts.store.active(stack, args.service) or rollouts.store.latest(stack, args.service)
+    )
+    if record is None:
+        raise ReconcilerError(f"no {'running ' if args.action != 'status' else ''}rollout of {args.service} on {args.environment}")
+    if args.action != "status" and not args.by:
+        raise SettingsError(f"rollout {args.action} needs --by NAME so the rollout's history says who acted")
+    if args.action == "promote":
+        record = commands.promote(rollouts.store, record.rollout_id, by=args.by, now=now)
+    elif args.action == "abort":
+        record = commands.abort(rollouts.store, record.rollout_id, by=args.by, reason=args.reason or "aborted from the command line", now=now)
+    elif args.action == "pause":
+        record = commands.pause(rollouts.store, record.rollout_id, by=args.by, reason=args.reason or "paused from the command line", now=now)
+    elif args.action == "resume":
+        record = commands.resume(rollouts.store, record.rollout_id, by=args.by, now=now)
+    if args.action != "status":
+        # Act now rather than at the next scheduled tick.
+        rollouts.controller.scheduler.schedule(record.rollout_id, now, now)
+    out.write(commands.describe(record) + "\n")
+    return EXIT_OK
+
+
 def _add_reconciler_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--settings", metavar="FILE", help="reconciler settings (YAML); default: a local one-environment set-up")
     command.add_argument("--state-dir", default="~/.ecs-gitops", metavar="DIR", help="local status, audit and backend directory")
@@ -334,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     approve_cmd.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
     _add_reconciler_options(approve_cmd)
     approve_cmd.set_defaults(handler=_cmd_approve)
+
+    rollout = commands.add_parser("rollout", help="show or steer a blue/green rollout: status, promote, abort, pause, resume")
+    rollout.add_argument("action", choices=("status", "promote", "abort", "pause", "resume"))
+    rollout.add_argument("--environment", required=True, metavar="NAME")
+    rollout.add_argument("--service", required=True, choices=("frontend", "api-gateway"))
+    rollout.add_argument("--by", metavar="NAME", help="who acts (recorded in the rollout's history)")
+    rollout.add_argument("--reason", metavar="TEXT", help="why (abort, pause)")
+    rollout.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
+    _add_reconciler_options(rollout)
+    rollout.set_defaults(handler=_cmd_rollout)
 
     for name, handler, text in (
         ("locks", _cmd_locks, "show the stack's locks with holder and age; exit 1 if one is stuck"),

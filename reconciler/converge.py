@@ -19,7 +19,7 @@ import logging
 import socket
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -221,6 +221,10 @@ class Converger:
             run.error = str(exc)
             return ConvergeOutcome("refused", EventKind.REFUSED_INVALID, Reason.INVALID_DESIRED_STATE, Severity.ERROR, str(exc))
         traffic = status.traffic or TrafficState()
+        if status.image_overrides:
+            # A rollout staged these images without a git commit; they win over git until it ends.
+            run.details["imageOverrides"] = {svc: image.reference for svc, image in status.image_overrides.items()}
+            run.loaded = replace(run.loaded, state=run.loaded.state.with_images(dict(status.image_overrides)))
         run.policy = self._policy(run.loaded, traffic)
         if not run.policy.passed:
             return ConvergeOutcome(

@@ -23,6 +23,13 @@ class EventKind(StrEnum):
     PLAN_READY = "plan-ready"
     STUCK_LOCK = "stuck-lock"
     DRIFT_DETECTED = "drift-detected"
+    ROLLOUT_STARTED = "rollout-started"
+    ROLLOUT_PROGRESS = "rollout-progress"
+    ROLLOUT_PROMOTED = "rollout-promoted"
+    ROLLOUT_COMPLETE = "rollout-complete"
+    ROLLOUT_ROLLING_BACK = "rollout-rolling-back"
+    ROLLOUT_ROLLED_BACK = "rollout-rolled-back"
+    ROLLOUT_NOT_STARTED = "rollout-not-started"
     NO_DRIFT = "no-drift"
     DRY_RUN_COMPLETE = "dry-run-complete"
 
@@ -49,6 +56,8 @@ class Reason(StrEnum):
     ENGINE_UNAVAILABLE = "EngineUnavailable"
     DRY_RUN = "DryRun"
     DRIFT = "Drift"
+    ROLLOUT_STARTED = "RolloutStarted"
+    SKIPPED_ROLLOUT = "RolloutNotStarted"
     IN_SYNC = "InSync"
     DUPLICATE_DELIVERY = "DuplicateDelivery"
 

@@ -27,6 +27,8 @@ AWS_ENV_VARS = {
     "stateTable": "ECS_GITOPS_STATE_TABLE",
     "auditTable": "ECS_GITOPS_AUDIT_TABLE",
     "topicArn": "ECS_GITOPS_TOPIC_ARN",
+    "rolloutTable": "ECS_GITOPS_ROLLOUT_TABLE",
+    "tickQueueUrl": "ECS_GITOPS_TICK_QUEUE_URL",
 }
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -105,6 +107,8 @@ class AwsResources(Model):
     state_table: str | None = None
     audit_table: str | None = None
     topic_arn: str | None = None
+    rollout_table: str | None = None
+    tick_queue_url: str | None = None
 
 
 class ReconcilerSettings(Model):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,17 @@ from reconciler.adapters.stack_state import DynamoStackStateStore, FileStackStat
 from reconciler.converge import Converger
 from reconciler.engine import AutomationEngine, Engine
 from reconciler.locks import LockStore, lock_store_for
+from reconciler.errors import SettingsError
+from reconciler.models import Job, Trigger
 from reconciler.redact import Redactor
+from reconciler.rollout.controller import RolloutController, SqsTickScheduler
+from reconciler.rollout.execute import RolloutExecutor, StatusImageUpdater
+from reconciler.rollout.model import RolloutRecord
+from reconciler.rollout.observe import RolloutObserver
+from reconciler.rollout.router import AlbWeightedRouter
+from reconciler.rollout.starter import RolloutStarter
+from reconciler.rollout.store import RolloutStore
+from reconciler.windows import decide as decide_window
 from reconciler.settings import ReconcilerSettings
 from reconciler.source import DesiredStateSource, open_source
 
@@ -33,6 +46,7 @@ class Components:
     redactor: Redactor
     queue: JobQueue | None
     locks: LockStore | None
+    session: Any | None = None
 
     def converger(self) -> Converger:
         return Converger(
@@ -66,4 +80,51 @@ def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DI
     engine = AutomationEngine(project=settings.project, backend_url=settings.backend_url, secrets_provider=settings.secrets_provider)
     source = open_source(settings.repository.url, settings.repository.branch, settings.work_dir)
     locks = lock_store_for(settings.backend_url, session.client("s3") if session is not None and settings.backend_url.startswith("s3://") else None)
-    return Components(settings, states, audit, notifier, source, engine, redactor, queue, locks)
+    return Components(settings, states, audit, notifier, source, engine, redactor, queue, locks, session)
+
+
+@dataclass
+class RolloutComponents:
+    store: RolloutStore
+    controller: RolloutController
+    starter: RolloutStarter
+    tick_queue_url: str
+
+
+def build_rollouts(components: Components, clock: Callable[[], datetime] | None = None) -> RolloutComponents:
+    """The rollout controller over the AWS clients of ``components`` (rollouts need AWS: ALB, ECS, ECR)."""
+    settings, session = components.settings, components.session
+    if session is None or not (settings.aws.rollout_table and settings.aws.tick_queue_url):
+        raise SettingsError("rollouts need aws.rolloutTable and aws.tickQueueUrl (ECS_GITOPS_ROLLOUT_TABLE, ECS_GITOPS_TICK_QUEUE_URL)")
+    now = clock or (lambda: datetime.now(UTC))
+    elbv2 = session.client("elbv2")
+    store = RolloutStore(session.client("dynamodb"), settings.aws.rollout_table)
+    scheduler = SqsTickScheduler(session.client("sqs"), settings.aws.tick_queue_url)
+
+    def router_for(record: RolloutRecord) -> AlbWeightedRouter:
+        return AlbWeightedRouter(elbv2, record.resources.listener_arn, record.resources.target_groups, record.resources.rule_arn)
+
+    def window_check(record: RolloutRecord, at: datetime) -> tuple[bool, str]:
+        decision = decide_window(settings.environment(record.environment).windows, at)
+        return decision.open, decision.reason
+
+    def request_converge(stack: str) -> None:
+        if components.queue is None:
+            raise SettingsError("staging an image needs the job queue (aws.jobQueueUrl) to request a converge")
+        environment = next(name for name, env in settings.environments.items() if env.stack == stack)
+        event_id = f"rollout:{uuid.uuid4()}"
+        components.queue.send(
+            Job(job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.MANUAL, event_id=event_id, received_at=now())
+        )
+
+    observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check)
+    executor = RolloutExecutor(
+        session.client("ecs"), session.client("application-autoscaling"), components.states, router_for,
+        StatusImageUpdater(components.states, lambda record: request_converge(record.stack)),
+    )
+    controller = RolloutController(store, observer, executor, scheduler, now)
+    starter = RolloutStarter(
+        store, components.states, observer, components.engine.outputs,
+        lambda record: scheduler.schedule(record.rollout_id, now(), now()), request_converge,
+    )
+    return RolloutComponents(store, controller, starter, settings.aws.tick_queue_url)

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from desired_state.schema import ImageRef
 from reconciler.rollout.decide import DeploymentState, Observed, ScanResult, SmokeResult, TargetHealthReport
 from reconciler.rollout.model import RolloutPhase, RolloutRecord
 from reconciler.rollout.router import TrafficRouter
@@ -62,9 +63,13 @@ class RolloutObserver:
         return Observed(**observed)
 
     def _scan(self, record: RolloutRecord) -> ScanResult | None:
-        image = {"imageDigest": record.new_image.digest} if record.new_image.digest else {"imageTag": record.new_image.tag}
+        return self.scan_of(record.resources.repository, record.new_image)
+
+    def scan_of(self, repository: str, image_ref: ImageRef) -> ScanResult | None:
+        """The ECR scan of one image; None while no scan exists for it."""
+        image = {"imageDigest": image_ref.digest} if image_ref.digest else {"imageTag": image_ref.tag}
         try:
-            response = self.ecr.describe_image_scan_findings(repositoryName=record.resources.repository, imageId=image)
+            response = self.ecr.describe_image_scan_findings(repositoryName=repository, imageId=image)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ScanNotFoundException":
                 return None

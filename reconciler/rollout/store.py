@@ -38,6 +38,12 @@ class RolloutStore:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {"pk": {"S": f"last#{record.stack}#{record.service}"}, "rolloutId": {"S": record.rollout_id}},
+                        }
+                    },
                 ]
             )
         except ClientError as exc:
@@ -53,6 +59,11 @@ class RolloutStore:
         record = self.get(item["rolloutId"]["S"])
         # A pointer left behind by a crash right after the final write names a finished rollout.
         return None if record.phase.terminal else record
+
+    def latest(self, stack: str, service: str) -> RolloutRecord | None:
+        """The service's most recent rollout, running or finished."""
+        item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": f"last#{stack}#{service}"}}, ConsistentRead=True).get("Item")
+        return self.get(item["rolloutId"]["S"]) if item else None
 
     def put(self, previous: RolloutRecord, new: RolloutRecord) -> RolloutRecord:
         written = new.model_copy(update={"version": previous.version + 1})

@@ -94,5 +94,5 @@ def test_resource_names_the_code_reads_come_from_the_template(template):
 
     worker_env = {e["Name"] for e in template["Resources"]["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]}
     intake_env = set(template["Resources"]["IntakeFunction"]["Properties"]["Environment"]["Variables"])
-    assert {AWS_ENV_VARS[k] for k in ("jobQueueUrl", "stateTable", "auditTable", "topicArn")} <= worker_env
+    assert {AWS_ENV_VARS[k] for k in ("jobQueueUrl", "stateTable", "auditTable", "topicArn", "rolloutTable", "tickQueueUrl")} <= worker_env
     assert {AWS_ENV_VARS[k] for k in ("jobQueueUrl", "idempotencyTable")} <= intake_env
