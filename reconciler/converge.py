@@ -113,21 +113,24 @@ class Converger:
 
     def converge(self, job: Job, attempt: int = 1) -> ConvergeOutcome:
         run = _Run(job=job, env=self.settings.environment(job.environment), started_at=self.clock())
-        outcome: ConvergeOutcome | None = None
         leased = False
         try:
             outcome = self._guards(run)
             if outcome is None:
                 leased = True
                 outcome = self._phases(run)
-            return outcome
         except Exception as exc:
             outcome = ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, Reason.ENGINE_FAILED, Severity.ERROR, f"unexpected error in {run.phase.value}: {exc}")
             run.error = f"{type(exc).__name__}: {exc}"
+            try:
+                self._finish(run, outcome, attempt, leased)
+            except Exception:
+                # The original error is the one the queue must see; the reporting failure is logged beside it.
+                log.exception("could not record the failed job", extra={"stack": job.stack, "job_id": job.job_id})
             raise
-        finally:
-            assert outcome is not None
+        else:
             self._finish(run, outcome, attempt, leased)
+            return outcome
 
     # ------------------------------------------------------------------ guards
 
@@ -148,7 +151,7 @@ class Converger:
             run.details["windowOverride"] = {"window": window.reason, "by": job.window_override.by, "reason": job.window_override.reason}
         if not self._take_lease(run):
             return ConvergeOutcome(
-                "waiting", EventKind.SKIPPED, Reason.STACK_LOCKED, Severity.WARNING,
+                "waiting", EventKind.STACK_BUSY, Reason.STACK_LOCKED, Severity.WARNING,
                 f"stack {job.stack} is being converged by another worker; retrying in {BUSY_RETRY_SECONDS}s",
                 retry_after_seconds=BUSY_RETRY_SECONDS,
             )
@@ -196,6 +199,8 @@ class Converger:
 
         # fetch
         self._enter(run, Phase.FETCH)
+        if hasattr(self.source, "refresh"):
+            self.source.refresh()  # a long-running worker must see pushes made since its last job
         try:
             run.checkout = self.source.fetch(job.commit)
         except SourceError as exc:
@@ -459,10 +464,13 @@ class Converger:
             engine_version=run.engine_version,
             program_version=_program_version(),
             window_override=job.window_override,
+            signed_by=run.details.get("signedBy"),
+            approved_by=run.details.get("approvedBy"),
+            image_overrides=run.details.get("imageOverrides") or {},
         )
         log.info(
             "job finished",
-            extra={"stack": job.stack, "job_id": job.job_id, "outcome": outcome.outcome, "reason": outcome.reason.value, "message": message},
+            extra={"stack": job.stack, "job_id": job.job_id, "outcome": outcome.outcome, "reason": outcome.reason.value, "detail": message},
         )
         if self.audit is not None:
             self.audit.append(record)

@@ -37,6 +37,8 @@ CHANGE_OPS = {
     "update": "update",
     "delete": "delete",
     "replace": "replace",
+    # One replacement is reported as create-replacement, replace and delete-replaced: either of
+    # the first two marks it, and names are de-duplicated so it counts once.
     "create-replacement": "replace",
     "same": "same",
 }
@@ -87,8 +89,8 @@ class EngineEventRecorder:
         self.stack = stack
         self.operation = operation
         self.sink = sink
-        self.resources: dict[str, list[str]] = {}
-        self.counts: Counter[str] = Counter()
+        self.resources: dict[str, set[str]] = {}
+        self.same = 0
         self.diagnostics: list[str] = []
         self.failed: list[str] = []
         self.summary_counts: dict[str, int] | None = None
@@ -100,9 +102,10 @@ class EngineEventRecorder:
             kind = CHANGE_OPS.get(op)
             name = _resource_name(pre.metadata.urn)
             if kind and pre.metadata.type != "pulumi:pulumi:Stack":
-                self.counts[kind] += 1
-                if kind != "same":
-                    self.resources.setdefault(kind, []).append(name)
+                if kind == "same":
+                    self.same += 1
+                else:
+                    self.resources.setdefault(kind, set()).add(pre.metadata.urn)
             self.sink.info(
                 "engine step", extra={"stack": self.stack, "operation": self.operation, "op": op, "resource": name, "type": pre.metadata.type}
             )
@@ -113,7 +116,7 @@ class EngineEventRecorder:
         if diagnostic is not None and diagnostic.severity in ("warning", "error"):
             message = f"{diagnostic.severity}: {diagnostic.message.strip()}"
             self.diagnostics.append(message)
-            self.sink.warning("engine diagnostic", extra={"stack": self.stack, "severity": diagnostic.severity, "message": diagnostic.message.strip()})
+            self.sink.warning("engine diagnostic", extra={"stack": self.stack, "severity": diagnostic.severity, "diagnostic": diagnostic.message.strip()})
         summary = getattr(event, "summary_event", None)
         if summary is not None:
             self.summary_counts = {str(getattr(k, "value", k)): int(v) for k, v in summary.resource_changes.items()}
@@ -125,17 +128,21 @@ class EngineEventRecorder:
         if source is not None:
             for op, count in source.items():
                 kind = CHANGE_OPS.get(str(getattr(op, "value", op)))
-                if kind:
+                if kind == "replace":
+                    # "replace" and "create-replacement" count the same resources: never add them up.
+                    totals[kind] = max(totals[kind], int(count))
+                elif kind:
                     totals[kind] += int(count)
         else:
-            totals = self.counts
+            totals = Counter({kind: len(urns) for kind, urns in self.resources.items()})
+            totals["same"] = self.same
         return PlanSummary(
             create=totals["create"],
             update=totals["update"],
             delete=totals["delete"],
             replace=totals["replace"],
             same=totals["same"],
-            resources={kind: sorted(names) for kind, names in self.resources.items()},
+            resources={kind: sorted(_resource_name(urn) for urn in urns) for kind, urns in self.resources.items()},
         )
 
 
@@ -255,7 +262,11 @@ class AutomationEngine:
 
 
 def _command_summary(exc: Exception) -> str:
-    """The useful tail of a CLI failure: the last lines of stderr, which name the failing resource."""
-    stderr = getattr(exc, "stderr", "") or str(exc)
-    lines = [line for line in str(stderr).splitlines() if line.strip()]
+    """The useful tail of a CLI failure: the last lines of stderr, which name the failing resource.
+
+    ``CommandError`` keeps only its text, ``"\\n code: N\\n stdout: ...\\n stderr: ..."``.
+    """
+    text = str(exc)
+    stderr = text.split("\n stderr: ", 1)[1] if "\n stderr: " in text else text
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     return " | ".join(lines[-5:]) if lines else type(exc).__name__

@@ -22,6 +22,7 @@ class EventKind(StrEnum):
     WAITING_FOR_WINDOW = "waiting-for-window"
     PLAN_READY = "plan-ready"
     STUCK_LOCK = "stuck-lock"
+    STACK_BUSY = "stack-busy"
     DRIFT_DETECTED = "drift-detected"
     ROLLOUT_STARTED = "rollout-started"
     ROLLOUT_PROGRESS = "rollout-progress"

@@ -7,7 +7,7 @@ Powertools Idempotency on DynamoDB, keyed by the job id (event id + environment)
 duplicates.
 
 This module must not import Pulumi (directly or through ``program``/``policies``): its cold start
-stays close to boto3's own. ``tests/reconciler/test_intake.py`` checks that.
+stays close to boto3's own. ``tests/reconciler/intake/test_intake_handler.py`` checks that.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class Intake:
         self.queue = queue
         self.secrets = secrets
         self.clock = clock
-        config = IdempotencyConfig(event_key_jmespath="job_id", expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
+        self.idempotency_config = IdempotencyConfig(event_key_jmespath="job_id", expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
+        config = self.idempotency_config
         self._enqueue_once = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)(
             self._enqueue
         )
@@ -112,7 +113,12 @@ class Intake:
         try:
             if not secret_id:
                 raise EventRejected("webhooks are not enabled: repository.webhookSecretId is not set", 404)
-            push = verify_push(event, self.secrets.read(secret_id), self.settings.max_webhook_bytes)
+            try:
+                secret = self.secrets.read(secret_id)
+            except SettingsError as exc:
+                logger.error("webhook secret unreadable", extra={"reason": str(exc)})
+                return _response(503, {"error": "the webhook cannot be verified right now; GitHub will retry"})
+            push = verify_push(event, secret, self.settings.max_webhook_bytes)
             if push is None:
                 return _response(200, {"message": "pong"})
             jobs = jobs_from_github_push(self.settings, push.delivery_id, push.payload, self.clock())
@@ -152,6 +158,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.set_correlation_id(str(correlation))
     if _intake is None:
         _intake = build_intake()
+    # Lets an invocation that times out release its in-progress records instead of blocking redeliveries.
+    _intake.idempotency_config.register_lambda_context(context)
     try:
         return _intake.handle(event)
     except EventRejected as exc:

@@ -113,3 +113,8 @@ class AuditRecord(Record):
     engine_version: str | None = None
     program_version: str
     window_override: WindowOverride | None = None
+    # Who vouched for this change: the commit's trusted signer and the plan's approver.
+    signed_by: str | None = None
+    approved_by: str | None = None
+    # Images a rollout staged over git's desired state for this converge (service -> reference).
+    image_overrides: dict[str, str] = Field(default_factory=dict)

@@ -56,7 +56,7 @@ class Redactor:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that scrubs the message and every extra field of a record."""
+    """A logging filter that scrubs the message, every extra field, and any traceback of a record."""
 
     def __init__(self, redactor: Redactor):
         super().__init__()
@@ -65,6 +65,14 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redactor.scrub(record.getMessage())
         record.args = ()
+        if record.exc_info:
+            # Format the traceback now, scrubbed; formatters then print exc_text as it is.
+            record.exc_text = self.redactor.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = self.redactor.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.scrub(record.stack_info)
         for key, value in list(vars(record).items()):
             if key not in logging.LogRecord("", 0, "", 0, "", (), None).__dict__:
                 setattr(record, key, self.redactor.scrub_value(value))

@@ -130,8 +130,10 @@ class GitSource:
         result = _git([*config, "verify-commit", "--raw", commit], cwd=self.mirror, check=False)
         status = result.stderr.decode(errors="replace")
         if result.returncode != 0:
-            first_line = status.strip().splitlines()[0] if status.strip() else "no signature"
-            raise SignatureError(f"commit {commit[:12]} is not signed by a trusted key: {first_line}")
+            first_line = status.strip().splitlines()[0] if status.strip() else "the commit carries no signature"
+            raise SignatureError(
+                f"commit {commit[:12]} is not signed by a key trusted for this environment (git verify-commit: {first_line})"
+            )
         fingerprint = re.search(r"VALIDSIG ([0-9A-F]{40})", status)
         if fingerprint:
             if trusted_gpg_fingerprints and fingerprint.group(1) not in trusted_gpg_fingerprints:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from reconciler.errors import EventRejected
+from reconciler.errors import EventRejected, SettingsError
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.settings import ReconcilerSettings
 
@@ -35,7 +35,10 @@ def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
 
 
 def _job(settings: ReconcilerSettings, environment: str, trigger: Trigger, event_id: str, received_at: datetime, **fields: Any) -> Job:
-    env = settings.environment(environment)
+    try:
+        env = settings.environment(environment)
+    except SettingsError as exc:
+        raise EventRejected(str(exc)) from None
     return Job(
         job_id=Job.make_id(event_id, environment),
         environment=environment,

@@ -106,6 +106,8 @@ class Worker:
     def _image_pushed(self, job: Job) -> ConvergeOutcome:
         assert self.rollouts is not None
         env = self.converger.settings.environment(job.environment)
+        if hasattr(self.converger.source, "refresh"):
+            self.converger.source.refresh()
         checkout = self.converger.source.fetch(None)
         try:
             desired = load_environment(checkout.path, job.environment).state

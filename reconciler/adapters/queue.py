@@ -8,10 +8,17 @@ idempotency table covers the rest. Messages that keep failing go to the DLQ by r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.models import Job
+
+
+# SQS keeps a received message hidden for at most 12 hours from its receipt, however often the
+# visibility is changed; asking for more fails the call.
+MAX_HIDDEN_SECONDS = 12 * 3600
+SAFETY_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -19,6 +26,7 @@ class ReceivedJob:
     job: Job
     receipt_handle: str
     receive_count: int
+    received_monotonic: float = field(default_factory=time.monotonic)
 
 
 class JobQueue:
@@ -61,8 +69,14 @@ class JobQueue:
     def delete(self, received: ReceivedJob) -> None:
         self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=received.receipt_handle)
 
-    def release(self, received: ReceivedJob, delay_seconds: int) -> None:
-        """Make the message visible again after ``delay_seconds`` (a job waiting for a window or approval)."""
-        self._sqs.change_message_visibility(
-            QueueUrl=self._url, ReceiptHandle=received.receipt_handle, VisibilityTimeout=max(0, min(delay_seconds, 43200))
-        )
+    def release(self, received: ReceivedJob, delay_seconds: int, now_monotonic: float | None = None) -> int:
+        """Make the message visible again after ``delay_seconds``, or as late as SQS allows.
+
+        A longer wait comes back early; the job then checks its gate again and is released again.
+        Returns the delay actually set.
+        """
+        held = (now_monotonic if now_monotonic is not None else time.monotonic()) - received.received_monotonic
+        allowed = max(0, int(MAX_HIDDEN_SECONDS - held - SAFETY_SECONDS))
+        delay = max(0, min(delay_seconds, allowed))
+        self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=received.receipt_handle, VisibilityTimeout=delay)
+        return delay

@@ -1,0 +1,205 @@
+"""The Lambda entry point with Powertools (logger, tracer, metrics), and the intake's cold-start imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+import reconciler.intake as intake_module
+from reconciler.errors import EventRejected, SettingsError
+from reconciler.models import Job
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def lambda_context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="ecs-gitops-intake",
+        function_version="$LATEST",
+        memory_limit_in_mb=256,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:ecs-gitops-intake",
+        aws_request_id="52fdfc07-2182-154f-163f-5f0f9a621d72",
+        get_remaining_time_in_millis=lambda: 30_000,
+    )
+
+
+def emf_blobs(stdout: str) -> list[dict]:
+    blobs = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(document, dict) and "_aws" in document:
+            blobs.append(document)
+    return blobs
+
+
+def metric(blob: dict, name: str) -> list[float]:
+    """EMF writes a metric's values as a number or a list of numbers; normalise to a list."""
+    value = blob[name]
+    return value if isinstance(value, list) else [value]
+
+
+def log_lines(stdout: str) -> list[dict]:
+    lines = []
+    for line in stdout.splitlines():
+        try:
+            document = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(document, dict) and "message" in document and "level" in document:
+            lines.append(document)
+    return lines
+
+
+def metric_names(blob: dict) -> set[str]:
+    return {m["Name"] for directive in blob["_aws"]["CloudWatchMetrics"] for m in directive["Metrics"]}
+
+
+def test_handler_returns_the_result_and_emits_jobs_queued(monkeypatch, capsys, intake, payloads, drain):
+    monkeypatch.setattr(intake_module, "_intake", intake)
+    # The Powertools log handler holds the stdout of import time; point it at this test's captured stdout.
+    monkeypatch.setattr(intake_module.logger.registered_handler, "stream", sys.stdout)
+    event = payloads.codecommit_change()
+
+    result = intake_module.handler(event, lambda_context())
+
+    assert result == {"queued": 2, "duplicates": 0, "jobs": [Job.make_id(event["id"], "dev"), Job.make_id(event["id"], "prod")]}
+    assert len(drain()) == 2
+    stdout = capsys.readouterr().out
+    blobs = [b for b in emf_blobs(stdout) if "JobsQueued" in metric_names(b)]
+    assert len(blobs) == 1
+    blob = blobs[0]
+    assert metric(blob, "JobsQueued") == [2.0]
+    assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "EcsGitops"
+    assert blob["service"] == "ecs-gitops-intake"
+    assert ["service"] in blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert "DuplicatesDropped" not in blob
+    # Structured logs carry the Lambda context and the event id as correlation id.
+    queued = [line for line in log_lines(stdout) if line["message"] == "job queued"]
+    assert len(queued) == 2
+    assert {line["correlation_id"] for line in queued} == {event["id"]}
+    assert {line["function_request_id"] for line in queued} == {lambda_context().aws_request_id}
+    assert {line["stack"] for line in queued} == {"dev", "prod"}
+
+
+def test_handler_reports_duplicates_as_a_metric(monkeypatch, capsys, intake, payloads):
+    monkeypatch.setattr(intake_module, "_intake", intake)
+    event = payloads.ecr_image_action()
+
+    intake_module.handler(event, lambda_context())
+    capsys.readouterr()
+    second = intake_module.handler(event, lambda_context())
+
+    assert second["duplicates"] == 1
+    [blob] = emf_blobs(capsys.readouterr().out)
+    assert metric(blob, "JobsQueued") == [0.0]
+    assert metric(blob, "DuplicatesDropped") == [1.0]
+
+
+def test_handler_answers_a_webhook(monkeypatch, capsys, intake, reconciler_aws, payloads, drain):
+    monkeypatch.setattr(intake_module, "_intake", intake)
+    body = payloads.encode(payloads.github_push_payload())
+
+    response = intake_module.handler(payloads.function_url_event(body, secret=reconciler_aws.webhook_secret), lambda_context())
+
+    assert response["statusCode"] == 202
+    assert json.loads(response["body"])["queued"] == 1
+    assert len(drain()) == 1
+    [blob] = emf_blobs(capsys.readouterr().out)
+    assert metric(blob, "JobsQueued") == [1.0]
+
+
+def test_handler_counts_rejected_webhooks(monkeypatch, capsys, intake, payloads):
+    monkeypatch.setattr(intake_module, "_intake", intake)
+
+    response = intake_module.handler(payloads.function_url_event(b"{}", secret=None), lambda_context())
+
+    assert response["statusCode"] == 401
+    [blob] = emf_blobs(capsys.readouterr().out)
+    assert metric(blob, "WebhooksRejected") == [1.0]
+
+
+def test_handler_reraises_a_malformed_eventbridge_event(monkeypatch, intake, payloads, drain):
+    monkeypatch.setattr(intake_module, "_intake", intake)
+    event = payloads.ecr_image_action()
+    del event["detail"]["repository-name"]
+
+    with pytest.raises(EventRejected, match="repository-name"):
+        intake_module.handler(event, lambda_context())
+    assert drain() == []
+
+
+def test_handler_reraises_a_bad_scheduler_tick(monkeypatch, intake, payloads):
+    monkeypatch.setattr(intake_module, "_intake", intake)
+
+    with pytest.raises(EventRejected):
+        intake_module.handler(payloads.scheduler_tick(kind="nonsense"), lambda_context())
+
+
+def test_handler_gives_idempotency_records_an_in_progress_expiry(monkeypatch, intake, reconciler_aws, payloads):
+    """Powertools needs the Lambda context (IdempotencyConfig.register_lambda_context) to bound INPROGRESS records.
+
+    Without it the record carries no in_progress_expiration: an invocation that times out between
+    "in progress" and "completed" blocks every redelivery of that event (IdempotencyAlreadyInProgressError)
+    until the 7-day record expiry, instead of only until the timed-out invocation's deadline.
+    """
+    monkeypatch.setattr(intake_module, "_intake", intake)
+
+    intake_module.handler(payloads.ecr_image_action(), lambda_context())
+
+    [item] = reconciler_aws.dynamodb.scan(TableName=reconciler_aws.idempotency_table)["Items"]
+    assert item["status"]["S"] == "COMPLETED"
+    assert "in_progress_expiration" in item
+
+
+def test_build_intake_wires_from_the_settings_file(monkeypatch, tmp_path, reconciler_aws, payloads, drain):
+    settings = {
+        "repository": {"url": "https://github.com/example-org/desired-state.git", "branch": "main", "webhookSecretId": reconciler_aws.webhook_secret_id},
+        "environments": {"dev": {"stack": "dev", "suffix": "dev"}},
+        "aws": {"jobQueueUrl": reconciler_aws.queue_url, "idempotencyTable": reconciler_aws.idempotency_table},
+    }
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("ECS_GITOPS_SETTINGS", str(path))
+    monkeypatch.setattr(intake_module, "_intake", None)
+
+    result = intake_module.handler(payloads.ecr_image_action("ecr-frontend-dev"), lambda_context())
+
+    assert result["queued"] == 1
+    assert [m["job"]["environment"] for m in drain()] == ["dev"]
+    assert isinstance(intake_module._intake, intake_module.Intake)  # cached for the next invocation
+
+
+def test_build_intake_requires_the_queue_and_table(monkeypatch, tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"repository": {"url": "https://example.com/r.git"}, "environments": {}}))
+    monkeypatch.setenv("ECS_GITOPS_SETTINGS", str(path))
+
+    with pytest.raises(SettingsError, match="jobQueueUrl and aws.idempotencyTable are required"):
+        intake_module.build_intake()
+
+
+def test_intake_cold_start_imports_no_pulumi_program_or_policies():
+    script = (
+        "import sys, json, reconciler.intake\n"
+        "def loaded(name): return any(m == name or m.startswith(name + '.') for m in sys.modules)\n"
+        "print(json.dumps({n: loaded(n) for n in ('pulumi', 'pulumi_aws', 'program', 'policies')}))\n"
+    )
+    exact = "import sys, reconciler.intake; print(any(m == 'pulumi' or m.startswith('pulumi.') for m in sys.modules))"
+
+    detail = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=True)
+    brief = subprocess.run([sys.executable, "-c", exact], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=True)
+
+    assert brief.stdout.strip() == "False"
+    assert json.loads(detail.stdout) == {"pulumi": False, "pulumi_aws": False, "program": False, "policies": False}
