@@ -90,6 +90,9 @@ class RepositorySettings(Model):
     codecommit_repository: str | None = None
     # Secrets Manager secret holding the webhook HMAC key (GitHub's "secret").
     webhook_secret_id: str | None = None
+    # A rollout's new image is committed to this repo (git stays the record); false keeps it in
+    # the stack status instead, for repositories the reconciler may not write.
+    image_write_back: bool = True
 
     @field_validator("branch")
     @classmethod

@@ -22,12 +22,13 @@ from reconciler.errors import SettingsError
 from reconciler.models import Job, Trigger
 from reconciler.redact import Redactor
 from reconciler.rollout.controller import RolloutController, SqsTickScheduler
-from reconciler.rollout.execute import RolloutExecutor, StatusImageUpdater
+from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
 from reconciler.rollout.model import RolloutRecord
 from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.router import AlbWeightedRouter
 from reconciler.rollout.starter import RolloutStarter
 from reconciler.rollout.store import RolloutStore
+from reconciler.rollout.writeback import GitImageWriteBack
 from reconciler.windows import decide as decide_window
 from reconciler.settings import ReconcilerSettings
 from reconciler.source import DesiredStateSource, open_source
@@ -118,10 +119,14 @@ def build_rollouts(components: Components, clock: Callable[[], datetime] | None 
         )
 
     observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check)
-    executor = RolloutExecutor(
-        session.client("ecs"), session.client("application-autoscaling"), components.states, router_for,
-        StatusImageUpdater(components.states, lambda record: request_converge(record.stack)),
+    repo = settings.repository
+    # With write-back the commit's own push event requests the converge.
+    images: ImageUpdater = (
+        GitImageWriteBack(repo.url, repo.branch, components.states, work_dir=settings.work_dir)
+        if repo.image_write_back
+        else StatusImageUpdater(components.states, lambda record: request_converge(record.stack))
     )
+    executor = RolloutExecutor(session.client("ecs"), session.client("application-autoscaling"), components.states, router_for, images)
     controller = RolloutController(store, observer, executor, scheduler, now)
     starter = RolloutStarter(
         store, components.states, observer, components.engine.outputs,

@@ -1,0 +1,110 @@
+"""Image write-back: one commit per image, pushed with retries when another writer wins the race."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from desired_state.loader import EXAMPLE_DIR
+from desired_state.schema import ImageRef, RolloutSpec
+from desired_state.traffic import ColourWeights
+from reconciler.adapters.stack_state import FileStackStateStore
+from reconciler.errors import SourceError
+from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources, Transition
+from reconciler.rollout.writeback import GitImageWriteBack
+
+NOW = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A bare desired-state repo holding the bundled examples, as a git host would."""
+    seed = tmp_path / "seed"
+    (seed / "environments").mkdir(parents=True)
+    for file in (EXAMPLE_DIR / "environments").glob("*.yaml"):
+        shutil.copy(file, seed / "environments" / file.name)
+    git("init", "-q", "-b", "main", cwd=seed)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "add", ".", cwd=seed)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
+    bare = tmp_path / "origin.git"
+    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
+    return bare
+
+
+def image_in(origin: Path, tmp_path: Path, service: str) -> dict:
+    check = tmp_path / f"check-{service}"
+    git("clone", "-q", str(origin), str(check), cwd=tmp_path)
+    return yaml.safe_load((check / "environments" / "dev.yaml").read_text())["services"][service]["image"]
+
+
+def record(service: str, new: ImageRef) -> RolloutRecord:
+    return RolloutRecord(
+        rollout_id=f"r-{service}", stack="dev", environment="dev", service=service, phase=RolloutPhase.SCANNING,
+        from_colour="blue", to_colour="green", old_image=ImageRef(repository=service, tag="1.0.0"), new_image=new,
+        spec=RolloutSpec(), live_desired_count=2, weights=ColourWeights(blue=100, green=0),
+        resources=RolloutResources(cluster="c", ecs_services={}, target_groups={}, listener_arn="l", repository=f"ecr-{service}-dev"),
+        phase_started_at=NOW, created_at=NOW, updated_at=NOW,
+        history=[Transition(at=NOW, from_phase=None, to_phase=RolloutPhase.SCANNING, reason="started by ecr-image-push:evt-1")],
+    )
+
+
+def test_stage_pins_the_live_colour_then_commits_the_image_with_a_telling_message(origin, tmp_path):
+    states = FileStackStateStore(tmp_path / "status")
+    new = ImageRef(repository="frontend", tag="1.5.0", digest="sha256:" + "d" * 64)
+    commit = GitImageWriteBack(str(origin), "main", states).stage(record("frontend", new))
+    assert image_in(origin, tmp_path, "frontend") == {"repository": "frontend", "tag": "1.5.0", "digest": new.digest}
+    message = git("log", "-1", "--format=%B", commit, cwd=origin)
+    assert "frontend 1.5.0" in message and new.digest in message and "ecr-image-push:evt-1" in message
+    traffic = states.get("dev").traffic.of("frontend")
+    assert (traffic.live_colour, traffic.live_image) == ("blue", ImageRef(repository="frontend", tag="1.0.0"))
+
+
+def test_two_images_pushed_at_the_same_moment_both_land(origin, tmp_path):
+    states = FileStackStateStore(tmp_path / "status")
+    api_image = ImageRef(repository="api-gateway", tag="2.9.0", digest="sha256:" + "e" * 64)
+    front_image = ImageRef(repository="frontend", tag="1.6.0", digest="sha256:" + "f" * 64)
+    other = GitImageWriteBack(str(origin), "main", states)
+
+    def race(clone: Path, attempt: int) -> None:
+        # Just before this writer pushes, another writer lands a different service's image.
+        if attempt == 1:
+            other.commit_image("dev", "api-gateway", api_image, "ecs-gitops: roll out api-gateway 2.9.0")
+
+    GitImageWriteBack(str(origin), "main", states, before_push=race).commit_image("dev", "frontend", front_image, "ecs-gitops: roll out frontend 1.6.0")
+    assert image_in(origin, tmp_path, "frontend")["tag"] == "1.6.0"
+    assert image_in(origin, tmp_path, "api-gateway")["tag"] == "2.9.0"
+    subjects = git("log", "--format=%s", "-3", "main", cwd=origin).splitlines()
+    assert subjects[:2] == ["ecs-gitops: roll out frontend 1.6.0", "ecs-gitops: roll out api-gateway 2.9.0"]
+
+
+def test_a_branch_that_keeps_moving_fails_after_the_bound(origin, tmp_path):
+    states = FileStackStateStore(tmp_path / "status")
+    other = GitImageWriteBack(str(origin), "main", states)
+    tags = iter(f"3.0.{n}" for n in range(10))
+
+    def always_lose(clone: Path, attempt: int) -> None:
+        other.commit_image("dev", "api-gateway", ImageRef(repository="api-gateway", tag=next(tags)), "race")
+
+    writer = GitImageWriteBack(str(origin), "main", states, attempts=3, before_push=always_lose)
+    with pytest.raises(SourceError, match="after 3 attempts"):
+        writer.commit_image("dev", "frontend", ImageRef(repository="frontend", tag="9.9.9"), "never lands")
+    assert image_in(origin, tmp_path, "frontend")["tag"] == "1.4.2"
+
+
+def test_revert_commits_the_old_image_back(origin, tmp_path):
+    states = FileStackStateStore(tmp_path / "status")
+    writer = GitImageWriteBack(str(origin), "main", states)
+    rollout = record("frontend", ImageRef(repository="frontend", tag="1.7.0"))
+    writer.stage(rollout)
+    writer.revert(rollout.model_copy(update={"rollback_reason": "alarm frontend-5xx fired"}))
+    assert image_in(origin, tmp_path, "frontend") == {"repository": "frontend", "tag": "1.0.0"}
+    assert "alarm frontend-5xx fired" in git("log", "-1", "--format=%B", "main", cwd=origin)
