@@ -170,6 +170,9 @@ class RolloutSpec(Model):
     # CloudWatch alarms watched during every bake; any in ALARM rolls the rollout back.
     alarms: tuple[str, ...] = ()
     scan_severity_threshold: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"] = "HIGH"
+    # Thresholds of the alarms the program creates on each colour's target group.
+    max_5xx_per_minute: int = Field(default=5, ge=0, le=100000, alias="max5xxPerMinute")
+    max_p99_latency_seconds: float = Field(default=2.0, gt=0, le=60)
     scan_timeout_seconds: int = Field(default=900, ge=60, le=86400)
     deploy_timeout_seconds: int = Field(default=900, ge=60, le=86400)
     smoke_timeout_seconds: int = Field(default=120, ge=5, le=3600)

@@ -117,7 +117,12 @@ def build_platform(inputs: StackInputs) -> Platform:
             public_subnet_ids=[subnet.id for subnet in network.public_subnets],
             security_group_id=security.alb.id,
             services={
-                svc: EdgeServiceArgs(port=d.services.get(svc).port, health_check=d.services.get(svc).health_check, colours=plans[svc])
+                svc: EdgeServiceArgs(
+                    port=d.services.get(svc).port,
+                    health_check=d.services.get(svc).health_check,
+                    colours=plans[svc],
+                    rollout=d.services.get(svc).rollout,
+                )
                 for svc in ALB_FACING_SERVICES
             },
         ),
@@ -192,6 +197,7 @@ def build_platform(inputs: StackInputs) -> Platform:
         "serviceArns": {unit: ecs.arn for platform_service in services.values() for unit, ecs in platform_service.ecs_services.items()},
         "targetGroupArns": {svc: {c: tg.arn for c, tg in groups.items()} for svc, groups in edge.target_groups.items()},
         "listenerArns": {kind: listener.arn for kind, listener in edge.listeners.items()},
+        "alarmNames": {svc: {c: [a.name for a in alarms] for c, alarms in by_colour.items()} for svc, by_colour in edge.alarms.items()},
         "listenerRuleArns": {"api-gateway-live": edge.rules[0].arn, "api-gateway-test": edge.rules[1].arn},
         "liveColours": {svc: next(p.colour for p in plans[svc] if p.live) for svc in ALB_FACING_SERVICES},
         "discoveryNamespace": d.discovery_namespace,

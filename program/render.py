@@ -83,7 +83,9 @@ def render(inputs: StackInputs) -> RenderedStack:
     return RenderedStack(
         environment=environment,
         programVersion=PROGRAM_VERSION,
-        resources=monitor.registrations,
+        # Pulumi registers resources asynchronously, so their order varies from run to run; a
+        # plan sorted by name is the same every time and diffs cleanly.
+        resources=sorted(monitor.registrations, key=lambda r: r.name),
         outputs=mask_secrets(resolved),
         warnings=collector.messages,
     )

@@ -51,6 +51,7 @@ def scaling_bounds(stack: Stack) -> Iterator[Finding]:
     # The idle-colour allowance covers one colour: the live one must still scale 2..10.
     for group, held in sorted(held_colours.items()):
         if group not in serving_colours:
+            held = sorted(held, key=lambda service: service.name)
             yield Finding(
                 held[0].name,
                 f"every colour of {group} is held at 0..0 ({', '.join(s.name for s in held)}); the live colour needs min 2, max 10",

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from desired_state.naming import ALB_FACING_SERVICES, COLOURS, name
-from desired_state.schema import EdgeSpec, HealthCheckSpec
+from desired_state.schema import EdgeSpec, HealthCheckSpec, RolloutSpec
 from desired_state.traffic import ColourPlan
 
 API_RULE_PRIORITY = 10
@@ -27,6 +27,7 @@ class EdgeServiceArgs:
     port: int
     health_check: HealthCheckSpec
     colours: tuple[ColourPlan, ColourPlan]  # (blue, green)
+    rollout: RolloutSpec
 
     @property
     def idle(self) -> ColourPlan:
@@ -205,14 +206,58 @@ class Edge(pulumi.ComponentResource):
             ),
         ]
 
+        self.alarms = self._rollout_alarms(args)
+
         self.register_outputs(
             {
+                "alarmNames": {svc: {c: [a.name for a in alarms] for c, alarms in by_colour.items()} for svc, by_colour in self.alarms.items()},
                 "albDnsName": self.load_balancer.dns_name,
                 "albArn": self.load_balancer.arn,
                 "targetGroupArns": {svc: {c: tg.arn for c, tg in groups.items()} for svc, groups in self.target_groups.items()},
                 "listenerArns": {kind: listener.arn for kind, listener in self.listeners.items()},
             }
         )
+
+    def _rollout_alarms(self, args: EdgeArgs) -> dict[str, dict[str, list[aws.cloudwatch.MetricAlarm]]]:
+        """Per colour: 5xx count, p99 latency and unhealthy hosts on its own target group.
+
+        A rollout watches the new colour's alarms during every bake; with no traffic or no
+        targets there is no data, which counts as healthy.
+        """
+        alarms: dict[str, dict[str, list[aws.cloudwatch.MetricAlarm]]] = {}
+        for service in ALB_FACING_SERVICES:
+            spec = args.services[service].rollout
+            alarms[service] = {}
+            for colour in COLOURS:
+                dimensions = {"LoadBalancer": self.load_balancer.arn_suffix, "TargetGroup": self.target_groups[service][colour].arn_suffix}
+                definitions = (
+                    ("5xx", "HTTPCode_Target_5XX_Count", "Sum", None, spec.max_5xx_per_minute, f"more than {spec.max_5xx_per_minute} 5xx answers a minute"),
+                    ("latency", "TargetResponseTime", None, "p99", spec.max_p99_latency_seconds, f"p99 latency above {spec.max_p99_latency_seconds}s"),
+                    ("unhealthy", "UnHealthyHostCount", "Maximum", None, 0, "an unhealthy target"),
+                )
+                alarms[service][colour] = []
+                for kind, metric, statistic, extended, threshold, text in definitions:
+                    alarm_name = name("alarm", args.suffix, service, f"{colour}-{kind}")
+                    alarms[service][colour].append(
+                        aws.cloudwatch.MetricAlarm(
+                            alarm_name,
+                            name=alarm_name,
+                            alarm_description=f"{service} {colour}: {text}; watched by rollouts",
+                            namespace="AWS/ApplicationELB",
+                            metric_name=metric,
+                            statistic=statistic,
+                            extended_statistic=extended,
+                            dimensions=dimensions,
+                            period=60,
+                            evaluation_periods=2,
+                            datapoints_to_alarm=2,
+                            threshold=threshold,
+                            comparison_operator="GreaterThanThreshold",
+                            treat_missing_data="notBreaching",
+                            opts=pulumi.ResourceOptions(parent=self),
+                        )
+                    )
+        return alarms
 
     def _listener(self, resource_name: str, **kwargs: object) -> aws.lb.Listener:
         return aws.lb.Listener(

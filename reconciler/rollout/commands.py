@@ -36,6 +36,7 @@ def resources_from_outputs(outputs: Mapping[str, Any], service: str, health_path
         test_url=f"{scheme}://{outputs['albDnsName']}:{test_port}",
         health_path=health_path,
         repository=f"ecr-{service}-{suffix}",
+        colour_alarms={colour: list(names) for colour, names in (outputs.get("alarmNames", {}).get(service) or {}).items()},
     )
 
 

@@ -48,6 +48,8 @@ class RolloutResources(Record):
     test_url: str | None = None  # the internal test listener, for smoke checks
     health_path: str = "/"
     repository: str  # ECR repository name
+    # The program's alarms on each colour's target group (5xx, latency, unhealthy hosts).
+    colour_alarms: dict[str, list[str]] = {}
     min_capacity: int = 2
     max_capacity: int = 10
 

@@ -113,7 +113,7 @@ class RolloutObserver:
         return TargetHealthReport(healthy=sorted(healthy), unhealthy=unhealthy)
 
     def _alarms(self, record: RolloutRecord) -> list[str]:
-        names = list(record.spec.alarms)
+        names = [*record.resources.colour_alarms.get(record.to_colour, []), *record.spec.alarms]
         if not names:
             return []
         found = {a["AlarmName"]: a["StateValue"] for a in self.cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", [])}
