@@ -209,7 +209,7 @@ class Converger:
         skip = self._ordering(run, status)
         if skip is not None:
             return skip
-        if env.require_signed_commits:
+        if env.signed_commits_required:
             try:
                 run.details["signedBy"] = self.source.verify_signature(
                     run.checkout.commit or "", env.allowed_signers_file, env.trusted_gpg_fingerprints

@@ -69,17 +69,26 @@ class EnvironmentSettings(Model):
     suspended: bool = False
     require_approval: bool = False
     windows: tuple[ChangeWindow, ...] = ()
-    require_signed_commits: bool = False
+    # Production environments get the strict defaults: signed commits unless explicitly turned off.
+    production: bool = False
+    require_signed_commits: bool | None = None
     # OpenSSH allowed-signers file (``git config gpg.ssh.allowedSignersFile``) listing trusted keys.
     allowed_signers_file: str | None = None
     # GPG key fingerprints trusted for this environment.
     trusted_gpg_fingerprints: tuple[str, ...] = ()
     stuck_lock_after_minutes: int = Field(default=60, ge=1)
 
+    @property
+    def signed_commits_required(self) -> bool:
+        return self.production if self.require_signed_commits is None else self.require_signed_commits
+
     @model_validator(mode="after")
     def _signers(self) -> EnvironmentSettings:
-        if self.require_signed_commits and not (self.allowed_signers_file or self.trusted_gpg_fingerprints):
-            raise ValueError("requireSignedCommits needs allowedSignersFile or trustedGpgFingerprints")
+        if self.signed_commits_required and not (self.allowed_signers_file or self.trusted_gpg_fingerprints):
+            raise ValueError(
+                "signed commits are required here (production environments require them unless requireSignedCommits: false); "
+                "set allowedSignersFile or trustedGpgFingerprints"
+            )
         return self
 
 

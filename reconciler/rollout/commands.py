@@ -115,7 +115,10 @@ def pause(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: da
 
 
 def resume(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> RolloutRecord:
-    return _control(store, rollout_id, lambda r: r.model_copy(update={"paused": False, "pause_reason": None, "updated_at": now, "history": _note(r, now, f"resumed by {by}")}))
+    return _control(
+        store, rollout_id,
+        lambda r: r.model_copy(update={"paused": False, "pause_reason": None, "paused_by_window": False, "updated_at": now, "history": _note(r, now, f"resumed by {by}")}),
+    )
 
 
 def abort(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime, superseded_by: str | None = None) -> RolloutRecord:

@@ -45,7 +45,11 @@ def apply_decision(record: RolloutRecord, decision: Decision, now: datetime) -> 
     """The record after ``decision``: new phase/step, timestamps and one history entry."""
     update: dict[str, Any] = {"updated_at": now}
     if decision.pause_reason:
-        update.update({"paused": True, "pause_reason": decision.pause_reason})
+        update.update({"paused": True, "pause_reason": decision.pause_reason, "paused_by_window": True})
+        update["history"] = [*record.history, Transition(at=now, from_phase=record.phase, to_phase=record.phase, reason=decision.reason)]
+    if decision.resume:
+        update.update({"paused": False, "pause_reason": None, "paused_by_window": False})
+        update["history"] = [*record.history, Transition(at=now, from_phase=record.phase, to_phase=record.phase, reason=decision.reason)]
     if decision.changes_phase(record):
         update.update({"phase": decision.phase, "phase_started_at": now})
         update["history"] = [

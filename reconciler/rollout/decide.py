@@ -90,6 +90,7 @@ class Decision:
     step_index: int | None = None
     bake_until: datetime | None = None
     pause_reason: str | None = None
+    resume: bool = False
 
     def changes_phase(self, record: RolloutRecord) -> bool:
         return self.phase != record.phase or self.step_index not in (None, record.step_index)
@@ -130,6 +131,8 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
             return Decision(RolloutPhase.ROLLED_BACK, f"rolled back: {record.rollback_reason}", evidence={"weights": record.live_only.model_dump()})
         return Decision(phase, "restoring all traffic to the old colour", actions=_rollback(record, "", {}).actions, wake_at=now + POLL)
     if record.paused:
+        if record.paused_by_window and observed.window_open:
+            return Decision(phase, "the change window is open again; resuming", wake_at=now, resume=True)
         return _wait(record, now, PAUSED_POLL, f"paused: {record.pause_reason or 'by an operator'}")
 
     if phase == RolloutPhase.SCANNING:

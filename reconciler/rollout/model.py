@@ -63,6 +63,8 @@ class RolloutRecord(Record):
     phase: RolloutPhase
     paused: bool = False
     pause_reason: str | None = None
+    # Paused by a deny window rather than a person: it resumes on its own when the window opens.
+    paused_by_window: bool = False
     from_colour: str  # live before the rollout
     to_colour: str  # the idle colour receiving the new image
     old_image: ImageRef

@@ -1,0 +1,51 @@
+"""A rollout reaching a step boundary in a deny window pauses there, says so, and resumes when it opens."""
+
+from datetime import UTC, datetime, timedelta
+
+from desired_state.schema import ImageRef, RolloutSpec
+from desired_state.traffic import ColourWeights
+from reconciler.rollout.controller import apply_decision
+from reconciler.rollout.decide import ActionKind, Observed, decide
+from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources
+
+T0 = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+
+def baking_at_first_step() -> RolloutRecord:
+    return RolloutRecord(
+        rollout_id="r1", stack="prod", environment="prod", service="frontend", phase=RolloutPhase.BAKING,
+        from_colour="blue", to_colour="green", old_image=ImageRef(repository="frontend", tag="1.0.0"),
+        new_image=ImageRef(repository="frontend", tag="1.1.0"), spec=RolloutSpec(bake_seconds=60),
+        resources=RolloutResources(cluster="c", ecs_services={}, target_groups={}, listener_arn="l", repository="r"),
+        live_desired_count=3, step_index=0, weights=ColourWeights(blue=90, green=10),
+        phase_started_at=T0, created_at=T0, updated_at=T0, bake_until=T0 + timedelta(seconds=60),
+    )
+
+
+def test_pauses_at_the_step_boundary_keeps_weights_and_resumes_when_the_window_opens():
+    record = baking_at_first_step()
+    at_boundary = T0 + timedelta(seconds=61)
+    in_deny = Observed(listener_weights=ColourWeights(blue=90, green=10), window_open=False, window_reason="inside deny window deny mon-fri 09:30-16:00 America/New_York")
+
+    decision = decide(record, in_deny, at_boundary)
+    assert decision.actions == ()  # no weight change while the window is closed
+    paused = apply_decision(record, decision, at_boundary)
+    assert (paused.paused, paused.paused_by_window, paused.step_index, paused.weights) == (True, True, 0, ColourWeights(blue=90, green=10))
+    assert "deny window" in paused.pause_reason and "paused at step 1" in paused.history[-1].reason
+
+    still_closed = decide(paused, in_deny, at_boundary + timedelta(minutes=30))
+    assert still_closed.actions == () and not still_closed.resume
+
+    opened = Observed(listener_weights=ColourWeights(blue=90, green=10), window_open=True)
+    resumed = apply_decision(paused, decide(paused, opened, at_boundary + timedelta(hours=2)), at_boundary + timedelta(hours=2))
+    assert (resumed.paused, resumed.paused_by_window) == (False, False)
+
+    next_step = decide(resumed, opened, at_boundary + timedelta(hours=2))
+    assert next_step.phase == RolloutPhase.SHIFTING and next_step.step_index == 1
+    assert next_step.actions[0].kind == ActionKind.SET_WEIGHTS and next_step.actions[0].weights == ColourWeights(blue=50, green=50)
+
+
+def test_an_operator_pause_does_not_resume_by_itself():
+    record = baking_at_first_step().model_copy(update={"paused": True, "pause_reason": "investigating (alice)"})
+    decision = decide(record, Observed(window_open=True), T0 + timedelta(hours=5))
+    assert not decision.resume and decision.actions == () and "investigating" in decision.reason
