@@ -1,0 +1,9 @@
+# `sam build` calls build-IntakeFunction (template.yaml: Metadata BuildMethod makefile).
+# The function gets the reconciler and desired_state packages and the intake's own
+# requirements only; the Pulumi program and its providers stay out of the Lambda.
+.PHONY: build-IntakeFunction
+build-IntakeFunction:
+	python3 -m pip install --quiet --target "$(ARTIFACTS_DIR)" --platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12 -r deploy/intake-requirements.txt
+	cp -r reconciler desired_state "$(ARTIFACTS_DIR)/"
+	cp reconciler-settings.yaml "$(ARTIFACTS_DIR)/" 2>/dev/null || cp reconciler-settings.example.yaml "$(ARTIFACTS_DIR)/reconciler-settings.yaml"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -type d -prune -exec rm -rf {} +
