@@ -67,7 +67,7 @@ def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DI
     redactor = Redactor()
     redactor.add_environment(dict(os.environ))
     session = boto3_session
-    if session is None and (aws.state_table or aws.audit_table or aws.topic_arn or aws.job_queue_url):
+    if session is None and (aws.state_table or aws.audit_table or aws.topic_arn or aws.job_queue_url or aws.rollout_table or aws.tick_queue_url):
         import boto3
 
         session = boto3.session.Session()

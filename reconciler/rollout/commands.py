@@ -9,7 +9,7 @@ shifting customers onto an image that git no longer wants, only to replace it ri
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,6 +19,10 @@ from desired_state.traffic import TrafficState, other_colour
 from reconciler.errors import ConflictError, ReconcilerError
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources, Transition
 from reconciler.rollout.store import RolloutStore
+
+
+class RolloutBusyError(ReconcilerError):
+    """The service's previous rollout is still rolling back; try the new one again shortly."""
 
 
 def resources_from_outputs(outputs: Mapping[str, Any], service: str, health_path: str, test_port: int, suffix: str) -> RolloutResources:
@@ -56,9 +60,13 @@ def start_rollout(
     by: str,
 ) -> RolloutRecord:
     """Create the rollout record (scan gate first), superseding a running rollout of the same service."""
+    # The id follows from what is rolled out, so a retried start (same push) names the same rollout.
+    rollout_id = hashlib.sha256(f"{stack}|{service}|{new_image.digest or new_image.tag}".encode()).hexdigest()[:32]
+    earlier = store.find(rollout_id)
+    if earlier is not None:
+        return earlier  # this very image was already rolled out (or is being): nothing new to start
     running = store.active(stack, service)
-    rollout_id = uuid.uuid4().hex
-    if running is not None:
+    if running is not None and running.phase != RolloutPhase.ROLLING_BACK:
         abort(store, running.rollout_id, by=by, reason=f"superseded by rollout {rollout_id} of {new_image.reference}", now=now, superseded_by=rollout_id)
     current = traffic.of(service)
     record = RolloutRecord(
@@ -88,7 +96,7 @@ def start_rollout(
             running = store.active(stack, service)
             if running is None:
                 continue
-            raise ReconcilerError(
+            raise RolloutBusyError(
                 f"rollout {running.rollout_id} of {service} is still {running.phase.value}; the new rollout starts once it has rolled back"
             ) from None
     raise ReconcilerError(f"could not start a rollout of {service} on {stack}: the active rollout kept changing")
@@ -111,7 +119,11 @@ def _note(record: RolloutRecord, now: datetime, reason: str, to_phase: RolloutPh
 
 
 def pause(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime) -> RolloutRecord:
-    return _control(store, rollout_id, lambda r: r.model_copy(update={"paused": True, "pause_reason": f"{reason} ({by})", "updated_at": now, "history": _note(r, now, f"paused by {by}: {reason}")}))
+    # An operator's pause is theirs to lift: it must not resume when a change window opens.
+    return _control(
+        store, rollout_id,
+        lambda r: r.model_copy(update={"paused": True, "paused_by_window": False, "pause_reason": f"{reason} ({by})", "updated_at": now, "history": _note(r, now, f"paused by {by}: {reason}")}),
+    )
 
 
 def resume(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> RolloutRecord:

@@ -127,9 +127,15 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
     if phase.terminal:
         return Decision(phase, "rollout finished")
     if phase == RolloutPhase.ROLLING_BACK:
+        # The rollback actions run on every tick of this phase (they are idempotent), so an abort
+        # that arrives before any traffic moved still scales the idle colour down and reverts the image.
+        actions = _rollback(record, "", {}).actions
         if observed.listener_weights == record.live_only:
-            return Decision(RolloutPhase.ROLLED_BACK, f"rolled back: {record.rollback_reason}", evidence={"weights": record.live_only.model_dump()})
-        return Decision(phase, "restoring all traffic to the old colour", actions=_rollback(record, "", {}).actions, wake_at=now + POLL)
+            return Decision(RolloutPhase.ROLLED_BACK, f"rolled back: {record.rollback_reason}", actions=actions, evidence={"weights": record.live_only.model_dump()})
+        return Decision(phase, "restoring all traffic to the old colour", actions=actions, wake_at=now + POLL)
+    if record.paused and phase == RolloutPhase.BAKING and observed.alarms_in_alarm:
+        # A pause holds progress, never protection: a firing alarm still rolls back.
+        return _rollback(record, f"alarm {', '.join(observed.alarms_in_alarm)} fired during the (paused) bake", {"gate": "alarms", "alarms": observed.alarms_in_alarm})
     if record.paused:
         if record.paused_by_window and observed.window_open:
             return Decision(phase, "the change window is open again; resuming", wake_at=now, resume=True)
@@ -215,6 +221,20 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
     if phase == RolloutPhase.BAKING:
         if observed.alarms_in_alarm:
             return _rollback(record, f"alarm {', '.join(observed.alarms_in_alarm)} fired during the bake", {"gate": "alarms", "alarms": observed.alarms_in_alarm})
+        next_index = record.step_index + 1
+        if (
+            observed.listener_weights != target
+            and record.bake_until is not None
+            and now >= record.bake_until
+            and next_index < len(spec.steps)
+            and observed.listener_weights == record.target_weights(spec.steps[next_index])
+        ):
+            # A worker shifted to the next step after this bake and died before recording it:
+            # carry on from there instead of moving customers back.
+            return Decision(
+                RolloutPhase.SHIFTING, f"the listener already shows step {next_index + 1}; continuing from it",
+                wake_at=now, step_index=next_index, evidence={"observed": observed.listener_weights.model_dump()},
+            )
         if observed.listener_weights != target:
             return Decision(
                 RolloutPhase.SHIFTING, "listener weights changed during the bake; setting them again",

@@ -77,20 +77,25 @@ class RolloutStarter:
         resources = commands.resources_from_outputs(
             self.outputs_of(job.stack), service, spec.health_check.path, desired.edge.test_listener_port, desired.environment_suffix
         ).model_copy(update={"min_capacity": spec.scaling.min, "max_capacity": spec.scaling.max})
-        record = commands.start_rollout(
-            self.store,
-            stack=job.stack,
-            environment=job.environment,
-            service=service,
-            new_image=new_image,
-            traffic=traffic,
-            desired_image=spec.image,
-            spec=spec.rollout,
-            resources=resources,
-            live_desired_count=spec.desired_count,
-            now=now,
-            by=f"{job.trigger.value}:{job.event_id}",
-        )
+        try:
+            record = commands.start_rollout(
+                self.store,
+                stack=job.stack,
+                environment=job.environment,
+                service=service,
+                new_image=new_image,
+                traffic=traffic,
+                desired_image=spec.image,
+                spec=spec.rollout,
+                resources=resources,
+                live_desired_count=spec.desired_count,
+                now=now,
+                by=f"{job.trigger.value}:{job.event_id}",
+            )
+        except commands.RolloutBusyError as exc:
+            return StartResult(None, str(exc), retry_after_seconds=30)
+        if record.phase.terminal:
+            return StartResult(None, f"{new_image.reference} was already rolled out to {service} (rollout {record.rollout_id}: {record.phase.value})")
         self.schedule_tick(record)
         return StartResult(record, f"rollout {record.rollout_id} of {service} to {new_image.reference} started")
 

@@ -18,11 +18,15 @@ class RolloutStore:
         self._ddb = dynamodb_client
         self._table = table_name
 
-    def get(self, rollout_id: str) -> RolloutRecord:
+    def find(self, rollout_id: str) -> RolloutRecord | None:
         item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": f"rollout#{rollout_id}"}}, ConsistentRead=True).get("Item")
-        if not item:
+        return RolloutRecord.model_validate_json(item["record"]["S"]) if item else None
+
+    def get(self, rollout_id: str) -> RolloutRecord:
+        record = self.find(rollout_id)
+        if record is None:
             raise ReconcilerError(f"no rollout {rollout_id}")
-        return RolloutRecord.model_validate_json(item["record"]["S"])
+        return record
 
     def create(self, record: RolloutRecord) -> RolloutRecord:
         """Store a new rollout and make it the service's active one, only if none is active."""
