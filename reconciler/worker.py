@@ -148,7 +148,12 @@ class Worker:
         return advanced
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m reconciler.worker", description="converge queued jobs and advance rollouts")
+    parser.add_argument("--once", action="store_true", help="handle what is queued now, then exit (draining, end-to-end runs)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     components = build(load_settings())
     for handler in logging.getLogger().handlers:
@@ -163,7 +168,9 @@ def main() -> int:
     worker = Worker(components.queue, components.converger(), rollouts, components.session.client("sqs") if rollouts else None)
     while True:
         worker.run_ticks_once()
-        worker.run_once(wait_seconds=5 if rollouts else 20)
+        handled = worker.run_once(wait_seconds=1 if args.once else (5 if rollouts else 20))
+        if args.once and not handled:
+            return 0
 
 
 if __name__ == "__main__":
