@@ -163,7 +163,7 @@ def reconciler_aws(aws):
     )
 
 
-def read_notifications(sqs, inbox_url: str) -> list[dict]:
+def _read_notifications(sqs, inbox_url: str) -> list[dict]:
     """Every SNS message delivered to the inbox queue: {"subject", "message" (parsed JSON), "attributes"}."""
     import json as _json
 
@@ -182,3 +182,13 @@ def read_notifications(sqs, inbox_url: str) -> list[dict]:
                 }
             )
             sqs.delete_message(QueueUrl=inbox_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def read_notifications():
+    """``read(sqs, inbox_url)``: every SNS message delivered to the inbox queue, consumed.
+
+    A fixture rather than an import: test directories have no ``__init__.py``, so importing this
+    conftest from a test module would run it a second time (and re-install the Pulumi mocks).
+    """
+    return _read_notifications

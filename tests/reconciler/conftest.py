@@ -400,12 +400,6 @@ def make_harness(git_repo: GitRepo, tmp_path: Path, clock: FixedClock) -> Callab
 
 
 @pytest.fixture
-def sns_inbox(request: pytest.FixtureRequest, reconciler_aws: Any) -> Callable[[], list[dict[str, Any]]]:
-    """Read what SNS delivered, via ``read_notifications`` from tests/conftest.py."""
-    root_conftest = Path(__file__).resolve().parent.parent / "conftest.py"
-    module = next(
-        plugin
-        for plugin in request.config.pluginmanager.get_plugins()
-        if getattr(plugin, "__file__", None) and Path(plugin.__file__).resolve() == root_conftest
-    )
-    return lambda: module.read_notifications(reconciler_aws.sqs, reconciler_aws.inbox_url)
+def sns_inbox(read_notifications: Callable[[Any, str], list[dict[str, Any]]], reconciler_aws: Any) -> Callable[[], list[dict[str, Any]]]:
+    """Read what SNS delivered to the test inbox."""
+    return lambda: read_notifications(reconciler_aws.sqs, reconciler_aws.inbox_url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,36 +12,6 @@ from reconciler.events import EventKind, Phase, Reason
 from reconciler.models import AuditRecord, PlanSummary, Trigger
 
 START = datetime(2025, 3, 4, 12, 0, 0, tzinfo=UTC)
-
-
-def _read_notifications(sqs: Any, inbox_url: str) -> list[dict]:
-    """Same logic as tests/conftest.py's ``read_notifications``.
-
-    Copied rather than imported: without ``__init__.py`` files, ``from tests.conftest import ...``
-    would execute tests/conftest.py a second time under another module name (re-running its
-    ``pulumi.runtime.set_mocks``), and ``import conftest`` resolves to whichever conftest pytest
-    imported last.
-    """
-    found = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=inbox_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            return found
-        for message in batch:
-            envelope = json.loads(message["Body"])
-            found.append(
-                {
-                    "subject": envelope.get("Subject"),
-                    "message": json.loads(envelope["Message"]),
-                    "attributes": {k: v["Value"] for k, v in (envelope.get("MessageAttributes") or {}).items()},
-                }
-            )
-            sqs.delete_message(QueueUrl=inbox_url, ReceiptHandle=message["ReceiptHandle"])
-
-
-@pytest.fixture
-def read_notifications() -> Callable[[Any, str], list[dict]]:
-    return _read_notifications
 
 
 @pytest.fixture
