@@ -70,6 +70,7 @@ class ActionKind(StrEnum):
     SCALE_COLOUR = "scale-colour"
     REVERT_IMAGE = "revert-image"
     MARK_LIVE = "mark-live"  # traffic state: the new colour is live with the new image
+    RESTORE_LIVE = "restore-live"  # traffic state: the old colour is live with the old image again
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def _rollback(record: RolloutRecord, reason: str, evidence: dict[str, Any]) -> D
         actions=(
             # One API call puts all traffic back on the old colour.
             Action(ActionKind.SET_WEIGHTS, weights=record.live_only),
+            # Also after a promotion: the old colour is live again, so the next rollout targets the other one.
+            Action(ActionKind.RESTORE_LIVE),
             Action(ActionKind.SCALE_COLOUR, colour=record.to_colour, count=0),
             Action(ActionKind.REVERT_IMAGE),
         ),

@@ -80,6 +80,8 @@ class RolloutExecutor:
             self.images.revert(record)
         elif action.kind == ActionKind.MARK_LIVE:
             self._mark_live(record)
+        elif action.kind == ActionKind.RESTORE_LIVE:
+            self._restore_live(record)
         else:
             raise ValueError(f"unknown action {action.kind}")
 
@@ -96,6 +98,15 @@ class RolloutExecutor:
             return live.model_copy(update={"image_overrides": {k: v for k, v in live.image_overrides.items() if k != record.service}})
 
         self.states.update(record.stack, change)
+
+    def _restore_live(self, record: RolloutRecord) -> None:
+        self.states.update(
+            record.stack,
+            lambda status: _with_service_traffic(
+                status, record.service,
+                lambda t: ServiceTraffic(live_colour=record.from_colour, live_image=record.old_image, weights=record.live_only),  # type: ignore[arg-type]
+            ),
+        )
 
     def _scale(self, record: RolloutRecord, colour: str, count: int) -> None:
         resources = record.resources

@@ -49,3 +49,22 @@ def test_an_operator_pause_does_not_resume_by_itself():
     record = baking_at_first_step().model_copy(update={"paused": True, "pause_reason": "investigating (alice)"})
     decision = decide(record, Observed(window_open=True), T0 + timedelta(hours=5))
     assert not decision.resume and decision.actions == () and "investigating" in decision.reason
+
+
+def test_rollback_after_promotion_makes_the_old_colour_live_again_in_the_traffic_state(tmp_path):
+    """A quick manual rollback after promotion: the next rollout must target the colour without traffic."""
+    from desired_state.traffic import ServiceTraffic, TrafficState
+    from reconciler.adapters.stack_state import FileStackStateStore
+    from reconciler.rollout.execute import RolloutExecutor
+
+    states = FileStackStateStore(tmp_path)
+    promoted = baking_at_first_step().model_copy(update={"phase": RolloutPhase.ROLLING_BACK, "rollback_reason": "aborted by alice"})
+    states.update("prod", lambda s: s.model_copy(update={"traffic": TrafficState(services={"frontend": ServiceTraffic(live_colour="green", live_image=promoted.new_image)})}))
+    decision = decide(promoted, Observed(listener_weights=ColourWeights(blue=100, green=0)), T0)
+    restore = [a for a in decision.actions if a.kind == ActionKind.RESTORE_LIVE]
+    assert decision.phase == RolloutPhase.ROLLED_BACK and len(restore) == 1
+
+    executor = RolloutExecutor(ecs=None, autoscaling=None, states=states, router_for=lambda r: None, images=None)  # type: ignore[arg-type]
+    executor.apply(promoted, restore[0])
+    traffic = states.get("prod").traffic.of("frontend")
+    assert (traffic.live_colour, traffic.live_image, traffic.weights) == ("blue", promoted.old_image, ColourWeights(blue=100, green=0))

@@ -64,6 +64,7 @@ def make(phase: RolloutPhase, *, since: timedelta = timedelta(0), to_colour: str
 def rollback_actions(record: RolloutRecord) -> tuple[Action, ...]:
     return (
         Action(ActionKind.SET_WEIGHTS, weights=record.live_only),
+        Action(ActionKind.RESTORE_LIVE),
         Action(ActionKind.SCALE_COLOUR, colour=record.to_colour, count=0),
         Action(ActionKind.REVERT_IMAGE),
     )
@@ -118,8 +119,8 @@ def test_rolling_back_finishes_once_the_listener_shows_the_live_colour_only():
     assert decision.evidence == {"weights": {"blue": 100, "green": 0}}
     # The rollback actions run again as the rollout finishes (idempotent), so an abort that came
     # before any traffic moved still scales the idle colour down and reverts the image.
-    assert [a.kind for a in decision.actions] == [ActionKind.SET_WEIGHTS, ActionKind.SCALE_COLOUR, ActionKind.REVERT_IMAGE]
-    assert decision.actions[1].colour == record.to_colour and decision.actions[1].count == 0
+    assert [a.kind for a in decision.actions] == [ActionKind.SET_WEIGHTS, ActionKind.RESTORE_LIVE, ActionKind.SCALE_COLOUR, ActionKind.REVERT_IMAGE]
+    assert decision.actions[2].colour == record.to_colour and decision.actions[2].count == 0
     assert decision.wake_at is None
 
 
