@@ -102,6 +102,10 @@ class RepositorySettings(Model):
     # A rollout's new image is committed to this repo (git stays the record); false keeps it in
     # the stack status instead, for repositories the reconciler may not write.
     image_write_back: bool = True
+    # SSH private key the reconciler signs its write-back commits with; list its public key in the
+    # allowed-signers file of every environment that requires signed commits.
+    write_back_signing_key: str | None = None
+    write_back_author: str = "ecs-gitops <ecs-gitops@localhost>"
 
     @field_validator("branch")
     @classmethod
@@ -132,6 +136,16 @@ class ReconcilerSettings(Model):
     work_dir: str = "~/.ecs-gitops/work"
     max_webhook_bytes: int = Field(default=1_048_576, ge=1024)
     aws: AwsResources = AwsResources()
+
+    @model_validator(mode="after")
+    def _write_back_can_be_converged(self) -> ReconcilerSettings:
+        signed = sorted(name for name, env in self.environments.items() if env.signed_commits_required)
+        if self.repository.image_write_back and signed and not self.repository.write_back_signing_key:
+            raise ValueError(
+                f"environments {', '.join(signed)} require signed commits, so image write-back commits must be signed: "
+                "set repository.writeBackSigningKey (and trust its public key there) or repository.imageWriteBack: false"
+            )
+        return self
 
     def environment(self, name: str) -> EnvironmentSettings:
         try:

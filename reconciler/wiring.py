@@ -84,6 +84,12 @@ def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DI
     return Components(settings, states, audit, notifier, source, engine, redactor, queue, locks, session)
 
 
+def _author(text: str) -> tuple[str, str]:
+    """("name", "email") from "name <email>"."""
+    name, _, email = text.partition("<")
+    return name.strip() or "ecs-gitops", email.rstrip(">").strip() or "ecs-gitops@localhost"
+
+
 @dataclass
 class RolloutComponents:
     store: RolloutStore
@@ -122,7 +128,10 @@ def build_rollouts(components: Components, clock: Callable[[], datetime] | None 
     repo = settings.repository
     # With write-back the commit's own push event requests the converge.
     images: ImageUpdater = (
-        GitImageWriteBack(repo.url, repo.branch, components.states, work_dir=settings.work_dir)
+        GitImageWriteBack(
+            repo.url, repo.branch, components.states, *_author(repo.write_back_author),
+            work_dir=settings.work_dir, signing_key=repo.write_back_signing_key,
+        )
         if repo.image_write_back
         else StatusImageUpdater(components.states, lambda record: request_converge(record.stack))
     )

@@ -35,6 +35,7 @@ class GitImageWriteBack:
         author_name: str = "ecs-gitops",
         author_email: str = "ecs-gitops@localhost",
         work_dir: str | Path | None = None,
+        signing_key: str | None = None,
         attempts: int = PUSH_ATTEMPTS,
         before_push: Callable[[Path, int], None] = lambda clone, attempt: None,
     ):
@@ -43,6 +44,8 @@ class GitImageWriteBack:
         self.states = states
         self.author = {"GIT_AUTHOR_NAME": author_name, "GIT_AUTHOR_EMAIL": author_email, "GIT_COMMITTER_NAME": author_name, "GIT_COMMITTER_EMAIL": author_email}
         self.work_dir = Path(work_dir).expanduser() if work_dir else None
+        # Environments that require signed commits must be able to converge the reconciler's own commits.
+        self._sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={Path(signing_key).expanduser()}"] if signing_key else []
         self.attempts = attempts
         self._before_push = before_push  # a seam for tests to race another writer
 
@@ -77,7 +80,7 @@ class GitImageWriteBack:
                 if edited == file.read_text():
                     return _git(["rev-parse", "HEAD"], cwd=clone).stdout.decode().strip()
                 file.write_text(edited)
-                _git(["commit", "--quiet", "-am", message], cwd=clone, env=self.author)
+                _git([*self._sign, "commit", "--quiet", *(["-S"] if self._sign else []), "-am", message], cwd=clone, env=self.author)
                 self._before_push(clone, attempt)
                 pushed = _git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=clone, check=False)
                 if pushed.returncode == 0:

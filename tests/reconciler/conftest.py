@@ -319,7 +319,8 @@ class Harness:
     @property
     def settings(self) -> ReconcilerSettings:
         return ReconcilerSettings(
-            repository=RepositorySettings(url=str(self.repo.path), branch="main"),
+            # These tests converge; rollouts and their write-back commits are tested elsewhere.
+            repository=RepositorySettings(url=str(self.repo.path), branch="main", image_write_back=False),
             environments={name: environment_settings(name, **self.env_overrides.get(name, {})) for name in ("dev", "prod")},
             backend_url=f"file://{self.root / 'backend'}",
             work_dir=str(self.root / "work"),

@@ -108,3 +108,33 @@ def test_revert_commits_the_old_image_back(origin, tmp_path):
     writer.revert(rollout.model_copy(update={"rollback_reason": "alarm frontend-5xx fired"}))
     assert image_in(origin, tmp_path, "frontend") == {"repository": "frontend", "tag": "1.0.0"}
     assert "alarm frontend-5xx fired" in git("log", "-1", "--format=%B", "main", cwd=origin)
+
+
+def test_signed_write_back_commits_verify_against_the_allowed_signers(origin, tmp_path):
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("needs ssh-keygen: would sign a write-back commit with an ed25519 key and verify it")
+    key = tmp_path / "writeback_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key), "-C", "ecs-gitops"], check=True)
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"ecs-gitops@example.com {(tmp_path / 'writeback_ed25519.pub').read_text().strip()}\n")
+    writer = GitImageWriteBack(str(origin), "main", FileStackStateStore(tmp_path / "status"), "ecs-gitops", "ecs-gitops@example.com", signing_key=str(key))
+    commit = writer.commit_image("dev", "frontend", ImageRef(repository="frontend", tag="1.8.0"), "ecs-gitops: roll out frontend 1.8.0")
+
+    from reconciler.source import GitSource
+
+    source = GitSource(str(origin), "main", tmp_path / "work")
+    assert source.verify_signature(commit, str(allowed), ()) == "ssh:ecs-gitops@example.com"
+
+
+def test_settings_refuse_unsigned_write_back_into_an_environment_that_requires_signatures():
+    from pydantic import ValidationError
+
+    from reconciler.settings import ReconcilerSettings
+
+    with pytest.raises(ValidationError, match="writeBackSigningKey"):
+        ReconcilerSettings.model_validate(
+            {"repository": {"url": "x"}, "environments": {"prod": {"stack": "prod", "suffix": "prod", "production": True, "allowedSignersFile": "/a"}}}
+        )
+    ReconcilerSettings.model_validate(
+        {"repository": {"url": "x", "imageWriteBack": False}, "environments": {"prod": {"stack": "prod", "suffix": "prod", "production": True, "allowedSignersFile": "/a"}}}
+    )
