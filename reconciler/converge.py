@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import socket
 import os
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,6 +99,7 @@ class Converger:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         worker_id: str | None = None,
         locks: LockStore | None = None,
+        heartbeat_seconds: float = 60.0,
     ):
         self.settings = settings
         self.states = states
@@ -108,6 +111,7 @@ class Converger:
         self.clock = clock
         self.worker_id = worker_id or default_worker_id()
         self.locks = locks
+        self.heartbeat_seconds = heartbeat_seconds
 
     # ------------------------------------------------------------------ entry point
 
@@ -118,7 +122,8 @@ class Converger:
             outcome = self._guards(run)
             if outcome is None:
                 leased = True
-                outcome = self._phases(run)
+                with self._heartbeat(run):
+                    outcome = self._phases(run)
         except Exception as exc:
             outcome = ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, Reason.ENGINE_FAILED, Severity.ERROR, f"unexpected error in {run.phase.value}: {exc}")
             run.error = f"{type(exc).__name__}: {exc}"
@@ -179,6 +184,34 @@ class Converger:
 
         self.states.update(run.job.stack, change)
         return taken
+
+    @contextmanager
+    def _heartbeat(self, run: _Run) -> Iterator[None]:
+        """Keep the lease fresh while a long engine call runs, so nobody takes the stack as abandoned."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat_seconds):
+                now = self.clock()
+
+                def change(status: StackStatus) -> StackStatus | None:
+                    lease = status.lease
+                    if lease is None or lease.holder != self.worker_id or lease.job_id != run.job.job_id:
+                        return None
+                    return status.model_copy(update={"lease": lease.model_copy(update={"heartbeat_at": now})})
+
+                try:
+                    self.states.update(run.job.stack, change)
+                except Exception:  # noqa: BLE001 - a missed beat is retried next time; the job itself must go on
+                    log.warning("lease heartbeat failed", extra={"stack": run.job.stack, "job_id": run.job.job_id}, exc_info=True)
+
+        thread = threading.Thread(target=beat, name=f"lease-{run.job.stack}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=10)
 
     # ------------------------------------------------------------------ phases
 

@@ -102,3 +102,36 @@ def test_stale_lease_is_taken_over(harness, git_repo, engine, clock):
     assert taken.lease.holder == harness.worker_id
     status = harness.status()
     assert status.lease is None and status.last_applied_commit == git_repo.head
+
+
+def test_the_lease_heartbeat_runs_while_a_long_engine_call_is_in_progress(make_harness, git_repo):
+    """unlock treats a lease without a heartbeat for 15 minutes as abandoned; a long apply must keep beating."""
+    import threading
+
+    from reconciler.engine import EngineResult
+    from reconciler.models import PlanSummary
+
+    harness = make_harness()
+    converger = harness.converger()
+    converger.heartbeat_seconds = 0.01
+    beats: list[object] = []
+    released = threading.Event()
+    original_up = harness.engine.up
+
+    def slow_up(request):
+        # While "pulumi up" runs, the stored lease's heartbeat must move.
+        first = harness.states.get(request.stack).lease.heartbeat_at
+        for _ in range(200):
+            harness.clock.advance(seconds=30)
+            lease = harness.states.get(request.stack).lease
+            if lease is not None and lease.heartbeat_at != first:
+                beats.append(lease.heartbeat_at)
+                break
+            released.wait(0.01)
+        return original_up(request)
+
+    harness.engine.up = slow_up
+    outcome = converger.converge(harness.job(commit=git_repo.head))
+    assert outcome.outcome == "succeeded"
+    assert beats, "the lease heartbeat never moved during the apply"
+    assert harness.states.get("dev").lease is None
