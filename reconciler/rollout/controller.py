@@ -93,6 +93,12 @@ class RolloutController:
         observed = self.observer.observe(record, now)
         decision = decide(record, observed, now)
         for action in decision.actions:
+            # Fencing: act only while the record is still the one this decision was made from. A
+            # worker that observed slowly must not undo what another did meanwhile (an abort, a rollback).
+            current = self.store.get(rollout_id)
+            if current.version != record.version:
+                log.info("rollout moved on while this tick observed; dropping its decision", extra={"rollout_id": rollout_id})
+                return current
             self.executor.apply(record, action)
         new = apply_decision(record, decision, now)
         if new != record.model_copy(update={"updated_at": now}):

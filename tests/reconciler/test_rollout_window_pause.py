@@ -68,3 +68,38 @@ def test_rollback_after_promotion_makes_the_old_colour_live_again_in_the_traffic
     executor.apply(promoted, restore[0])
     traffic = states.get("prod").traffic.of("frontend")
     assert (traffic.live_colour, traffic.live_image, traffic.weights) == ("blue", promoted.old_image, ColourWeights(blue=100, green=0))
+
+
+def test_a_slow_tick_does_not_act_on_a_rollout_that_moved_on_meanwhile():
+    """Worker A observes; meanwhile an abort lands; A's shift must not be applied over it."""
+    from reconciler.rollout.controller import RolloutController
+
+    record = baking_at_first_step().model_copy(update={"version": 3, "bake_until": T0})
+    aborted = record.model_copy(update={"version": 4, "phase": RolloutPhase.ROLLING_BACK})
+    applied: list[object] = []
+
+    class Store:
+        reads = 0
+
+        def get(self, rollout_id):
+            self.reads += 1
+            return record if self.reads == 1 else aborted  # the abort lands while A observes
+
+        def put(self, previous, new):
+            raise AssertionError("a stale tick must not write")
+
+    class Observer:
+        def observe(self, rec, now):
+            return Observed(listener_weights=ColourWeights(blue=90, green=10))
+
+    class Executor:
+        def apply(self, rec, action):
+            applied.append(action)
+
+    class Scheduler:
+        def schedule(self, *args):
+            raise AssertionError("a stale tick schedules nothing")
+
+    controller = RolloutController(Store(), Observer(), Executor(), Scheduler(), lambda: T0 + timedelta(seconds=1))  # type: ignore[arg-type]
+    assert controller.tick("r1") is aborted
+    assert applied == []
