@@ -223,7 +223,7 @@ def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         window_override=override,
     )
     outcome = components.converger().converge(job)
-    out.write(f"{outcome.outcome}: {outcome.reason.value}: {outcome.message}\n")
+    out.write(components.redactor.scrub(f"{outcome.outcome}: {outcome.reason.value}: {outcome.message}") + "\n")
     if outcome.outcome in ("succeeded", "dry-run", "skipped"):
         return EXIT_OK
     return EXIT_WAITING if outcome.outcome == "waiting" else EXIT_INVALID

@@ -137,6 +137,13 @@ class Converger:
             self._finish(run, outcome, attempt, leased)
             return outcome
 
+    def record_job(self, job: Job, outcome: ConvergeOutcome, details: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """Audit and notify a job that is not a converge (an image push, a scan event): one record each."""
+        run = _Run(job=job, env=self.settings.environment(job.environment), started_at=self.clock(), phase=Phase.DONE)
+        run.details.update(details or {})
+        run.error = error
+        self._report(run, outcome, 1, self.clock())
+
     # ------------------------------------------------------------------ guards
 
     def _guards(self, run: _Run) -> ConvergeOutcome | None:
@@ -194,11 +201,11 @@ class Converger:
             while not stop.wait(self.heartbeat_seconds):
                 now = self.clock()
 
-                def change(status: StackStatus) -> StackStatus | None:
+                def change(status: StackStatus, beat_at: datetime = now) -> StackStatus | None:
                     lease = status.lease
                     if lease is None or lease.holder != self.worker_id or lease.job_id != run.job.job_id:
                         return None
-                    return status.model_copy(update={"lease": lease.model_copy(update={"heartbeat_at": now})})
+                    return status.model_copy(update={"lease": lease.model_copy(update={"heartbeat_at": beat_at})})
 
                 try:
                     self.states.update(run.job.stack, change)
@@ -260,9 +267,16 @@ class Converger:
             return ConvergeOutcome("refused", EventKind.REFUSED_INVALID, Reason.INVALID_DESIRED_STATE, Severity.ERROR, str(exc))
         traffic = status.traffic or TrafficState()
         if status.image_overrides:
-            # A rollout staged these images without a git commit; they win over git until it ends.
-            run.details["imageOverrides"] = {svc: image.reference for svc, image in status.image_overrides.items()}
-            run.loaded = replace(run.loaded, state=run.loaded.state.with_images(dict(status.image_overrides)))
+            git_images = {svc: spec.image for svc, spec in run.loaded.state.services.items()}
+            caught_up = sorted(svc for svc, image in status.image_overrides.items() if git_images.get(svc) == image)
+            if caught_up:
+                # Git now says the same: the override has done its job.
+                self.states.update(job.stack, lambda s: s.model_copy(update={"image_overrides": {k: v for k, v in s.image_overrides.items() if k not in caught_up}}))
+            overrides = {svc: image for svc, image in status.image_overrides.items() if svc not in caught_up}
+            if overrides:
+                # A rollout staged these images without a git commit; they win over git until git catches up.
+                run.details["imageOverrides"] = {svc: image.reference for svc, image in overrides.items()}
+                run.loaded = replace(run.loaded, state=run.loaded.state.with_images(overrides))
         run.policy = self._policy(run.loaded, traffic)
         if not run.policy.passed:
             return ConvergeOutcome(
@@ -314,6 +328,13 @@ class Converger:
         job, checkout = run.job, run.checkout
         assert checkout is not None
         commit, applied = checkout.commit, status.last_applied_commit
+        # A manual job for a named commit (e.g. an approval's) may re-apply the applied commit, never an older one.
+        named_manual = commit is not None and job.trigger == Trigger.MANUAL and job.commit is not None
+        if named_manual and applied and commit != applied and self.source.is_ancestor(commit, applied):
+            return ConvergeOutcome(
+                "skipped", EventKind.SKIPPED, Reason.OLDER_THAN_APPLIED, Severity.WARNING,
+                f"commit {commit[:12]} is older than the applied {applied[:12]}; a stack is never rolled back to an older commit",
+            )
         if commit is None or job.trigger not in PUSH_TRIGGERS:
             return None
         if applied and commit == applied:
@@ -325,11 +346,19 @@ class Converger:
             )
         head = checkout.branch_head
         if head and head != commit and self.source.is_ancestor(commit, head):
+            # Converge the newest commit, which contains this one, instead of this one. Skipping would
+            # lose the change when the newer push touched only other environments and queued no job here.
             self.states.update(job.stack, lambda s: s.model_copy(update={"superseded_job_ids": [*s.superseded_job_ids[-49:], job.job_id]}))
-            return ConvergeOutcome(
-                "skipped", EventKind.SKIPPED, Reason.SUPERSEDED, Severity.INFO,
-                f"commit {commit[:12]} is superseded by {head[:12]} on {self.settings.repository.branch}; only the newest is converged",
-            )
+            run.details["supersededCommit"] = commit
+            if hasattr(self.source, "cleanup"):
+                self.source.cleanup(checkout)
+            run.checkout = self.source.fetch(head)
+            if applied and head == applied:
+                return ConvergeOutcome(
+                    "skipped", EventKind.SKIPPED, Reason.SUPERSEDED, Severity.INFO,
+                    f"commit {commit[:12]} is superseded by {head[:12]}, which is already applied",
+                )
+            log.info("superseded commit; converging the branch head", extra={"stack": job.stack, "commit": commit, "head": head})
         return None
 
     def _policy(self, loaded: LoadedEnvironment, traffic: TrafficState) -> PolicyResult:
@@ -386,6 +415,13 @@ class Converger:
         assert run.loaded is not None and run.plan is not None and run.checkout is not None
         digest = plan_digest(run.checkout.commit, run.loaded.digest, run.plan)
         pending = self.states.get(run.job.stack).pending_approval
+        commit = run.checkout.commit
+        if pending and commit and pending.commit != commit and self.source.is_ancestor(commit, pending.commit):
+            # An older commit's job (a late approval, a retry) must not displace the newer plan that waits.
+            return ConvergeOutcome(
+                "skipped", EventKind.SKIPPED, Reason.SUPERSEDED, Severity.INFO,
+                f"commit {commit[:12]} is older than the plan waiting for approval ({pending.commit[:12]}); that plan stays",
+            )
         if pending and pending.plan_digest == digest and pending.approved_by:
             run.details["approvedBy"] = pending.approved_by
             self.states.update(run.job.stack, lambda s: s.model_copy(update={"pending_approval": None}))
@@ -500,6 +536,7 @@ class Converger:
             signed_by=run.details.get("signedBy"),
             approved_by=run.details.get("approvedBy"),
             image_overrides=run.details.get("imageOverrides") or {},
+            superseded_commit=run.details.get("supersededCommit"),
         )
         log.info(
             "job finished",

@@ -117,7 +117,9 @@ class Intake:
                 secret = self.secrets.read(secret_id)
             except SettingsError as exc:
                 logger.error("webhook secret unreadable", extra={"reason": str(exc)})
-                return _response(503, {"error": "the webhook cannot be verified right now; GitHub will retry"})
+                return _response(
+                    503, {"error": "the webhook cannot be verified right now; redeliver it from the webhook's Recent Deliveries"}
+                )
             push = verify_push(event, secret, self.settings.max_webhook_bytes)
             if push is None:
                 return _response(200, {"message": "pong"})

@@ -127,18 +127,20 @@ def build_rollouts(components: Components, clock: Callable[[], datetime] | None 
     observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check)
     repo = settings.repository
     # With write-back the commit's own push event requests the converge.
-    images: ImageUpdater = (
+    writer = (
         GitImageWriteBack(
             repo.url, repo.branch, components.states, *_author(repo.write_back_author),
             work_dir=settings.work_dir, signing_key=repo.write_back_signing_key,
         )
         if repo.image_write_back
-        else StatusImageUpdater(components.states, lambda record: request_converge(record.stack))
+        else None
     )
+    images: ImageUpdater = writer or StatusImageUpdater(components.states, lambda record: request_converge(record.stack))
     executor = RolloutExecutor(session.client("ecs"), session.client("application-autoscaling"), components.states, router_for, images)
     controller = RolloutController(store, observer, executor, scheduler, now)
     starter = RolloutStarter(
         store, components.states, observer, components.engine.outputs,
         lambda record: scheduler.schedule(record.rollout_id, now(), now()), request_converge,
+        write_back=writer.commit_image if writer else None,
     )
     return RolloutComponents(store, controller, starter, settings.aws.tick_queue_url)

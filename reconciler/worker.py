@@ -15,7 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from desired_state.errors import EcsGitopsError
 from desired_state.loader import load_environment
+from desired_state.naming import ALB_FACING_SERVICES
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.converge import ConvergeOutcome, Converger
@@ -97,11 +99,22 @@ class Worker:
         return outcomes
 
     def _handle(self, job: Job, attempt: int) -> ConvergeOutcome:
-        if self.rollouts is not None and job.trigger == Trigger.ECR_IMAGE_PUSH:
-            return self._image_pushed(job)
-        if self.rollouts is not None and job.trigger == Trigger.ECR_IMAGE_SCAN:
-            return self._scan_finished(job)
+        if self.rollouts is not None and job.trigger in (Trigger.ECR_IMAGE_PUSH, Trigger.ECR_IMAGE_SCAN):
+            return self._image_job(job)
         return self.converger.converge(job, attempt=attempt)
+
+    def _image_job(self, job: Job) -> ConvergeOutcome:
+        """Image pushes and scans: start or advance a rollout; every one audited and notified like a converge."""
+        try:
+            outcome = self._image_pushed(job) if job.trigger == Trigger.ECR_IMAGE_PUSH else self._scan_finished(job)
+        except EcsGitopsError as exc:
+            # Expected refusals (no stack outputs yet, invalid desired state at the head, git unreachable):
+            # recorded and finished, instead of blocking the stack's queue group with retries.
+            outcome = ConvergeOutcome("failed", EventKind.ROLLOUT_NOT_STARTED, Reason.SKIPPED_ROLLOUT, Severity.ERROR, str(exc))
+            self.converger.record_job(job, outcome, {"image": job.image.model_dump() if job.image else None}, error=str(exc))
+            return outcome
+        self.converger.record_job(job, outcome, {"image": job.image.model_dump() if job.image else None})
+        return outcome
 
     def _image_pushed(self, job: Job) -> ConvergeOutcome:
         assert self.rollouts is not None
@@ -124,6 +137,9 @@ class Worker:
     def _scan_finished(self, job: Job) -> ConvergeOutcome:
         """A finished scan wakes the rollout waiting for it instead of waiting for its next poll."""
         assert self.rollouts is not None and job.image is not None
+        if job.image.service not in ALB_FACING_SERVICES:
+            # processing-service waits for this event rather than polling: its gate runs now.
+            return self._image_pushed(job)
         active = self.rollouts.store.active(job.stack, job.image.service)
         if active is not None and active.phase == RolloutPhase.SCANNING and active.new_image.digest == job.image.digest:
             record = self.rollouts.controller.tick(active.rollout_id)

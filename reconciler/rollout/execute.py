@@ -90,14 +90,15 @@ class RolloutExecutor:
         self.states.update(record.stack, lambda s: _with_service_traffic(s, record.service, lambda t: t.model_copy(update={"weights": weights})))
 
     def _mark_live(self, record: RolloutRecord) -> None:
-        def change(status: StackStatus) -> StackStatus:
-            live = _with_service_traffic(
+        # A staged image override stays: it is the desired image until git says the same, and the
+        # converge drops it then. Clearing it here would make git's older image look new again.
+        self.states.update(
+            record.stack,
+            lambda status: _with_service_traffic(
                 status, record.service,
                 lambda t: ServiceTraffic(live_colour=record.to_colour, live_image=record.new_image, weights=record.target_weights(100)),  # type: ignore[arg-type]
-            )
-            return live.model_copy(update={"image_overrides": {k: v for k, v in live.image_overrides.items() if k != record.service}})
-
-        self.states.update(record.stack, change)
+            ),
+        )
 
     def _restore_live(self, record: RolloutRecord) -> None:
         self.states.update(

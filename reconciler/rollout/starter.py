@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from desired_state.naming import ALB_FACING_SERVICES
@@ -43,6 +43,7 @@ class RolloutStarter:
         outputs_of: Callable[[str], Mapping[str, Any]],
         schedule_tick: Callable[[RolloutRecord], None],
         request_converge: Callable[[str], None],
+        write_back: Callable[[str, str, ImageRef, str], object] | None = None,
     ):
         self.store = store
         self.states = states
@@ -50,6 +51,7 @@ class RolloutStarter:
         self.outputs_of = outputs_of
         self.schedule_tick = schedule_tick
         self.request_converge = request_converge
+        self.write_back = write_back  # (environment, service, image, message): commit the image to git
 
     def on_image_push(self, job: Job, env: EnvironmentSettings, desired: DesiredState, now: datetime) -> StartResult:
         image = job.image
@@ -104,13 +106,18 @@ class RolloutStarter:
         service = job.image.service  # type: ignore[union-attr]
         scan = self.observer.scan_of(repository, new_image)
         if scan is None or scan.status != "COMPLETE":
-            age = now - job.received_at
-            if age > timedelta(hours=1):
-                return StartResult(None, f"no completed ECR scan of {new_image.reference} within an hour; {service} not updated")
-            return StartResult(None, f"waiting for the ECR scan of {new_image.reference}", retry_after_seconds=60)
+            # No waiting here: that would hold every job of this stack (one FIFO group). The scan's
+            # own completion event brings the image back through this gate.
+            return StartResult(None, f"{service} {new_image.reference}: waiting for its ECR scan; the scan-complete event continues it")
         blocking = blocking_findings(scan, threshold)
         if blocking:
             return StartResult(None, f"ECR scan of {new_image.reference} found {blocking} (threshold {threshold}); {service} not updated")
+        if self.write_back is not None:
+            self.write_back(
+                job.environment, service, new_image,
+                f"ecs-gitops: deploy {service} {new_image.tag or ''} ({new_image.digest})\n\nScan passed; triggered by {job.trigger.value}:{job.event_id}.",
+            )
+            return StartResult(None, f"{service} {new_image.reference} committed to the desired state; its push converges it (circuit breaker on)")
 
         def stage(status: StackStatus) -> StackStatus:
             return status.model_copy(update={"image_overrides": {**status.image_overrides, service: new_image}})

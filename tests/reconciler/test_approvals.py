@@ -113,3 +113,26 @@ def test_approval_queues_one_manual_job_that_the_worker_applies(make_harness, gi
     assert [(o.outcome, o.reason) for o in outcomes] == [("succeeded", Reason.APPLIED)]
     assert harness.status().last_applied_commit == commit
     assert [n["attributes"]["kind"] for n in sns_inbox()] == ["converge-succeeded"]
+
+
+def test_an_older_commits_job_does_not_displace_the_newer_plan_waiting_for_approval(make_harness, git_repo):
+    """A approved and queued; B pushed and waiting; A's late job must leave B's plan waiting."""
+    from reconciler.approvals import approve
+    from reconciler.events import Reason
+
+    harness = make_harness()
+    harness.configure("dev", require_approval=True)
+    commit_a = git_repo.bump("dev")
+    first = harness.run(harness.job(commit_a))
+    assert first.reason == Reason.AWAITING_APPROVAL
+    approve(harness.states, harness.settings, "dev", commit_a, "alice", harness.clock())
+
+    commit_b = git_repo.bump("dev")
+    harness.run(harness.job(commit_b))
+    assert harness.status().pending_approval.commit == commit_b
+
+    late = harness.run(harness.job(commit_a, trigger=Trigger.MANUAL))
+    assert (late.outcome, late.reason) == ("skipped", Reason.SUPERSEDED)
+    assert harness.status().pending_approval.commit == commit_b
+    approved = approve(harness.states, harness.settings, "dev", commit_b, "bob", harness.clock())
+    assert approved.commit == commit_b and approved.approved_by == "bob"

@@ -178,22 +178,27 @@ def test_older_commit_after_a_newer_one_is_skipped_and_same_commit_again_too(har
     assert skipped.commit == commit_a and skipped.last_phase == Phase.FETCH
 
 
-def test_superseded_push_is_skipped_and_the_newest_applied(harness, git_repo, engine):
+def test_superseded_push_converges_the_newest_commit_and_the_newer_job_is_then_a_no_op(harness, git_repo, engine):
+    """Only the newest commit is converged: the older job does it, recording what it superseded.
+
+    Skipping the older job instead would lose its change whenever the newer push queued no job for
+    this environment (it touched only other environments' files).
+    """
     commit_a = git_repo.bump("dev")
     commit_b = git_repo.bump("dev")
     job_a, job_b = harness.job(commit_a), harness.job(commit_b)
 
     outcome_a = harness.run(job_a)
-    assert (outcome_a.outcome, outcome_a.reason) == ("skipped", Reason.SUPERSEDED)
-    assert commit_b[:12] in outcome_a.message
-    assert engine.calls == []
+    assert (outcome_a.outcome, outcome_a.reason) == ("succeeded", Reason.APPLIED)
     status = harness.status()
     assert job_a.job_id in status.superseded_job_ids
-    assert status.last_applied_commit is None
+    assert status.last_applied_commit == commit_b
+    assert engine.operations == ["preview", "up"]
+    record = harness.last_record()
+    assert record.commit == commit_b
 
     outcome_b = harness.run(job_b)
-    assert (outcome_b.outcome, outcome_b.reason) == ("succeeded", Reason.APPLIED)
-    assert harness.status().last_applied_commit == commit_b
+    assert (outcome_b.outcome, outcome_b.reason) == ("skipped", Reason.ALREADY_APPLIED)
     assert engine.operations == ["preview", "up"]
 
 
@@ -345,3 +350,19 @@ def test_plain_directory_source_converges_without_commit_checks(harness, example
     record, _ = assert_one_attempt_reported(harness)
     assert record.commit is None and record.author == "Test User"
     assert harness.status().last_applied_commit is None and harness.status().last_applied_at is not None
+
+
+def test_a_staged_image_override_applies_until_git_says_the_same_then_is_dropped(harness, git_repo, engine):
+    from desired_state.schema import ImageRef
+
+    staged = ImageRef(repository="frontend", tag="7.7.7")
+    harness.states.update("dev", lambda s: s.model_copy(update={"image_overrides": {"frontend": staged}}))
+    harness.run(harness.job(trigger=Trigger.SCHEDULED_RESYNC))
+    desired = json.loads(engine.requests("up")[-1].config["ecs-gitops:desiredState"])
+    assert desired["services"]["frontend"]["image"]["tag"] == "7.7.7"
+    assert harness.last_record().image_overrides == {"frontend": ":7.7.7"}
+
+    git_repo.replace("dev", 'image: {repository: frontend, tag: "1.4.2"}', 'image: {repository: frontend, tag: "7.7.7"}')
+    harness.run(harness.job(trigger=Trigger.SCHEDULED_RESYNC))
+    assert harness.status().image_overrides == {}
+    assert harness.last_record().image_overrides == {}

@@ -33,7 +33,8 @@ def assert_completed(world, record, image) -> None:
     status = world.status()
     live = status.traffic.of("frontend")
     assert (live.live_colour, live.live_image) == ("green", image)
-    assert "frontend" not in status.image_overrides
+    # Without write-back the staged image stays the desired one until git says the same.
+    assert status.image_overrides["frontend"] == image
     assert world.store.active("dev", "frontend") is None
 
 
@@ -80,7 +81,8 @@ def test_a_worker_dying_around_write_k_is_picked_up_and_reaches_the_same_end_sta
     status = world.status()
     live = status.traffic.of("frontend")
     assert (live.live_colour, live.live_image) == ("green", image)
-    assert "frontend" not in status.image_overrides
+    # Without write-back the staged image stays the desired one until git says the same.
+    assert status.image_overrides["frontend"] == image
     assert world.store.active("dev", "frontend") is None
     assert [t.to_phase for t in record.history].count(RolloutPhase.PROMOTED) == 1
     # The old colour kept its tasks until the rollout completed.

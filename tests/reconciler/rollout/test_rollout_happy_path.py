@@ -64,12 +64,12 @@ def test_rollout_shifts_10_50_100_promotes_then_scales_the_old_colour_down(world
     ]
     assert record.promoted_at == world.clock()
 
-    # ---- promoted: the new colour is live on the new image; the override is gone
+    # ---- promoted: the new colour is live on the new image; the override stays until git says the same
     status = world.status()
     traffic = status.traffic.of(service)
     assert (traffic.live_colour, traffic.live_image) == ("green", image)
     assert (traffic.weights.blue, traffic.weights.green) == (0, 100)
-    assert service not in status.image_overrides
+    assert status.image_overrides[service] == image
 
     # ---- the old colour is kept until the scale-down delay, and not a second less
     done_at = record.promoted_at + timedelta(seconds=spec.scale_down_delay_seconds)
