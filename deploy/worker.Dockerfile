@@ -17,7 +17,8 @@ COPY desired_state ./desired_state
 COPY program ./program
 COPY policies ./policies
 COPY reconciler ./reconciler
-RUN python -m venv /app/.venv && /app/.venv/bin/pip install --no-cache-dir .
+# git-remote-codecommit lets git fetch (and write back to) codecommit:: URLs with the task role.
+RUN python -m venv /app/.venv && /app/.venv/bin/pip install --no-cache-dir . git-remote-codecommit==1.17
 ENV PATH="/app/.venv/bin:${PATH}"
 COPY reconciler-settings.example.yaml ./reconciler-settings.yaml
 
