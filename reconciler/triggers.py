@@ -15,9 +15,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from reconciler.errors import EventRejected, SettingsError
+from reconciler.event_models import (
+    CodeCommitStateChangeDetail,
+    EcrImageActionDetail,
+    EcrImageScanDetail,
+    EventBridgeEvent,
+    GitHubPush,
+    SchedulerTick,
+)
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.settings import ReconcilerSettings
 
@@ -27,11 +37,18 @@ ENVIRONMENT_FILE = re.compile(r"^environments/(?P<name>[^/]+)\.yaml$")
 ZERO_COMMIT = "0" * 40
 
 
-def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
-    value = mapping.get(key)
-    if value in (None, ""):
-        raise EventRejected(f"{where}: field '{key}' is missing")
-    return value
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _parse(model: type[Model], data: Any, where: str) -> Model:
+    """``data`` as ``model``; a missing or mistyped field is refused with its path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        reason = "is missing" if first["type"] == "missing" else first["msg"]
+        raise EventRejected(f"{where}: field '{field}' {reason}") from None
 
 
 def _job(settings: ReconcilerSettings, environment: str, trigger: Trigger, event_id: str, received_at: datetime, **fields: Any) -> Job:
@@ -67,96 +84,92 @@ def environment_for_repository(settings: ReconcilerSettings, repository: str) ->
 
 def jobs_from_eventbridge(settings: ReconcilerSettings, event: Mapping[str, Any], received_at: datetime) -> list[Job]:
     """Jobs for one EventBridge event; an empty list means the event is valid but needs no work."""
-    source = event.get("source")
-    detail_type = event.get("detail-type")
-    detail = event.get("detail") or {}
-
-    if source == SCHEDULER_SOURCE:
+    if event.get("source") == SCHEDULER_SOURCE:
         return _scheduler_jobs(settings, event, received_at)
+    envelope = _parse(EventBridgeEvent, event, f"{event.get('source')} event")
+    source, detail_type, event_id = envelope.source, envelope.detail_type, envelope.id
 
-    event_id = _require(event, "id", f"{source} event")
     if source == "aws.ecr" and detail_type == "ECR Image Action":
-        if detail.get("action-type") != "PUSH" or detail.get("result") != "SUCCESS":
+        action = _parse(EcrImageActionDetail, envelope.detail, "ECR Image Action detail")
+        if action.action_type != "PUSH" or action.result != "SUCCESS":
             return []
-        repository = _require(detail, "repository-name", "ECR Image Action detail")
-        owner = environment_for_repository(settings, repository)
+        owner = environment_for_repository(settings, action.repository_name)
         if owner is None:
             return []
         environment, service = owner
-        image = ImageEvent(repository=repository, service=service, tag=detail.get("image-tag"), digest=detail.get("image-digest"))
+        image = ImageEvent(repository=action.repository_name, service=service, tag=action.image_tag, digest=action.image_digest)
         return [_job(settings, environment, Trigger.ECR_IMAGE_PUSH, event_id, received_at, image=image)]
 
     if source == "aws.ecr" and detail_type == "ECR Image Scan":
-        if detail.get("scan-status") != "COMPLETE":
+        scan = _parse(EcrImageScanDetail, envelope.detail, "ECR Image Scan detail")
+        if scan.scan_status != "COMPLETE":
             return []
-        repository = _require(detail, "repository-name", "ECR Image Scan detail")
-        owner = environment_for_repository(settings, repository)
+        owner = environment_for_repository(settings, scan.repository_name)
         if owner is None:
             return []
         environment, service = owner
-        tags = detail.get("image-tags") or []
         image = ImageEvent(
-            repository=repository,
+            repository=scan.repository_name,
             service=service,
-            tag=tags[0] if tags else None,
-            digest=detail.get("image-digest"),
+            tag=scan.image_tags[0] if scan.image_tags else None,
+            digest=scan.image_digest,
             scan_status="COMPLETE",
-            finding_counts={k: int(v) for k, v in (detail.get("finding-severity-counts") or {}).items()},
+            finding_counts=scan.finding_severity_counts,
         )
         return [_job(settings, environment, Trigger.ECR_IMAGE_SCAN, event_id, received_at, image=image)]
 
     if source == "aws.codecommit" and detail_type == "CodeCommit Repository State Change":
+        change = _parse(CodeCommitStateChangeDetail, envelope.detail, "CodeCommit detail")
         repo = settings.repository
-        if repo.codecommit_repository and detail.get("repositoryName") != repo.codecommit_repository:
+        if repo.codecommit_repository and change.repository_name != repo.codecommit_repository:
             return []
-        if detail.get("referenceType") != "branch" or detail.get("referenceName") != repo.branch:
+        if change.reference_type != "branch" or change.reference_name != repo.branch:
             return []
-        if detail.get("event") not in ("referenceCreated", "referenceUpdated"):
+        if change.event not in ("referenceCreated", "referenceUpdated"):
             return []
-        commit = _require(detail, "commitId", "CodeCommit detail")
-        author = str(detail.get("callerUserArn", "")).rsplit("/", 1)[-1] or None
-        return _all_environments(settings, Trigger.CODECOMMIT_PUSH, event_id, received_at, commit=commit, author=author)
+        if not change.commit_id:
+            raise EventRejected("CodeCommit detail: field 'commitId' is missing")
+        author = (change.caller_user_arn or "").rsplit("/", 1)[-1] or None
+        return _all_environments(settings, Trigger.CODECOMMIT_PUSH, event_id, received_at, commit=change.commit_id, author=author)
 
     raise EventRejected(f"unsupported event: source={source!r} detail-type={detail_type!r}")
 
 
 def _scheduler_jobs(settings: ReconcilerSettings, event: Mapping[str, Any], received_at: datetime) -> list[Job]:
-    kind = event.get("kind")
-    trigger = {"resync": Trigger.SCHEDULED_RESYNC, "drift-check": Trigger.SCHEDULED_DRIFT_CHECK}.get(str(kind))
+    tick = _parse(SchedulerTick, event, "scheduler tick")
+    trigger = {"resync": Trigger.SCHEDULED_RESYNC, "drift-check": Trigger.SCHEDULED_DRIFT_CHECK}.get(tick.kind)
     if trigger is None:
-        raise EventRejected(f"scheduler tick: kind must be 'resync' or 'drift-check', not {kind!r}")
-    execution = _require(event, "executionId", "scheduler tick")
-    target = event.get("environment", "*")
-    if target == "*":
-        return _all_environments(settings, trigger, f"scheduler:{execution}", received_at)
-    return [_job(settings, str(target), trigger, f"scheduler:{execution}", received_at)]
+        raise EventRejected(f"scheduler tick: kind must be 'resync' or 'drift-check', not {tick.kind!r}")
+    event_id = f"scheduler:{tick.execution_id}"
+    if tick.environment == "*":
+        return _all_environments(settings, trigger, event_id, received_at)
+    return [_job(settings, tick.environment, trigger, event_id, received_at)]
 
 
 def jobs_from_github_push(settings: ReconcilerSettings, delivery_id: str, payload: Mapping[str, Any], received_at: datetime) -> list[Job]:
     """Jobs for a verified GitHub push; only the desired-state branch counts."""
-    ref = payload.get("ref")
-    if ref != f"refs/heads/{settings.repository.branch}":
-        raise EventRejected(f"push to {ref!r} ignored: the desired state lives on refs/heads/{settings.repository.branch}", 422)
-    commit = payload.get("after")
-    if not isinstance(commit, str) or not re.match(r"^[0-9a-f]{40}$", commit):
+    push = _parse(GitHubPush, payload, "push payload")
+    if push.ref != f"refs/heads/{settings.repository.branch}":
+        raise EventRejected(f"push to {push.ref!r} ignored: the desired state lives on refs/heads/{settings.repository.branch}", 422)
+    commit = push.after
+    if not re.match(r"^[0-9a-f]{40}$", commit):
         raise EventRejected("push payload: 'after' is not a commit id")
     if commit == ZERO_COMMIT:
         return []  # branch deleted: nothing to converge
-    head = payload.get("head_commit") or {}
-    author = ((head.get("author") or {}).get("username") or (head.get("author") or {}).get("name")) if head else None
+    author_info = push.head_commit.author if push.head_commit else None
+    author = (author_info.username or author_info.name) if author_info else None
 
     # Only environments whose file changed, when GitHub lists the files; all of them otherwise.
     touched: set[str] = set()
     listed = False
-    for commit_info in payload.get("commits") or []:
-        for key in ("added", "modified", "removed"):
-            for path in commit_info.get(key) or []:
-                listed = True
-                match = ENVIRONMENT_FILE.match(path)
-                if match:
-                    touched.add(match["name"])
-                else:
-                    touched.update(settings.environments)  # a shared file may affect every environment
+    for commit_info in push.commits:
+        for path in (*commit_info.added, *commit_info.modified, *commit_info.removed):
+            listed = True
+            match = ENVIRONMENT_FILE.match(path)
+            if match:
+                touched.add(match["name"])
+            else:
+                touched.update(settings.environments)  # a shared file may affect every environment
     environments = sorted(touched & set(settings.environments)) if listed else sorted(settings.environments)
     return [
         _job(settings, name, Trigger.GIT_PUSH, f"github:{delivery_id}", received_at, commit=commit, author=author)
