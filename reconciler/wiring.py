@@ -141,6 +141,5 @@ def build_rollouts(components: Components, clock: Callable[[], datetime] | None 
     starter = RolloutStarter(
         store, components.states, observer, components.engine.outputs,
         lambda record: scheduler.schedule(record.rollout_id, now(), now()), request_converge,
-        write_back=writer.commit_image if writer else None,
     )
     return RolloutComponents(store, controller, starter, settings.aws.tick_queue_url)

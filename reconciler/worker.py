@@ -17,7 +17,6 @@ from typing import Any
 
 from desired_state.errors import EcsGitopsError
 from desired_state.loader import load_environment
-from desired_state.naming import ALB_FACING_SERVICES
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.converge import ConvergeOutcome, Converger
@@ -137,9 +136,6 @@ class Worker:
     def _scan_finished(self, job: Job) -> ConvergeOutcome:
         """A finished scan wakes the rollout waiting for it instead of waiting for its next poll."""
         assert self.rollouts is not None and job.image is not None
-        if job.image.service not in ALB_FACING_SERVICES:
-            # processing-service waits for this event rather than polling: its gate runs now.
-            return self._image_pushed(job)
         active = self.rollouts.store.active(job.stack, job.image.service)
         if active is not None and active.phase == RolloutPhase.SCANNING and active.new_image.digest == job.image.digest:
             record = self.rollouts.controller.tick(active.rollout_id)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from desired_state.schema import ImageRef, RolloutSpec
-from desired_state.traffic import TrafficState, other_colour
+from desired_state.traffic import ColourWeights, TrafficState, other_colour
 from reconciler.errors import ConflictError, ReconcilerError
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources, Transition
 from reconciler.rollout.store import RolloutStore
@@ -58,6 +58,7 @@ def start_rollout(
     live_desired_count: int,
     now: datetime,
     by: str,
+    mode: str = "blue-green",
 ) -> RolloutRecord:
     """Create the rollout record (scan gate first), superseding a running rollout of the same service."""
     # The id follows from what is rolled out, so a retried start (same push) names the same rollout.
@@ -68,21 +69,29 @@ def start_rollout(
     running = store.active(stack, service)
     if running is not None and running.phase != RolloutPhase.ROLLING_BACK:
         abort(store, running.rollout_id, by=by, reason=f"superseded by rollout {rollout_id} of {new_image.reference}", now=now, superseded_by=rollout_id)
-    current = traffic.of(service)
+    if mode == "rolling":
+        # No colours: ECS replaces the tasks in place.
+        from_colour = to_colour = "rolling"
+        old_image, weights = desired_image, ColourWeights(blue=100, green=0)
+    else:
+        current = traffic.of(service)
+        from_colour, to_colour = current.live_colour, other_colour(current.live_colour)
+        old_image, weights = current.live_image or desired_image, current.resolved_weights()
     record = RolloutRecord(
         rollout_id=rollout_id,
+        mode=mode,  # type: ignore[arg-type]
         stack=stack,
         environment=environment,
         service=service,
         phase=RolloutPhase.SCANNING,
-        from_colour=current.live_colour,
-        to_colour=other_colour(current.live_colour),
-        old_image=current.live_image or desired_image,
+        from_colour=from_colour,
+        to_colour=to_colour,
+        old_image=old_image,
         new_image=new_image,
         spec=spec,
         resources=resources,
         live_desired_count=live_desired_count,
-        weights=current.resolved_weights(),
+        weights=weights,
         phase_started_at=now,
         created_at=now,
         updated_at=now,
@@ -177,11 +186,14 @@ def promote(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> 
 def describe(record: RolloutRecord) -> str:
     """The progress a person watching the rollout wants: phase, step, weights, gate evidence."""
     step = f"step {record.step_index + 1}/{len(record.spec.steps)} ({record.current_step} %)" if record.step_index >= 0 else "before the first shift"
-    lines = [
-        f"rollout {record.rollout_id} of {record.service} on {record.stack}: {record.phase.value}{' (PAUSED: ' + str(record.pause_reason) + ')' if record.paused else ''}",
-        f"  {record.from_colour} ({record.old_image.reference}) -> {record.to_colour} ({record.new_image.reference}); {step}",
-        f"  weights: blue {record.weights.blue} % / green {record.weights.green} %",
-    ]
+    lines = [f"rollout {record.rollout_id} of {record.service} on {record.stack}: {record.phase.value}{' (PAUSED: ' + str(record.pause_reason) + ')' if record.paused else ''}"]
+    if record.mode == "rolling":
+        lines.append(f"  rolling deployment (ECS, circuit breaker on): {record.old_image.reference} -> {record.new_image.reference}")
+    else:
+        lines += [
+            f"  {record.from_colour} ({record.old_image.reference}) -> {record.to_colour} ({record.new_image.reference}); {step}",
+            f"  weights: blue {record.weights.blue} % / green {record.weights.green} %",
+        ]
     if record.bake_until and record.phase == RolloutPhase.BAKING:
         lines.append(f"  baking until {record.bake_until.isoformat()}")
     if record.rollback_reason:

@@ -104,6 +104,9 @@ def blocking_findings(scan: ScanResult, threshold: str) -> dict[str, int]:
 
 
 def _rollback(record: RolloutRecord, reason: str, evidence: dict[str, Any]) -> Decision:
+    if record.mode == "rolling":
+        # ECS's circuit breaker already put the old tasks back; what is left is the image update.
+        return Decision(RolloutPhase.ROLLING_BACK, reason, actions=(Action(ActionKind.REVERT_IMAGE),), evidence=evidence)
     return Decision(
         RolloutPhase.ROLLING_BACK,
         reason,
@@ -133,7 +136,7 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
         # The rollback actions run on every tick of this phase (they are idempotent), so an abort
         # that arrives before any traffic moved still scales the idle colour down and reverts the image.
         actions = _rollback(record, "", {}).actions
-        if observed.listener_weights == record.live_only:
+        if record.mode == "rolling" or observed.listener_weights == record.live_only:
             return Decision(RolloutPhase.ROLLED_BACK, f"rolled back: {record.rollback_reason}", actions=actions, evidence={"weights": record.live_only.model_dump()})
         return Decision(phase, "restoring all traffic to the old colour", actions=actions, wake_at=now + POLL)
     if record.paused and phase == RolloutPhase.BAKING and observed.alarms_in_alarm:
@@ -157,6 +160,11 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
                 f"ECR scan found {', '.join(f'{n} {sev}' for sev, n in sorted(blocking.items()))} (threshold {spec.scan_severity_threshold})",
                 {"gate": "scan", "findings": scan.finding_counts},
             )
+        if record.mode == "rolling":
+            return Decision(
+                RolloutPhase.DEPLOYING, "scan passed; deploying the new image (ECS rolling deployment, circuit breaker on)",
+                actions=(Action(ActionKind.STAGE_IMAGE),), wake_at=now + POLL, evidence={"gate": "scan", "findings": scan.finding_counts},
+            )
         return Decision(
             RolloutPhase.DEPLOYING,
             "scan passed; staging the new image on the idle colour",
@@ -164,6 +172,25 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
             wake_at=now + POLL,
             evidence={"gate": "scan", "findings": scan.finding_counts},
         )
+
+    if phase == RolloutPhase.DEPLOYING and record.mode == "rolling":
+        deployment = observed.deployment
+        if deployment is not None and deployment.rollout_state == "FAILED":
+            return _rollback(record, "the ECS deployment failed and its circuit breaker rolled it back", {"gate": "deployment", "deployment": deployment.model_dump()})
+        if (
+            deployment is not None
+            and deployment.image is not None
+            and deployment.image.endswith(record.new_image.reference)
+            and deployment.rollout_state == "COMPLETED"
+            and deployment.running_count >= record.live_desired_count
+        ):
+            return Decision(RolloutPhase.COMPLETE, "deployed: the ECS deployment of the new image completed", evidence={"gate": "deployment", "deployment": deployment.model_dump()})
+        if elapsed > timedelta(seconds=spec.deploy_timeout_seconds):
+            return _rollback(
+                record, f"the new image did not finish deploying within {spec.deploy_timeout_seconds}s",
+                {"gate": "deployment", "deployment": deployment.model_dump() if deployment else None},
+            )
+        return _wait(record, now, POLL, "waiting for the ECS deployment of the new image")
 
     if phase == RolloutPhase.DEPLOYING:
         deployment, targets = observed.deployment, observed.targets

@@ -27,6 +27,15 @@ def _with_service_traffic(status: StackStatus, service: str, change: Callable[[S
     return status.model_copy(update={"traffic": TrafficState(services=services)})
 
 
+def pin_live_colour(status: StackStatus, record: RolloutRecord) -> StackStatus:
+    """Before the new image becomes desired: the live colour keeps the old one (blue/green only)."""
+    if record.mode != "blue-green":
+        return status
+    return _with_service_traffic(
+        status, record.service, lambda t: t.model_copy(update={"live_colour": record.from_colour, "live_image": record.old_image})
+    )
+
+
 class StatusImageUpdater:
     """For repositories the reconciler may not write: the staged image lives in the stack status.
 
@@ -41,10 +50,7 @@ class StatusImageUpdater:
 
     def stage(self, record: RolloutRecord) -> None:
         def change(status: StackStatus) -> StackStatus:
-            pinned = _with_service_traffic(
-                status, record.service,
-                lambda t: t.model_copy(update={"live_colour": record.from_colour, "live_image": record.old_image}),
-            )
+            pinned = pin_live_colour(status, record)
             return pinned.model_copy(update={"image_overrides": {**pinned.image_overrides, record.service: record.new_image}})
 
         self.states.update(record.stack, change)

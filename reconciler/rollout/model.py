@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -43,7 +43,7 @@ class RolloutResources(Record):
     cluster: str
     ecs_services: dict[str, str]  # colour -> ECS service name
     target_groups: dict[str, str]  # colour -> target group ARN
-    listener_arn: str
+    listener_arn: str | None = None  # None for a rolling (unrouted) service
     rule_arn: str | None = None  # api-gateway is routed by a listener rule, frontend by the default action
     test_url: str | None = None  # the internal test listener, for smoke checks
     health_path: str = "/"
@@ -56,6 +56,9 @@ class RolloutResources(Record):
 
 class RolloutRecord(Record):
     rollout_id: str
+    # blue-green: idle colour, smoke, weighted shift. rolling: processing-service, which has no ALB:
+    # the new image is deployed in place by ECS (circuit breaker on) and gated on that deployment.
+    mode: Literal["blue-green", "rolling"] = "blue-green"
     stack: str
     environment: str
     service: str

@@ -53,10 +53,11 @@ class RolloutObserver:
             observed["scan"] = self._scan(record)
         if phase in (RolloutPhase.DEPLOYING, RolloutPhase.SMOKE_TESTING):
             observed["deployment"] = self._deployment(record)
-            observed["targets"] = self._targets(record)
+            if record.mode == "blue-green":
+                observed["targets"] = self._targets(record)
         if phase == RolloutPhase.SMOKE_TESTING:
             observed["smoke"] = self._smoke(record)
-        if phase in (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK):
+        if record.mode == "blue-green" and phase in (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK):
             observed["listener_weights"] = self.router_for(record).verify_weights()
         if phase == RolloutPhase.BAKING:
             observed["alarms_in_alarm"] = self._alarms(record)

@@ -17,9 +17,9 @@ from pathlib import Path
 from desired_state.editing import set_service_image
 from desired_state.loader import environment_file
 from desired_state.schema import ImageRef
-from reconciler.adapters.stack_state import StackStateStore, StackStatus
+from reconciler.adapters.stack_state import StackStateStore
 from reconciler.errors import SourceError
-from reconciler.rollout.execute import _with_service_traffic
+from reconciler.rollout.execute import pin_live_colour
 from reconciler.rollout.model import RolloutRecord
 from reconciler.source import _git, _redact
 
@@ -51,12 +51,7 @@ class GitImageWriteBack:
 
     def stage(self, record: RolloutRecord) -> str:
         # Pin first: once the commit lands, a converge must move only the idle colour.
-        def pin(status: StackStatus) -> StackStatus:
-            return _with_service_traffic(
-                status, record.service, lambda t: t.model_copy(update={"live_colour": record.from_colour, "live_image": record.old_image})
-            )
-
-        self.states.update(record.stack, pin)
+        self.states.update(record.stack, lambda status: pin_live_colour(status, record))
         return self.commit_image(
             record.environment, record.service, record.new_image,
             f"ecs-gitops: roll out {record.service} {record.new_image.tag or ''} ({record.new_image.digest or 'no digest'})\n\n"

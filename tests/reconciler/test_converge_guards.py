@@ -108,8 +108,6 @@ def test_the_lease_heartbeat_runs_while_a_long_engine_call_is_in_progress(make_h
     """unlock treats a lease without a heartbeat for 15 minutes as abandoned; a long apply must keep beating."""
     import threading
 
-    from reconciler.engine import EngineResult
-    from reconciler.models import PlanSummary
 
     harness = make_harness()
     converger = harness.converger()

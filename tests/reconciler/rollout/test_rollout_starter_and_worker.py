@@ -72,45 +72,7 @@ def rig(world) -> StarterRig:
 # --------------------------------------------------------------------------- processing-service: scan gate, then rolling deploy
 
 
-def test_processing_service_does_not_hold_the_stack_while_its_scan_is_pending(world, kit, rig):
-    """Waiting by re-queueing would hold every job of the stack (one FIFO group); the scan event continues it."""
-    image = world.push_image("processing-service", "3.2.0", scan=False)
-    result = rig.starter.on_image_push(rig.job("processing-service", image), ENV, kit.example_state(), world.clock())
-    assert result.started is None
-    assert result.retry_after_seconds is None
-    assert "waiting for its ECR scan; the scan-complete event continues it" in result.message
-    assert world.status().image_overrides == {}
-    assert rig.converges == []
-
-
-def test_processing_service_scan_complete_event_runs_the_gate_and_stages_the_image(world, kit, rig):
-    image = world.push_image("processing-service", "3.2.0", scan=False)
-    world.scan("processing-service", image.digest)
-    desired = kit.example_state(set_threshold("processing-service", "CRITICAL"))
-    result = rig.starter.on_image_push(rig.job("processing-service", image, Trigger.ECR_IMAGE_SCAN), ENV, desired, world.clock())
-    assert "staged at" in result.message
-    assert world.status().image_overrides == {"processing-service": image}
-    assert rig.converges == ["dev"]
-
-
-def test_processing_service_with_a_clean_scan_is_staged_and_a_converge_requested(world, kit, rig):
-    image = world.push_image("processing-service", "3.2.0")  # moto finds {"HIGH": 1}; CRITICAL lets it pass
-    desired = kit.example_state(set_threshold("processing-service", "CRITICAL"))
-    result = rig.starter.on_image_push(rig.job("processing-service", image), ENV, desired, world.clock())
-    assert result.started is None and result.retry_after_seconds is None
-    assert "staged at" in result.message and "circuit breaker" in result.message
-    assert world.status().image_overrides == {"processing-service": image}
-    assert rig.converges == ["dev"]
-    assert world.store.latest("dev", "processing-service") is None  # no blue/green rollout for it
-
-
-def test_processing_service_with_findings_at_the_threshold_is_not_updated(world, kit, rig):
-    image = world.push_image("processing-service", "3.2.0")
-    result = rig.starter.on_image_push(rig.job("processing-service", image), ENV, kit.example_state(), world.clock())
-    assert result.started is None and result.retry_after_seconds is None
-    assert "found {'HIGH': 1} (threshold HIGH); processing-service not updated" in result.message
-    assert world.status().image_overrides == {}
-    assert rig.converges == []
+# processing-service: see test_rollout_processing.py
 
 
 # --------------------------------------------------------------------------- frontend / api-gateway: blue/green
@@ -186,13 +148,6 @@ def test_an_image_push_job_goes_to_the_starter(world, kit, rig, worker_rig):
     active = world.store.active("dev", "frontend")
     assert active is not None and active.new_image == image
     assert outcome.message == f"rollout {active.rollout_id} of frontend to {image.reference} started"
-
-
-def test_an_image_push_waiting_for_its_scan_is_finished_not_requeued(world, kit, rig, worker_rig):
-    worker, _ = worker_rig
-    image = world.push_image("processing-service", "3.2.0", scan=False)
-    outcome = worker._handle(rig.job("processing-service", image), 1)
-    assert (outcome.outcome, outcome.kind, outcome.retry_after_seconds) == ("skipped", EventKind.ROLLOUT_NOT_STARTED, None)
 
 
 def test_a_finished_scan_ticks_the_rollout_waiting_for_it_at_once(world, kit, rig, worker_rig):
