@@ -15,29 +15,15 @@ import pulumi
 import pulumi_aws as aws
 
 from desired_state.naming import name
+from program.components.trust import service_trust_policy
 
 ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 LOG_WRITE_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 
 
 def ecs_tasks_trust_policy(account_id: str, region: str) -> str:
-    """Only ECS tasks of this account and region may assume the role (confused-deputy guard)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {
-                        "StringEquals": {"aws:SourceAccount": account_id},
-                        "ArnLike": {"aws:SourceArn": f"arn:aws:ecs:{region}:{account_id}:*"},
-                    },
-                }
-            ],
-        }
-    )
+    """Only ECS tasks of this account and region may assume the role."""
+    return service_trust_policy("ecs-tasks.amazonaws.com", account_id, f"arn:aws:ecs:{region}:{account_id}:*")
 
 
 def execution_policy(repository_arn: str, log_group_arn: str, secret_arns: Sequence[str], kms_key_arn: str | None) -> str:

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from desired_state.naming import name
 from desired_state.schema import FlowLogSpec
+from program.components.trust import service_trust_policy
 
 
 @dataclass(frozen=True)
@@ -168,21 +169,8 @@ class Network(pulumi.ComponentResource):
             flow_role_name,
             name=flow_role_name,
             assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {
-                                    "StringEquals": {"aws:SourceAccount": account},
-                                    "ArnLike": {"aws:SourceArn": f"arn:aws:ec2:{args.region}:{account}:vpc-flow-log/*"},
-                                },
-                            }
-                        ],
-                    }
+                lambda account: service_trust_policy(
+                    "vpc-flow-logs.amazonaws.com", account, f"arn:aws:ec2:{args.region}:{account}:vpc-flow-log/*"
                 )
             ),
             opts=child,
