@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollout = commands.add_parser("rollout", help="show or steer a blue/green rollout: status, promote, abort, pause, resume")
     rollout.add_argument("action", choices=("status", "promote", "abort", "pause", "resume"))
     rollout.add_argument("--environment", required=True, metavar="NAME")
-    rollout.add_argument("--service", required=True, choices=("frontend", "api-gateway"))
+    rollout.add_argument("--service", required=True, choices=("frontend", "api-gateway", "processing-service"))
     rollout.add_argument("--by", metavar="NAME", help="who acts (recorded in the rollout's history)")
     rollout.add_argument("--reason", metavar="TEXT", help="why (abort, pause)")
     rollout.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
