@@ -14,12 +14,19 @@ from typing import Any
 
 MASK = "[redacted]"
 MIN_SECRET_LENGTH = 6  # shorter values would mask ordinary words
+# The userinfo of a URL (https://user:password@host, https://token@host): whatever stands there is a credential.
+URL_USERINFO = re.compile(r"(?<=://)[^/\s@]+(?=@)")
 PATTERNS = (
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
-    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),
+    URL_USERINFO,
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
 )
 SECRET_ENV_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GITHUB_TOKEN")
+
+
+def strip_url_credentials(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked (git prints its remote URLs)."""
+    return URL_USERINFO.sub(MASK, text)
 
 
 class Redactor:

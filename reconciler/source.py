@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.errors import SignatureError, SourceError
+from reconciler.redact import strip_url_credentials
 
 GIT_TIMEOUT_SECONDS = 300
 
@@ -58,13 +59,8 @@ def _git(args: list[str], cwd: Path | None = None, check: bool = True, env: dict
     except subprocess.TimeoutExpired:
         raise SourceError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS}s; check the network and the repository URL") from None
     if check and result.returncode != 0:
-        raise SourceError(f"git {args[0]} failed: {_redact(result.stderr.decode(errors='replace').strip())}")
+        raise SourceError(f"git {args[0]} failed: {strip_url_credentials(result.stderr.decode(errors='replace').strip())}")
     return result
-
-
-def _redact(text: str) -> str:
-    """Drop credentials embedded in URLs (https://user:token@host) from git's messages."""
-    return re.sub(r"(://)[^/\s@]+@", r"\1***@", text)
 
 
 class GitSource:
@@ -94,13 +90,13 @@ class GitSource:
         self._sync()
         result = _git(["rev-parse", "--verify", f"refs/heads/{self.branch}^{{commit}}"], cwd=self.mirror, check=False)
         if result.returncode != 0:
-            raise SourceError(f"branch '{self.branch}' does not exist in {_redact(self.url)}")
+            raise SourceError(f"branch '{self.branch}' does not exist in {strip_url_credentials(self.url)}")
         return result.stdout.decode().strip()
 
     def _resolve(self, commit: str) -> str:
         result = _git(["rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], cwd=self.mirror, check=False)
         if result.returncode != 0:
-            raise SourceError(f"commit {commit} is not in {_redact(self.url)} (was it force-pushed away?)")
+            raise SourceError(f"commit {commit} is not in {strip_url_credentials(self.url)} (was it force-pushed away?)")
         return result.stdout.decode().strip()
 
     def fetch(self, commit: str | None) -> Checkout:

@@ -19,9 +19,10 @@ from desired_state.loader import environment_file
 from desired_state.schema import ImageRef
 from reconciler.adapters.stack_state import StackStateStore
 from reconciler.errors import SourceError
+from reconciler.redact import strip_url_credentials
 from reconciler.rollout.execute import pin_live_colour
 from reconciler.rollout.model import RolloutRecord
-from reconciler.source import _git, _redact
+from reconciler.source import _git
 
 PUSH_ATTEMPTS = 5
 
@@ -84,7 +85,7 @@ class GitImageWriteBack:
                 _git(["fetch", "--quiet", "origin", self.branch], cwd=clone)
                 _git(["reset", "--quiet", "--hard", f"origin/{self.branch}"], cwd=clone)
             raise SourceError(
-                f"could not push {service}'s new image to {_redact(self.url)} after {self.attempts} attempts; the branch keeps moving"
+                f"could not push {service}'s new image to {strip_url_credentials(self.url)} after {self.attempts} attempts; the branch keeps moving"
             )
         finally:
             shutil.rmtree(clone, ignore_errors=True)

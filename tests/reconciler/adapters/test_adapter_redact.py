@@ -157,3 +157,13 @@ def test_redacting_filter_scrubs_exception_text(logger_with_filter):
         logger.exception("converge failed", extra={"job": "j1", "url": "none"})
 
     assert "whsec-test-3f9a1c7e5b2d" not in stream.getvalue()
+
+
+def test_a_token_alone_in_a_url_is_scrubbed_as_well_as_user_and_password():
+    from reconciler.redact import Redactor, strip_url_credentials
+
+    text = "fatal: unable to access 'https://ghp_Abc123Def456@github.com/org/desired-state.git/' and https://bot:hunter22@git.example/x"
+    scrubbed = Redactor().scrub(text)
+    assert "ghp_Abc123Def456" not in scrubbed and "hunter22" not in scrubbed and "bot" not in scrubbed
+    assert "https://[redacted]@github.com/org/desired-state.git/" in scrubbed
+    assert strip_url_credentials(text) == scrubbed
