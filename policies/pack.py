@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from policies import aws_types as t
@@ -20,8 +21,6 @@ class PolicyContextError(ValueError):
 
 def context_from_resources(resources: Iterable[ResourceView]) -> PolicyContext:
     """Read the environment from the AWS provider's default tags (set by ``build_platform``)."""
-    import json
-
     for resource in resources:
         if resource.type != t.PROVIDER:
             continue

@@ -45,7 +45,6 @@ class Reason(StrEnum):
     ALREADY_APPLIED = "AlreadyApplied"
     SUSPENDED = "Suspended"
     OUTSIDE_WINDOW = "OutsideChangeWindow"
-    WINDOW_OVERRIDDEN = "ChangeWindowOverridden"
     SOURCE_MISSING = "SourceMissing"
     INVALID_DESIRED_STATE = "InvalidDesiredState"
     POLICY_VIOLATION = "PolicyViolation"
@@ -60,7 +59,6 @@ class Reason(StrEnum):
     ROLLOUT_STARTED = "RolloutStarted"
     SKIPPED_ROLLOUT = "RolloutNotStarted"
     IN_SYNC = "InSync"
-    DUPLICATE_DELIVERY = "DuplicateDelivery"
 
 
 class Severity(StrEnum):

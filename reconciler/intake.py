@@ -71,8 +71,9 @@ class Intake:
         self.secrets = secrets
         self.clock = clock
         self.idempotency_config = IdempotencyConfig(event_key_jmespath="job_id", expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
-        config = self.idempotency_config
-        self._enqueue_once = idempotent_function(data_keyword_argument="request", config=config, persistence_store=persistence)(
+        self._enqueue_once = idempotent_function(
+            data_keyword_argument="request", config=self.idempotency_config, persistence_store=persistence
+        )(
             self._enqueue
         )
 

@@ -103,23 +103,22 @@ def blocking_findings(scan: ScanResult, threshold: str) -> dict[str, int]:
     return {sev: n for sev, n in scan.finding_counts.items() if sev in SCAN_SEVERITIES and SCAN_SEVERITIES.index(sev) >= floor and n > 0}
 
 
-def _rollback(record: RolloutRecord, reason: str, evidence: dict[str, Any]) -> Decision:
+def _rollback_actions(record: RolloutRecord) -> tuple[Action, ...]:
     if record.mode == "rolling":
         # ECS's circuit breaker already put the old tasks back; what is left is the image update.
-        return Decision(RolloutPhase.ROLLING_BACK, reason, actions=(Action(ActionKind.REVERT_IMAGE),), evidence=evidence)
-    return Decision(
-        RolloutPhase.ROLLING_BACK,
-        reason,
-        actions=(
-            # One API call puts all traffic back on the old colour.
-            Action(ActionKind.SET_WEIGHTS, weights=record.live_only),
-            # Also after a promotion: the old colour is live again, so the next rollout targets the other one.
-            Action(ActionKind.RESTORE_LIVE),
-            Action(ActionKind.SCALE_COLOUR, colour=record.to_colour, count=0),
-            Action(ActionKind.REVERT_IMAGE),
-        ),
-        evidence=evidence,
+        return (Action(ActionKind.REVERT_IMAGE),)
+    return (
+        # One API call puts all traffic back on the old colour.
+        Action(ActionKind.SET_WEIGHTS, weights=record.live_only),
+        # Also after a promotion: the old colour is live again, so the next rollout targets the other one.
+        Action(ActionKind.RESTORE_LIVE),
+        Action(ActionKind.SCALE_COLOUR, colour=record.to_colour, count=0),
+        Action(ActionKind.REVERT_IMAGE),
     )
+
+
+def _rollback(record: RolloutRecord, reason: str, evidence: dict[str, Any]) -> Decision:
+    return Decision(RolloutPhase.ROLLING_BACK, reason, actions=_rollback_actions(record), evidence=evidence)
 
 
 def _wait(record: RolloutRecord, now: datetime, after: timedelta, reason: str, **extra: Any) -> Decision:
@@ -135,7 +134,7 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
     if phase == RolloutPhase.ROLLING_BACK:
         # The rollback actions run on every tick of this phase (they are idempotent), so an abort
         # that arrives before any traffic moved still scales the idle colour down and reverts the image.
-        actions = _rollback(record, "", {}).actions
+        actions = _rollback_actions(record)
         if record.mode == "rolling" or observed.listener_weights == record.live_only:
             return Decision(RolloutPhase.ROLLED_BACK, f"rolled back: {record.rollback_reason}", actions=actions, evidence={"weights": record.live_only.model_dump()})
         return Decision(phase, "restoring all traffic to the old colour", actions=actions, wake_at=now + POLL)
