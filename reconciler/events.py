@@ -33,6 +33,9 @@ class EventKind(StrEnum):
     ROLLOUT_NOT_STARTED = "rollout-not-started"
     NO_DRIFT = "no-drift"
     DRY_RUN_COMPLETE = "dry-run-complete"
+    # A job refused before any phase ran (unknown environment, undeployable image, identity mismatch).
+    REFUSED = "refused"
+    ROLLOUT_TICK_FAILED = "rollout-tick-failed"
 
 
 class Reason(StrEnum):
@@ -59,6 +62,22 @@ class Reason(StrEnum):
     ROLLOUT_STARTED = "RolloutStarted"
     SKIPPED_ROLLOUT = "RolloutNotStarted"
     IN_SYNC = "InSync"
+    # The commit is not reachable from the branch head (force-push, replayed webhook).
+    NOT_ON_BRANCH = "NotOnBranch"
+    # The desired-state file claims a suffix or class the settings do not give this environment.
+    IDENTITY_MISMATCH = "IdentityMismatch"
+    # The desired state asks for less than a floor the settings set (rollout steps, bake, scan, ...).
+    BELOW_FLOOR = "BelowFloor"
+    # The job names an environment the settings no longer manage.
+    UNKNOWN_ENVIRONMENT = "UnknownEnvironment"
+    # An image event that cannot be deployed (moving tag, malformed digest, unknown repository).
+    UNDEPLOYABLE_IMAGE = "UndeployableImage"
+    # Something the code did not expect; recorded, then the message is redelivered (DLQ after the limit).
+    UNEXPECTED_ERROR = "UnexpectedError"
+    # The stack lease was taken over (stale by the contender's own observation); the holder stopped.
+    LEASE_LOST = "LeaseLost"
+    # A rollout tick failed repeatedly and was parked in the tick DLQ.
+    TICK_FAILED = "RolloutTickFailed"
 
 
 class Severity(StrEnum):
