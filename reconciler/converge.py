@@ -38,7 +38,7 @@ from reconciler.locks import LockStore, stuck_locks
 from reconciler.models import AuditRecord, Job, Outcome, PlanSummary, PolicyResult, Trigger
 from reconciler.redact import Redactor
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings
-from reconciler.source import Checkout, DesiredStateSource
+from reconciler.source import Checkout, DesiredStateSource, SignerTrust
 from reconciler.windows import decide
 
 log = logging.getLogger("ecs_gitops.converge")
@@ -252,7 +252,7 @@ class Converger:
         if env.signed_commits_required:
             try:
                 run.details["signedBy"] = self.source.verify_signature(
-                    run.checkout.commit or "", env.allowed_signers_file, env.trusted_gpg_fingerprints
+                    run.checkout.commit or "", SignerTrust.for_environment(env)
                 )
             except (SignatureError, SourceError) as exc:
                 run.error = str(exc)

@@ -76,6 +76,33 @@ class EnvironmentSettings(Model):
     allowed_signers_file: str | None = None
     # GPG key fingerprints trusted for this environment.
     trusted_gpg_fingerprints: tuple[str, ...] = ()
+    # Armored public keys of those fingerprints (``gpg --armor --export``). Verification imports only
+    # the listed keys from it into a keyring built for the check; the worker's own keyring never counts.
+    trusted_gpg_keys_file: str | None = None
+
+    @field_validator("trusted_gpg_fingerprints")
+    @classmethod
+    def _full_fingerprints(cls, fingerprints: tuple[str, ...]) -> tuple[str, ...]:
+        normalised = tuple("".join(fingerprint.split()).upper() for fingerprint in fingerprints)
+        short = [given for given, full in zip(fingerprints, normalised) if not re.fullmatch(r"[0-9A-F]{40}", full)]
+        if short:
+            raise ValueError(
+                f"{', '.join(repr(s) for s in short)} is not a full GPG fingerprint; list the 40 hex digits "
+                "(gpg --with-colons --fingerprint), key IDs can be forged"
+            )
+        return normalised
+
+    @model_validator(mode="after")
+    def _gpg_keys_file(self) -> EnvironmentSettings:
+        if self.trusted_gpg_fingerprints and not self.trusted_gpg_keys_file:
+            raise ValueError(
+                "trustedGpgFingerprints are listed but trustedGpgKeysFile is not set; set trustedGpgKeysFile to a file "
+                "holding those public keys (gpg --armor --export <fingerprint>)"
+            )
+        if self.trusted_gpg_keys_file and not self.trusted_gpg_fingerprints:
+            raise ValueError("trustedGpgKeysFile is set but trustedGpgFingerprints lists no key; list the fingerprints to trust")
+        return self
+
     stuck_lock_after_minutes: int = Field(default=60, ge=1)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.errors import SignatureError, SourceError
-from reconciler.source import DirectorySource, GitSource, open_source
+from reconciler.source import DirectorySource, GitSource, SignerTrust, open_source
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_verify_signature_of_an_unsigned_commit_is_refused(source, git_repo, tmp
     allowed = tmp_path / "allowed_signers"
     allowed.write_text("")
     with pytest.raises(SignatureError, match="is not signed by a key trusted for this environment"):
-        source.verify_signature(git_repo.head, str(allowed), ())
+        source.verify_signature(git_repo.head, SignerTrust(allowed_signers_file=str(allowed)))
 
 
 def test_credentials_in_a_url_never_appear_in_errors(tmp_path):
@@ -97,7 +97,11 @@ def test_directory_source(example_dir, tmp_path):
     with pytest.raises(SourceError, match="commits cannot be compared"):
         source.is_ancestor("a" * 40, "b" * 40)
     with pytest.raises(SignatureError):
-        source.verify_signature("a" * 40, None, ())
+        source.verify_signature("a" * 40, SignerTrust())
+    with pytest.raises(SourceError, match="is not a git repository"):
+        source.on_branch("a" * 40)
+    with pytest.raises(SourceError, match="is not a git repository"):
+        source.resolve_on_branch("a" * 7)
     with pytest.raises(SourceError, match="does not exist"):
         DirectorySource(tmp_path / "missing").fetch(None)
 

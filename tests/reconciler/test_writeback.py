@@ -120,10 +120,10 @@ def test_signed_write_back_commits_verify_against_the_allowed_signers(origin, tm
     writer = GitImageWriteBack(str(origin), "main", FileStackStateStore(tmp_path / "status"), "ecs-gitops", "ecs-gitops@example.com", signing_key=str(key))
     commit = writer.commit_image("dev", "frontend", ImageRef(repository="frontend", tag="1.8.0"), "ecs-gitops: roll out frontend 1.8.0")
 
-    from reconciler.source import GitSource
+    from reconciler.source import GitSource, SignerTrust
 
     source = GitSource(str(origin), "main", tmp_path / "work")
-    assert source.verify_signature(commit, str(allowed), ()) == "ssh:ecs-gitops@example.com"
+    assert source.verify_signature(commit, SignerTrust(allowed_signers_file=str(allowed))) == "ssh:ecs-gitops@example.com"
 
 
 def test_settings_refuse_unsigned_write_back_into_an_environment_that_requires_signatures():
