@@ -116,7 +116,13 @@ def _git_to_file(args: list[str], cwd: Path, out: IO[bytes], max_bytes: int, too
             process = subprocess.Popen(["git", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, env=_git_env(None))
         except FileNotFoundError:
             raise SourceError("git is not installed; install git to fetch the desired state") from None
-        timer = threading.Timer(GIT_TIMEOUT_SECONDS, process.kill)
+        timed_out = threading.Event()
+
+        def stop() -> None:
+            timed_out.set()
+            process.kill()
+
+        timer = threading.Timer(GIT_TIMEOUT_SECONDS, stop)
         timer.start()
         written = 0
         try:
@@ -134,7 +140,7 @@ def _git_to_file(args: list[str], cwd: Path, out: IO[bytes], max_bytes: int, too
                 process.kill()
             process.wait()
             process.stdout.close()  # type: ignore[union-attr]
-        if not timer.is_alive() and returncode < 0:
+        if timed_out.is_set():
             raise SourceError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS}s; check the disk and the repository size")
         if returncode != 0:
             stderr.seek(0)
