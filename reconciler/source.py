@@ -265,6 +265,9 @@ def trusted_gpg_signer(status: str, trusted_fingerprints: Sequence[str]) -> str:
         raise SignatureError("gpg reported not exactly one valid signature")
     # VALIDSIG <fpr> <date> <ts> <expire> <version> <reserved> <pk-algo> <hash-algo> <class> [<primary-fpr>]
     fields = valid[0][1:]
+    good_key = next(record for record in records if record[0] == "GOODSIG")[1:2]
+    if not fields or not good_key or not normalise_fingerprint(fields[0]).endswith(normalise_fingerprint(good_key[0])):
+        raise SignatureError("gpg's GOODSIG and VALIDSIG lines name different keys")
     primary = fields[9] if len(fields) >= 10 else fields[0] if fields else ""
     primary = normalise_fingerprint(primary)
     if not re.fullmatch(r"[0-9A-F]{40}", primary):
@@ -287,22 +290,29 @@ def _gpg(args: list[str], home: Path, stdin: bytes | None = None) -> subprocess.
         raise SignatureError(f"gpg took longer than {GIT_TIMEOUT_SECONDS}s to prepare the trusted keys") from None
 
 
-def build_trusted_keyring(home: Path, keys_file: Path, fingerprints: Sequence[str]) -> None:
-    """Fill the empty GnuPG home ``home`` with only the listed keys from ``keys_file``."""
+def build_trusted_keyring(home: Path, keys_file: Path, fingerprints: Sequence[str]) -> Path:
+    """A GnuPG home under the scratch directory ``home`` holding only the listed keys of ``keys_file``.
+
+    gpg cannot import selectively, so the file goes into a staging home first and only the listed
+    fingerprints are exported from there into the keyring git verifies against.
+    """
     try:
         armored = keys_file.read_bytes()
     except OSError as exc:
         raise SignatureError(f"trustedGpgKeysFile {keys_file} cannot be read ({exc.strerror}); fix the path in the reconciler settings") from None
     staging = home / "staging"
     staging.mkdir(mode=0o700)
-    imported = _gpg(["--import"], staging, armored)
-    if imported.returncode not in (0, 2):  # 2: some keys skipped, the rest imported
-        raise SignatureError(f"trustedGpgKeysFile {keys_file} holds no importable public key; export it with gpg --armor --export")
+    _gpg(["--import"], staging, armored)
     exported = _gpg(["--export", *fingerprints], staging)
+    if not exported.stdout:
+        raise SignatureError(
+            f"trustedGpgKeysFile {keys_file} holds none of the keys listed in trustedGpgFingerprints; "
+            "add them with gpg --armor --export <fingerprint>"
+        )
     keyring = home / "keyring"
     keyring.mkdir(mode=0o700)
-    if exported.stdout:
-        _gpg(["--import"], keyring, exported.stdout)
+    _gpg(["--import"], keyring, exported.stdout)
+    return keyring
 
 
 class GitSource:
@@ -438,10 +448,10 @@ class GitSource:
         # A short path: gpg derives socket paths from its home, and AF_UNIX paths are short.
         home = Path(tempfile.mkdtemp(prefix="ecs-gitops-gnupg-"))
         try:
-            build_trusted_keyring(home, Path(trust.trusted_gpg_keys_file).expanduser(), trust.trusted_gpg_fingerprints)
+            keyring = build_trusted_keyring(home, Path(trust.trusted_gpg_keys_file).expanduser(), trust.trusted_gpg_fingerprints)
             result = _git(
                 ["-c", "gpg.program=gpg", "-c", "gpg.openpgp.program=gpg", "verify-commit", "--raw", commit],
-                cwd=self.mirror, check=False, env={"GNUPGHOME": str(home / "keyring")},
+                cwd=self.mirror, check=False, env={"GNUPGHOME": str(keyring)},
             )
             status = result.stderr.decode(errors="replace")
             fingerprint = trusted_gpg_signer(status, trust.trusted_gpg_fingerprints)

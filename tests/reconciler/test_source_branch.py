@@ -166,3 +166,11 @@ def test_on_branch_wants_a_full_sha_and_says_no_for_an_unknown_one(source, git_r
         source.on_branch(git_repo.head[:7])
     with pytest.raises(SourceError, match="is not a full commit SHA"):
         source.on_branch("main")
+
+
+def test_credentials_in_the_url_never_appear_in_branch_errors(tmp_path):
+    source = GitSource("https://deploy-bot:ghp_s3cr3tT0ken@127.0.0.1:9/org/desired-state.git", "main", tmp_path / "work")
+    for attempt in (lambda: source.resolve_on_branch("abcdef1"), lambda: source.on_branch("a" * 40)):
+        with pytest.raises(SourceError) as raised:
+            attempt()
+        assert "ghp_s3cr3tT0ken" not in str(raised.value) and "git clone failed" in str(raised.value)

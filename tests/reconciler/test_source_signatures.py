@@ -80,6 +80,12 @@ def world(tmp_path_factory) -> World:
     fpr["expired"] = _primary_fingerprint(home, "expired@example.com")
     _run(*gpg, "--quick-gen-key", "Revoked <revoked@example.com>", "ed25519", "sign", "never")
     fpr["revoked"] = _primary_fingerprint(home, "revoked@example.com")
+    # A certify-only primary key with a signing subkey, as keys kept offline are set up.
+    _run(*gpg, "--quick-gen-key", "Offline <offline@example.com>", "ed25519", "cert", "never")
+    fpr["offline"] = _primary_fingerprint(home, "offline@example.com")
+    _run(*gpg, "--quick-add-key", fpr["offline"], "ed25519", "sign", "never")
+    listing = _run("gpg", "--homedir", str(home), "--with-colons", "--list-keys", fpr["offline"]).splitlines()
+    fpr["offline-subkey"] = next(listing[i + 1].split(":")[9] for i, line in enumerate(listing) if line.startswith("sub:"))
 
     ssh = root / "ssh"
     ssh.mkdir()
@@ -106,7 +112,7 @@ def world(tmp_path_factory) -> World:
         commits[name] = _run("git", "rev-parse", "HEAD", cwd=repo).strip()
 
     commit("unsigned", sign=False)
-    for name in ("prod", "dev", "mallory", "revoked"):
+    for name in ("prod", "dev", "mallory", "revoked", "offline"):
         commit(name, "-c", f"gpg.program={now_signer}", "-c", f"user.signingkey={fpr[name]}")
     commit("expired", "-c", f"gpg.program={past_signer}", "-c", f"user.signingkey={fpr['expired']}")
     for name in ("trusted", "stranger"):
@@ -205,6 +211,13 @@ def test_a_key_only_in_the_workers_keyring_is_refused(world, source, gpg_scratch
     assert source.verify_signature(world.commits["prod"], only_prod_key) == f"gpg:{world.fpr['prod']}"
 
 
+def test_a_subkey_signature_is_matched_by_its_primary_key_fingerprint(world, source, gpg_scratch):
+    by_primary = SignerTrust(trusted_gpg_fingerprints=(world.fpr["offline"],), trusted_gpg_keys_file=str(world.all_keys))
+    assert source.verify_signature(world.commits["offline"], by_primary) == f"gpg:{world.fpr['offline']}"
+    by_subkey = SignerTrust(trusted_gpg_fingerprints=(world.fpr["offline-subkey"],), trusted_gpg_keys_file=str(world.all_keys))
+    assert world.fpr["offline"] in refused(source, world.commits["offline"], by_subkey)
+
+
 def test_expired_and_revoked_keys_are_refused_even_when_listed(world, source, gpg_scratch):
     listed = SignerTrust(trusted_gpg_fingerprints=(world.fpr["expired"], world.fpr["revoked"]), trusted_gpg_keys_file=str(world.all_keys))
     assert "the signing key has expired (EXPKEYSIG)" in refused(source, world.commits["expired"], listed)
@@ -215,9 +228,15 @@ def test_an_unsigned_commit_is_refused(world, source, gpg_scratch):
     assert "carries no signature" in refused(source, world.commits["unsigned"], prod_trust(world, allowed_signers_file=str(world.allowed_signers)))
 
 
-def test_a_missing_trusted_key_file_is_named(world, source, gpg_scratch, tmp_path):
+def test_a_missing_or_unfit_trusted_key_file_is_named(world, source, gpg_scratch, tmp_path):
     missing = tmp_path / "nowhere.asc"
     assert f"trustedGpgKeysFile {missing} cannot be read" in refused(source, world.commits["prod"], prod_trust(world, trusted_gpg_keys_file=str(missing)))
+    garbage = tmp_path / "garbage.asc"
+    garbage.write_text("not a key\n")
+    message = refused(source, world.commits["prod"], prod_trust(world, trusted_gpg_keys_file=str(garbage)))
+    assert f"trustedGpgKeysFile {garbage} holds none of the keys listed in trustedGpgFingerprints" in message
+    other_keys = refused(source, world.commits["dev"], SignerTrust(trusted_gpg_fingerprints=(world.fpr["dev"],), trusted_gpg_keys_file=str(world.prod_only_keys)))
+    assert "holds none of the keys listed" in other_keys
 
 
 # --------------------------------------------------------------------------- SSH
@@ -233,7 +252,7 @@ def test_ssh_signatures_are_trusted_only_through_the_allowed_signers_file(world,
 # --------------------------------------------------------------------------- status lines (GnuPG doc/DETAILS)
 
 PROD = "A" * 40
-VALIDSIG = f"[GNUPG:] VALIDSIG {'B' * 40} 2026-12-01 1796111947 0 4 0 22 8 00 {PROD}"
+VALIDSIG = f"[GNUPG:] VALIDSIG {'B' * 24}0123456789ABCDEF 2026-12-01 1796111947 0 4 0 22 8 00 {PROD}"
 
 
 @pytest.mark.parametrize(
@@ -250,6 +269,7 @@ VALIDSIG = f"[GNUPG:] VALIDSIG {'B' * 40} 2026-12-01 1796111947 0 4 0 22 8 00 {P
         (f"[GNUPG:] GOODSIG 0123456789ABCDEF Prod\n{VALIDSIG}\n[GNUPG:] GOODSIG 0123456789ABCDEF Prod\n{VALIDSIG}", "not exactly one"),
         (f"[GNUPG:] GOODSIG 0123456789ABCDEF Prod\n {VALIDSIG}", "not exactly one valid signature"),
         (f"[GNUPG:] GOODSIG 0123456789ABCDEF Prod\n{VALIDSIG.replace(PROD, 'C' * 40)}", f"GPG key {'C' * 40}, which is not listed"),
+        (f"[GNUPG:] GOODSIG FEDCBA9876543210 Prod\n{VALIDSIG}", "GOODSIG and VALIDSIG lines name different keys"),
     ],
 )
 def test_only_whole_status_lines_count(status, reason):
@@ -258,11 +278,11 @@ def test_only_whole_status_lines_count(status, reason):
 
 
 def test_the_primary_key_fingerprint_is_what_is_compared():
-    # Signed by a subkey (first field B...), primary key A...: the primary is what the list names.
+    # Signed by a subkey (first field B...0123456789ABCDEF), primary key A...: the primary is what the list names.
     status = f"[GNUPG:] GOODSIG 0123456789ABCDEF Prod\n{VALIDSIG}"
     assert trusted_gpg_signer(status, ("aaaa " * 10,)) == PROD
     with pytest.raises(SignatureError, match="not listed"):
-        trusted_gpg_signer(status, ("B" * 40,))
+        trusted_gpg_signer(status, ("B" * 24 + "0123456789ABCDEF",))
 
 
 # --------------------------------------------------------------------------- settings
