@@ -3,8 +3,11 @@
 :class:`GitSource` keeps a bare mirror of the desired-state repo (any git URL: HTTPS with a
 credential helper, SSH, CodeCommit over HTTPS or ``codecommit::``, or a local path) and exports
 one commit at a time into a fresh directory with ``git archive``, so what is validated is
-byte-for-byte what that commit holds. :class:`DirectorySource` serves a plain local directory
-(no git) for local use; it has no commits, so ordering checks do not apply to it.
+byte-for-byte what that commit holds. The archive is streamed to disk under a size cap and
+extracted member by member: no link or special file is ever created. Signatures are checked per
+environment against exactly the signers it names (:class:`SignerTrust`).
+:class:`DirectorySource` serves a plain local directory (no git) for local use; it has no
+commits, so ordering checks do not apply to it.
 """
 
 from __future__ import annotations
@@ -125,9 +128,11 @@ def _git_to_file(args: list[str], cwd: Path, out: IO[bytes], max_bytes: int, too
         timer = threading.Timer(GIT_TIMEOUT_SECONDS, stop)
         timer.start()
         written = 0
+        stdout = process.stdout
+        if stdout is None:  # cannot happen with stdout=PIPE; keeps the type checker honest
+            raise SourceError(f"git {args[0]} gave no output stream")
         try:
-            assert process.stdout is not None
-            while chunk := process.stdout.read(_STREAM_CHUNK):
+            while chunk := stdout.read(_STREAM_CHUNK):
                 written += len(chunk)
                 if written > max_bytes:
                     process.kill()
@@ -139,7 +144,7 @@ def _git_to_file(args: list[str], cwd: Path, out: IO[bytes], max_bytes: int, too
             if process.poll() is None:
                 process.kill()
             process.wait()
-            process.stdout.close()  # type: ignore[union-attr]
+            stdout.close()
         if timed_out.is_set():
             raise SourceError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS}s; check the disk and the repository size")
         if returncode != 0:
@@ -351,7 +356,8 @@ class GitSource:
         return result.stdout.decode().strip()
 
     def _resolve(self, commit: str) -> str:
-        result = _git(["rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], cwd=self.mirror, check=False)
+        # --end-of-options: a commit given by an event or a person is never read as a git option.
+        result = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{commit}^{{commit}}"], cwd=self.mirror, check=False)
         if result.returncode != 0:
             raise SourceError(f"commit {commit} is not in {self._where} (was it force-pushed away?)")
         return result.stdout.decode().strip()
@@ -378,7 +384,7 @@ class GitSource:
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         self._sync()
-        result = _git(["merge-base", "--is-ancestor", older, newer], cwd=self.mirror, check=False)
+        result = _git(["merge-base", "--is-ancestor", "--end-of-options", older, newer], cwd=self.mirror, check=False)
         if result.returncode not in (0, 1):
             raise SourceError(f"cannot compare commits {older[:12]} and {newer[:12]}: {strip_url_credentials(result.stderr.decode(errors='replace').strip())}")
         return result.returncode == 0
@@ -427,6 +433,7 @@ class GitSource:
         """The signer (``gpg:<fingerprint>`` or ``ssh:<principal>``) if ``commit`` is signed by a signer ``trust`` names, else raise."""
         self._sync()
         try:
+            commit = self._resolve(commit)
             raw = _git(["cat-file", "commit", commit], cwd=self.mirror).stdout.decode(errors="replace")
             signature = signature_of(raw)
             if signature is None:
@@ -436,7 +443,7 @@ class GitSource:
                 return f"gpg:{self._verify_gpg(commit, trust)}"
             if kind == "ssh":
                 return f"ssh:{self._verify_ssh(commit, trust)}"
-            raise SignatureError(f"it carries a {kind} signature; only GPG and SSH signatures can be trusted")
+            raise SignatureError(f"it carries an {kind} signature; only GPG and SSH signatures can be trusted")
         except (SignatureError, SourceError) as exc:
             raise SignatureError(f"commit {commit[:12]} is not signed by a key trusted for this environment: {exc}") from None
 
@@ -450,7 +457,8 @@ class GitSource:
         try:
             keyring = build_trusted_keyring(home, Path(trust.trusted_gpg_keys_file).expanduser(), trust.trusted_gpg_fingerprints)
             result = _git(
-                ["-c", "gpg.program=gpg", "-c", "gpg.openpgp.program=gpg", "verify-commit", "--raw", commit],
+                # The environment's fingerprint list is the trust decision; GnuPG's web of trust has no say.
+                ["-c", "gpg.program=gpg", "-c", "gpg.openpgp.program=gpg", "-c", "gpg.minTrustLevel=undefined", "verify-commit", "--raw", commit],
                 cwd=self.mirror, check=False, env={"GNUPGHOME": str(keyring)},
             )
             status = result.stderr.decode(errors="replace")

@@ -317,3 +317,42 @@ def test_incomplete_gpg_trust_is_a_settings_error(tmp_path, signing, message):
     )
     with pytest.raises(SettingsError, match=re.escape(message)):
         load_settings(file)
+
+
+# --------------------------------------------------------------------------- what counts as the signature
+
+
+def _crafted_commit(git_repo, headers: str, message: str) -> str:
+    tree = git_repo.git("rev-parse", "HEAD^{tree}")
+    body = f"tree {tree}\nparent {git_repo.head}\nauthor A <a@example.com> 1700000000 +0000\ncommitter A <a@example.com> 1700000000 +0000\n{headers}\n{message}"
+    commit = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=git_repo.path, input=body.encode(), capture_output=True, check=True).stdout.decode().strip()
+    git_repo.git("update-ref", "refs/heads/main", commit)
+    return commit
+
+
+@pytest.mark.parametrize(
+    ("headers", "message", "reason"),
+    [
+        ("gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwEAAKCAMIID\n -----END SIGNED MESSAGE-----\n", "x509\n",
+         "it carries an x509 signature; only GPG and SSH signatures can be trusted"),
+        ("gpgsig -----BEGIN FOO-----\n bar\n -----END FOO-----\n", "odd\n", "it carries an unknown signature"),
+        ("", "gpgsig -----BEGIN SSH SIGNATURE-----\n U1NIU0lH\n-----END SSH SIGNATURE-----\n", "carries no signature"),
+        ("gpgsig -----BEGIN SSH SIGNATURE-----\n U1NIU0lH\n -----END SSH SIGNATURE-----\n", "forged\n", "the SSH signer is not in allowedSignersFile"),
+    ],
+)
+def test_only_the_signature_header_counts_and_only_gpg_or_ssh(git_repo, tmp_path, world, headers, message, reason):
+    commit = _crafted_commit(git_repo, headers, message)
+    source = GitSource(str(git_repo.path), "main", tmp_path / "work")
+    trust = prod_trust(world, allowed_signers_file=str(world.allowed_signers))
+    assert reason in refused(source, commit, trust)
+
+
+def test_a_commit_that_looks_like_an_option_is_not_one(git_repo, tmp_path, world):
+    source = GitSource(str(git_repo.path), "main", tmp_path / "work")
+    with pytest.raises(SignatureError, match="is not in"):
+        source.verify_signature("--output=/tmp/owned", prod_trust(world))
+    from reconciler.errors import SourceError
+
+    with pytest.raises(SourceError, match="is not in"):
+        source.fetch("--output=/tmp/owned")
+    assert not Path("/tmp/owned").exists()
