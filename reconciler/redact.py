@@ -39,7 +39,7 @@ CREDENTIAL_WORDS = frozenset(
     {
         "password", "passwd", "pass", "pwd", "passphrase", "passcode", "secret", "token", "dsn",
         "auth", "authorization", "credential", "credentials", "apikey", "privatekey", "secretkey",
-        "accesskey",
+        "accesskey", "cookie",
     }
 )
 # ... or it is ``*_KEY`` (``API_KEY``, ``SIGNING_KEY``, ``aws_secret_access_key``), except the keys that
@@ -117,8 +117,8 @@ _BARE_BEARER = r"bearer(?P<sep>\s+)(?P<value>(?=[a-z._~+/=-]*[0-9])[a-z0-9._~+/=
 # separator; the whole key is read leftwards and judged by looks_like_credential_name. A colon
 # counts only after a quoted key or before a space, so ARNs (``...:secret:name``) are left alone.
 _ASSIGNMENT = (
-    r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|dsn|auth(?:orization)?|credentials?|key|str(?:ing)?)"
-    r"(?P<sep>\s*=\s*|[\"']\s*[:=]\s*|:[ \t]+)"
+    r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|dsn|auth(?:orization)?|credentials?|cookie|key|str(?:ing)?)"
+    r"(?P<sep>\s*=(?!=)\s*|[\"']\s*[:=]\s*|:[ \t]+)"  # not ``token == x``: a comparison in a traceback's source line
 )
 
 
