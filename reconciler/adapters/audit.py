@@ -3,6 +3,9 @@
 Items are written with a conditional put on a key that has never existed, and this module has
 no update or delete: an auditor can rely on a record never changing after it is written.
 Key: ``pk = stack``, ``sk = <finished-at ISO>#<job id>#<attempt>``.
+
+Every record passes the :class:`~reconciler.redact.Redactor` on its way in: a record written once
+is never rewritten, so a secret that reached it would stay there for good.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from reconciler.errors import ConflictError
 from reconciler.models import AuditRecord
-
+from reconciler.redact import Redactor
 
 
 class AuditLog(Protocol):
@@ -28,13 +31,19 @@ def sort_key(record: AuditRecord) -> str:
     return f"{record.finished_at.isoformat()}#{record.job_id}#{record.attempt:04d}"
 
 
+def scrubbed_document(record: AuditRecord, redactor: Redactor) -> dict[str, Any]:
+    """The record as stored (camelCase JSON), every field scrubbed."""
+    return redactor.scrub_value(json.loads(record.model_dump_json(by_alias=True)))
+
+
 class DynamoAuditLog:
-    def __init__(self, dynamodb_client: Any, table_name: str):
+    def __init__(self, dynamodb_client: Any, table_name: str, redactor: Redactor | None = None):
         self._ddb = dynamodb_client
         self._table = table_name
+        self._redactor = redactor or Redactor()
 
     def append(self, record: AuditRecord) -> None:
-        document = json.loads(record.model_dump_json(by_alias=True))
+        document = scrubbed_document(record, self._redactor)
         item = {
             "pk": {"S": record.stack},
             "sk": {"S": sort_key(record)},
@@ -66,8 +75,9 @@ class DynamoAuditLog:
 class FileAuditLog:
     """One file per record under ``directory/<stack>/``, created exclusively: never overwritten."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, redactor: Redactor | None = None):
         self.directory = Path(directory).expanduser()
+        self._redactor = redactor or Redactor()
 
     def append(self, record: AuditRecord) -> None:
         folder = self.directory / record.stack.replace("/", "_")
@@ -75,7 +85,7 @@ class FileAuditLog:
         path = folder / (sort_key(record).replace(":", "-") + ".json")
         try:
             with open(path, "x") as handle:
-                handle.write(record.model_dump_json(by_alias=True, indent=2))
+                handle.write(json.dumps(scrubbed_document(record, self._redactor), indent=2))
         except FileExistsError:
             raise ConflictError(f"audit record {path.name} for {record.stack} already exists; records are never overwritten") from None
 

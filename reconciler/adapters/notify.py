@@ -1,4 +1,8 @@
-"""SNS notifications: JSON body, message attributes for subscription filters, a short subject."""
+"""SNS notifications: JSON body, message attributes for subscription filters, a short subject.
+
+Subject, body and attributes all pass the :class:`~reconciler.redact.Redactor` before they leave:
+a notification goes to people and to other systems' inboxes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import sys
 from typing import Any, Protocol, TextIO
 
 from reconciler.events import EventKind, Severity
+from reconciler.redact import Redactor
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
 
@@ -16,15 +21,18 @@ class Notifier(Protocol):
 
 
 class SnsNotifier:
-    def __init__(self, sns_client: Any, topic_arn: str):
+    def __init__(self, sns_client: Any, topic_arn: str, redactor: Redactor | None = None):
         self._sns = sns_client
         self._topic = topic_arn
+        self._redactor = redactor or Redactor()
 
     def publish(self, *, kind: EventKind, severity: Severity, environment: str, subject: str, body: dict[str, Any]) -> str:
-        message = {"kind": kind.value, "severity": severity.value, "environment": environment, **body}
+        environment = self._redactor.scrub(environment)
+        message = self._redactor.scrub_value({"kind": kind.value, "severity": severity.value, "environment": environment, **body})
         response = self._sns.publish(
             TopicArn=self._topic,
-            Subject=subject[:SUBJECT_LIMIT],
+            # Scrubbed before it is cut: a cut would leave a secret's head that no longer matches.
+            Subject=self._redactor.scrub(subject)[:SUBJECT_LIMIT],
             Message=json.dumps(message, sort_keys=True, default=str),
             MessageAttributes={
                 "environment": {"DataType": "String", "StringValue": environment},
@@ -38,12 +46,15 @@ class SnsNotifier:
 class StreamNotifier:
     """Local use: notifications as JSON lines on a stream (stderr by default)."""
 
-    def __init__(self, stream: TextIO | None = None):
+    def __init__(self, stream: TextIO | None = None, redactor: Redactor | None = None):
         self._stream = stream or sys.stderr
         self._count = 0
+        self._redactor = redactor or Redactor()
 
     def publish(self, *, kind: EventKind, severity: Severity, environment: str, subject: str, body: dict[str, Any]) -> str:
         self._count += 1
-        message = {"subject": subject, "kind": kind.value, "severity": severity.value, "environment": environment, **body}
+        message = self._redactor.scrub_value(
+            {"subject": subject, "kind": kind.value, "severity": severity.value, "environment": environment, **body}
+        )
         self._stream.write(json.dumps(message, sort_keys=True, default=str) + "\n")
         return f"local-{self._count}"
