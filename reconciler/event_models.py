@@ -28,10 +28,22 @@ def _commit_id(value: str) -> str:
 
 
 CommitId = Annotated[str, AfterValidator(_commit_id)]
+
+WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def _token(value: str) -> str:
+    # Names, tags and digests never hold whitespace; refused rather than stripped, so "v1\n" is not taken for "v1".
+    if WHITESPACE_OR_CONTROL.search(value):
+        raise PydanticCustomError("token", "contains whitespace or a control character")
+    return value
+
 # Bounded strings: ids and names are short in every documented event; the bound keeps refusals and logs small.
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Name = Annotated[str, StringConstraints(max_length=1024)]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
+# An ECR repository name, image tag or digest: bounded, and nothing invisible in it.
+Token = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_token)]
 
 
 class EventModel(BaseModel):
@@ -51,16 +63,16 @@ class EventBridgeEvent(EventModel):
 class EcrImageActionDetail(EventModel):
     action_type: Name = Field(alias="action-type")
     result: Name
-    repository_name: Identifier = Field(alias="repository-name")
-    image_digest: Name | None = Field(default=None, alias="image-digest")
-    image_tag: Name | None = Field(default=None, alias="image-tag")
+    repository_name: Annotated[Token, StringConstraints(min_length=1)] = Field(alias="repository-name")
+    image_digest: Token | None = Field(default=None, alias="image-digest")
+    image_tag: Token | None = Field(default=None, alias="image-tag")
 
 
 class EcrImageScanDetail(EventModel):
     scan_status: Name = Field(alias="scan-status")
-    repository_name: Identifier = Field(alias="repository-name")
-    image_digest: Name | None = Field(default=None, alias="image-digest")
-    image_tags: list[Name] = Field(default_factory=list, alias="image-tags", max_length=1000)
+    repository_name: Annotated[Token, StringConstraints(min_length=1)] = Field(alias="repository-name")
+    image_digest: Token | None = Field(default=None, alias="image-digest")
+    image_tags: list[Token] = Field(default_factory=list, alias="image-tags", max_length=1000)
     finding_severity_counts: dict[Name, Count] = Field(default_factory=dict, alias="finding-severity-counts", max_length=100)
 
 
