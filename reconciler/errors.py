@@ -47,3 +47,15 @@ class ConflictError(ReconcilerError):
 
 class ApprovalError(ReconcilerError):
     """An approval does not match the plan waiting for it."""
+
+
+class EventRefused(EventRejected):
+    """A well-formed event the intake refuses for a named reason (an undeployable image, an unknown environment).
+
+    ``reason`` is a :class:`reconciler.events.Reason` value, logged with the refusal so dashboards
+    can count refusals by cause.
+    """
+
+    def __init__(self, message: str, reason: str, status_code: int = 422):
+        super().__init__(message, status_code)
+        self.reason = reason

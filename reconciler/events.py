@@ -78,6 +78,8 @@ class Reason(StrEnum):
     LEASE_LOST = "LeaseLost"
     # A rollout tick failed repeatedly and was parked in the tick DLQ.
     TICK_FAILED = "RolloutTickFailed"
+    # An incoming event the intake cannot parse or does not accept (shape, type, unsupported source).
+    INVALID_EVENT = "InvalidEvent"
 
 
 class Severity(StrEnum):

@@ -4,7 +4,13 @@ EventBridge events (ECR pushes and scans, CodeCommit pushes, Scheduler ticks) an
 webhooks (Function URL) are parsed into typed :class:`~reconciler.models.Job` objects and sent
 to the SQS FIFO job queue (message group = stack). EventBridge delivers at least once;
 Powertools Idempotency on DynamoDB, keyed by the job id (event id + environment), drops the
-duplicates.
+duplicates. GitHub pushes are keyed by their content (repository, ref, before, after, pushed_at +
+environment) instead, so the same body replayed under a new delivery id queues nothing new.
+
+Every input gets a typed refusal: a webhook is answered with a 4xx, an EventBridge event that
+cannot be used is dropped with a structured ``event dropped`` log line naming the reason (a
+:class:`~reconciler.events.Reason` value) and an ``EventsDropped`` metric. Retrying such an event
+can never succeed, so no exception leaves the handler for it.
 
 This module must not import Pulumi (directly or through ``program``/``policies``): its cold start
 stays close to boto3's own. ``tests/reconciler/intake/test_intake_handler.py`` checks that.
@@ -32,10 +38,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.secrets import SecretReader
 from reconciler.errors import EventRejected, SettingsError
+from reconciler.events import Reason
 from reconciler.models import Job
 from reconciler.settings import ReconcilerSettings, load_settings
-from reconciler.triggers import jobs_from_eventbridge, jobs_from_github_push
-from reconciler.webhook import verify_push
+from reconciler.triggers import jobs_from_eventbridge, jobs_from_github_push, push_content_key
+from reconciler.webhook import shown, verify_push
 
 SERVICE = "ecs-gitops-intake"
 METRICS_NAMESPACE = "EcsGitops"
@@ -46,9 +53,18 @@ tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
-def is_http_event(event: Mapping[str, Any]) -> bool:
+def is_http_event(event: Any) -> bool:
     """Function URL and API Gateway HTTP API (payload 2.0) events carry ``requestContext.http``."""
-    return isinstance(event.get("requestContext"), Mapping) and "http" in event["requestContext"]
+    return isinstance(event, Mapping) and isinstance(event.get("requestContext"), Mapping) and "http" in event["requestContext"]
+
+
+def correlation_id(event: Any) -> str | None:
+    """The EventBridge event id or the HTTP request id, when the event has one of a sensible size."""
+    if not isinstance(event, Mapping):
+        return None
+    context = event.get("requestContext")
+    value = event.get("id") or (context.get("requestId") if isinstance(context, Mapping) else None)
+    return value if isinstance(value, str) and 0 < len(value) <= 256 else None
 
 
 def _response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,7 +86,9 @@ class Intake:
         self.queue = queue
         self.secrets = secrets
         self.clock = clock
-        self.idempotency_config = IdempotencyConfig(event_key_jmespath="job_id", expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
+        # Keyed on "idempotency_key": the job id for EventBridge jobs (same value, so records written
+        # before pushes were keyed on content still match), the push's content key for webhooks.
+        self.idempotency_config = IdempotencyConfig(event_key_jmespath="idempotency_key", expires_after_seconds=IDEMPOTENCY_TTL_SECONDS)
         self._enqueue_once = idempotent_function(
             data_keyword_argument="request", config=self.idempotency_config, persistence_store=persistence
         )(
@@ -82,11 +100,19 @@ class Intake:
         message_id = self.queue.send(job)
         return {"message_id": message_id, "invocation": request["invocation"]}
 
-    def admit(self, job: Job) -> bool:
-        """Queue ``job`` unless an earlier delivery already did. True when it was queued now."""
+    def admit(self, job: Job, idempotency_key: str | None = None) -> bool:
+        """Queue ``job`` unless an earlier delivery of the same thing already did. True when it was queued now.
+
+        ``idempotency_key`` says what "the same thing" is; by default the job id.
+        """
         invocation = uuid.uuid4().hex
         result = self._enqueue_once(
-            request={"job_id": job.job_id, "invocation": invocation, "job": json.loads(job.model_dump_json(by_alias=True))}
+            request={
+                "idempotency_key": idempotency_key or job.job_id,
+                "job_id": job.job_id,
+                "invocation": invocation,
+                "job": json.loads(job.model_dump_json(by_alias=True)),
+            }
         )
         admitted = result.get("invocation") == invocation
         logger.info(
@@ -95,14 +121,26 @@ class Intake:
         )
         return admitted
 
-    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def handle(self, event: Any) -> dict[str, Any]:
         if is_http_event(event):
             return self._handle_webhook(event)
-        jobs = jobs_from_eventbridge(self.settings, event, self.clock())
+        try:
+            jobs = jobs_from_eventbridge(self.settings, event, self.clock())
+        except EventRejected as exc:
+            return self._drop(event, exc)
         return self._admit_all(jobs)
 
-    def _admit_all(self, jobs: list[Job]) -> dict[str, Any]:
-        queued = sum(1 for job in jobs if self.admit(job))
+    def _drop(self, event: Any, exc: EventRejected) -> dict[str, Any]:
+        """An EventBridge event that can never become a job: logged with its reason, counted, not retried."""
+        reason = str(getattr(exc, "reason", Reason.INVALID_EVENT))
+        source = event.get("source") if isinstance(event, Mapping) else None
+        metrics.add_metric(name="EventsDropped", unit=MetricUnit.Count, value=1)
+        logger.warning("event dropped", extra={"reason": reason, "error": str(exc), "source": shown(source)})
+        return {"queued": 0, "duplicates": 0, "jobs": [], "dropped": {"reason": reason, "error": str(exc)}}
+
+    def _admit_all(self, jobs: list[Job], keys: list[str] | None = None) -> dict[str, Any]:
+        keys = keys or [job.job_id for job in jobs]
+        queued = sum(1 for job, key in zip(jobs, keys, strict=True) if self.admit(job, key))
         duplicates = len(jobs) - queued
         metrics.add_metric(name="JobsQueued", unit=MetricUnit.Count, value=queued)
         if duplicates:
@@ -125,11 +163,13 @@ class Intake:
             if push is None:
                 return _response(200, {"message": "pong"})
             jobs = jobs_from_github_push(self.settings, push.delivery_id, push.payload, self.clock())
+            keys = [push_content_key(self.settings, push.payload, job.environment) for job in jobs]
         except EventRejected as exc:
             metrics.add_metric(name="WebhooksRejected", unit=MetricUnit.Count, value=1)
-            logger.warning("webhook rejected", extra={"status": exc.status_code, "reason": str(exc)})
+            reason = str(getattr(exc, "reason", Reason.INVALID_EVENT))
+            logger.warning("webhook rejected", extra={"status": exc.status_code, "reason": reason, "error": str(exc)})
             return _response(exc.status_code, {"error": str(exc)})
-        return _response(202, self._admit_all(jobs))
+        return _response(202, self._admit_all(jobs, keys))
 
 
 _intake: Intake | None = None
@@ -154,21 +194,18 @@ def build_intake() -> Intake:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     global _intake
-    correlation = event.get("id") or ((event.get("requestContext") or {}).get("requestId"))
+    correlation = correlation_id(event)
     if correlation:
-        logger.set_correlation_id(str(correlation))
+        logger.set_correlation_id(correlation)
     if _intake is None:
         _intake = build_intake()
     # Lets an invocation that times out release its in-progress records instead of blocking redeliveries.
     _intake.idempotency_config.register_lambda_context(context)
-    try:
-        return _intake.handle(event)
-    except EventRejected as exc:
-        # A malformed EventBridge event will never succeed; fail loudly so it reaches the DLQ.
-        logger.error("event rejected", extra={"reason": str(exc)})
-        raise
+    # Bad input is answered (4xx) or dropped with a log line inside handle(); what still raises
+    # here is infrastructure (SQS, DynamoDB, Secrets Manager), which a retry can fix.
+    return _intake.handle(event)
 
 
 if os.environ.get("POWERTOOLS_TRACE_DISABLED") is None and os.environ.get("AWS_LAMBDA_FUNCTION_NAME") is None:

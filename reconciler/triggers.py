@@ -12,6 +12,7 @@ Accepted events (shapes as AWS and GitHub document them):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,7 +20,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from reconciler.errors import EventRejected, SettingsError
+from desired_state.naming import SERVICE_NAMES, name
+from desired_state.schema import ImageRef
+from reconciler.errors import EventRefused, EventRejected, SettingsError
 from reconciler.event_models import (
     CodeCommitStateChangeDetail,
     EcrImageActionDetail,
@@ -28,11 +31,12 @@ from reconciler.event_models import (
     GitHubPush,
     SchedulerTick,
 )
+from reconciler.events import Reason
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.settings import ReconcilerSettings
+from reconciler.webhook import shown
 
 SCHEDULER_SOURCE = "ecs-gitops.scheduler"
-ECR_REPOSITORY_NAME = re.compile(r"^ecr-(?P<service>frontend|api-gateway|processing-service)-(?P<suffix>[a-z0-9-]+)$")
 ENVIRONMENT_FILE = re.compile(r"^environments/(?P<name>[^/]+)\.yaml$")
 ZERO_COMMIT = "0" * 40
 
@@ -40,79 +44,139 @@ ZERO_COMMIT = "0" * 40
 Model = TypeVar("Model", bound=BaseModel)
 
 
+def _problem(error: Mapping[str, Any]) -> str:
+    """One pydantic error as 'field 'x' reason', without pydantic's "Value error, " prefix or the input."""
+    field = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        reason = "is missing"
+    elif error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        reason = str(error["ctx"]["error"])
+    else:
+        reason = error["msg"]
+    return f"field '{field}' {reason}" if field else reason
+
+
 def _parse(model: type[Model], data: Any, where: str) -> Model:
     """``data`` as ``model``; a missing or mistyped field is refused with its path."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"])
-        reason = "is missing" if first["type"] == "missing" else first["msg"]
-        raise EventRejected(f"{where}: field '{field}' {reason}") from None
+        raise EventRejected(f"{where}: {_problem(exc.errors(include_url=False)[0])}") from None
 
 
 def _job(settings: ReconcilerSettings, environment: str, trigger: Trigger, event_id: str, received_at: datetime, **fields: Any) -> Job:
     try:
         env = settings.environment(environment)
     except SettingsError as exc:
-        raise EventRejected(str(exc)) from None
-    return Job(
-        job_id=Job.make_id(event_id, environment),
-        environment=environment,
-        stack=env.stack,
-        trigger=trigger,
-        event_id=event_id,
-        received_at=received_at,
-        **fields,
-    )
+        raise EventRefused(str(exc), Reason.UNKNOWN_ENVIRONMENT) from None
+    try:
+        return Job(
+            job_id=Job.make_id(event_id, environment),
+            environment=environment,
+            stack=env.stack,
+            trigger=trigger,
+            event_id=event_id,
+            received_at=received_at,
+            **fields,
+        )
+    except ValidationError as exc:
+        # The event models accept more than a job carries (a SHA-256 commit id): refuse, never queue half a job.
+        raise EventRejected(f"{trigger.value} event {shown(event_id)} cannot become a job: {_problem(exc.errors(include_url=False)[0])}") from None
 
 
 def _all_environments(settings: ReconcilerSettings, trigger: Trigger, event_id: str, received_at: datetime, **fields: Any) -> list[Job]:
     return [_job(settings, name, trigger, event_id, received_at, **fields) for name in sorted(settings.environments)]
 
 
+def managed_repositories(settings: ReconcilerSettings) -> dict[str, tuple[str, str]]:
+    """Every ECR repository the platform creates for a managed environment -> (environment, service).
+
+    Built with the program's own naming (``ecr-{service}-{environmentSuffix}``), so the intake
+    accepts exactly the repositories a stack owns.
+    """
+    repositories: dict[str, tuple[str, str]] = {}
+    for environment in sorted(settings.environments):
+        for service in SERVICE_NAMES:
+            repositories.setdefault(name("ecr", settings.environments[environment].suffix, service), (environment, service))
+    return repositories
+
+
 def environment_for_repository(settings: ReconcilerSettings, repository: str) -> tuple[str, str] | None:
-    """(environment, service) an ECR repository belongs to, from ``ecr-{service}-{suffix}``."""
-    match = ECR_REPOSITORY_NAME.match(repository)
-    if not match:
-        return None
-    for name, env in settings.environments.items():
-        if env.suffix == match["suffix"]:
-            return name, match["service"]
+    """(environment, service) an ECR repository belongs to, or None when no managed environment owns it."""
+    return managed_repositories(settings).get(repository)
+
+
+def _owner(settings: ReconcilerSettings, repository: str) -> tuple[str, str]:
+    repositories = managed_repositories(settings)
+    owner = repositories.get(repository)
+    if owner is None:
+        known = sorted(repositories)
+        listed = ", ".join(known[:6]) + (f" and {len(known) - 6} more" if len(known) > 6 else "") if known else "none"
+        raise EventRefused(
+            f"ECR repository {shown(repository)} belongs to no managed environment; the platform's repositories are "
+            f"ecr-<service>-<environmentSuffix> ({listed})",
+            Reason.UNDEPLOYABLE_IMAGE,
+        )
+    return owner
+
+
+def _deployable(repository: str, service: str, tag: str | None, digest: str | None) -> ImageRef:
+    """The image as the desired-state schema would pin it; refused with the schema's own reason when it cannot be."""
+    if digest is None:
+        raise EventRefused(f"image event for {shown(repository)} carries no image-digest; nothing can be pinned", Reason.UNDEPLOYABLE_IMAGE)
+    try:
+        return ImageRef(repository=service, tag=tag, digest=digest)
+    except ValidationError as exc:
+        raise EventRefused(
+            f"image in {shown(repository)} cannot be deployed: {_problem(exc.errors(include_url=False)[0])}", Reason.UNDEPLOYABLE_IMAGE
+        ) from None
+
+
+def _first_pinnable_tag(service: str, tags: list[str], digest: str) -> str | None:
+    """The first tag the schema accepts as an immutable release tag; moving tags (``latest``) are passed over."""
+    for tag in tags:
+        try:
+            ImageRef(repository=service, tag=tag, digest=digest)
+        except ValidationError:
+            continue
+        return tag
     return None
 
 
-def jobs_from_eventbridge(settings: ReconcilerSettings, event: Mapping[str, Any], received_at: datetime) -> list[Job]:
-    """Jobs for one EventBridge event; an empty list means the event is valid but needs no work."""
+def jobs_from_eventbridge(settings: ReconcilerSettings, event: Any, received_at: datetime) -> list[Job]:
+    """Jobs for one EventBridge event; an empty list means the event is valid but needs no work.
+
+    Anything else raises :class:`EventRejected` (:class:`EventRefused` with a reason for a
+    well-formed event that must not be queued), and nothing but that.
+    """
+    if not isinstance(event, Mapping):
+        raise EventRejected(f"event is a {type(event).__name__}, not a JSON object")
     if event.get("source") == SCHEDULER_SOURCE:
         return _scheduler_jobs(settings, event, received_at)
-    envelope = _parse(EventBridgeEvent, event, f"{event.get('source')} event")
+    envelope = _parse(EventBridgeEvent, event, f"{shown(event.get('source'))} event")
     source, detail_type, event_id = envelope.source, envelope.detail_type, envelope.id
 
     if source == "aws.ecr" and detail_type == "ECR Image Action":
         action = _parse(EcrImageActionDetail, envelope.detail, "ECR Image Action detail")
         if action.action_type != "PUSH" or action.result != "SUCCESS":
             return []
-        owner = environment_for_repository(settings, action.repository_name)
-        if owner is None:
-            return []
-        environment, service = owner
-        image = ImageEvent(repository=action.repository_name, service=service, tag=action.image_tag, digest=action.image_digest)
+        environment, service = _owner(settings, action.repository_name)
+        pinned = _deployable(action.repository_name, service, action.image_tag, action.image_digest)
+        image = ImageEvent(repository=action.repository_name, service=service, tag=pinned.tag, digest=pinned.digest)
         return [_job(settings, environment, Trigger.ECR_IMAGE_PUSH, event_id, received_at, image=image)]
 
     if source == "aws.ecr" and detail_type == "ECR Image Scan":
         scan = _parse(EcrImageScanDetail, envelope.detail, "ECR Image Scan detail")
         if scan.scan_status != "COMPLETE":
             return []
-        owner = environment_for_repository(settings, scan.repository_name)
-        if owner is None:
-            return []
-        environment, service = owner
+        environment, service = _owner(settings, scan.repository_name)
+        # A scan wakes the rollout of its digest; the digest must be one a rollout could pin.
+        pinned = _deployable(scan.repository_name, service, None, scan.image_digest)
         image = ImageEvent(
             repository=scan.repository_name,
             service=service,
-            tag=scan.image_tags[0] if scan.image_tags else None,
-            digest=scan.image_digest,
+            tag=_first_pinnable_tag(service, scan.image_tags, pinned.digest or ""),
+            digest=pinned.digest,
             scan_status="COMPLETE",
             finding_counts=scan.finding_severity_counts,
         )
@@ -132,28 +196,26 @@ def jobs_from_eventbridge(settings: ReconcilerSettings, event: Mapping[str, Any]
         author = (change.caller_user_arn or "").rsplit("/", 1)[-1] or None
         return _all_environments(settings, Trigger.CODECOMMIT_PUSH, event_id, received_at, commit=change.commit_id, author=author)
 
-    raise EventRejected(f"unsupported event: source={source!r} detail-type={detail_type!r}")
+    raise EventRejected(f"unsupported event: source={shown(source)} detail-type={shown(detail_type)}")
 
 
 def _scheduler_jobs(settings: ReconcilerSettings, event: Mapping[str, Any], received_at: datetime) -> list[Job]:
     tick = _parse(SchedulerTick, event, "scheduler tick")
-    trigger = {"resync": Trigger.SCHEDULED_RESYNC, "drift-check": Trigger.SCHEDULED_DRIFT_CHECK}.get(tick.kind)
+    trigger = {"resync": Trigger.SCHEDULED_RESYNC, "drift-check": Trigger.SCHEDULED_DRIFT_CHECK}.get(tick.kind or "")
     if trigger is None:
-        raise EventRejected(f"scheduler tick: kind must be 'resync' or 'drift-check', not {tick.kind!r}")
+        raise EventRejected(f"scheduler tick: kind must be 'resync' or 'drift-check', not {shown(tick.kind)}")
     event_id = f"scheduler:{tick.execution_id}"
     if tick.environment == "*":
         return _all_environments(settings, trigger, event_id, received_at)
     return [_job(settings, tick.environment, trigger, event_id, received_at)]
 
 
-def jobs_from_github_push(settings: ReconcilerSettings, delivery_id: str, payload: Mapping[str, Any], received_at: datetime) -> list[Job]:
+def jobs_from_github_push(settings: ReconcilerSettings, delivery_id: str, payload: Any, received_at: datetime) -> list[Job]:
     """Jobs for a verified GitHub push; only the desired-state branch counts."""
     push = _parse(GitHubPush, payload, "push payload")
     if push.ref != f"refs/heads/{settings.repository.branch}":
-        raise EventRejected(f"push to {push.ref!r} ignored: the desired state lives on refs/heads/{settings.repository.branch}", 422)
+        raise EventRejected(f"push to {shown(push.ref)} ignored: the desired state lives on refs/heads/{settings.repository.branch}", 422)
     commit = push.after
-    if not re.match(r"^[0-9a-f]{40}$", commit):
-        raise EventRejected("push payload: 'after' is not a commit id")
     if commit == ZERO_COMMIT:
         return []  # branch deleted: nothing to converge
     author_info = push.head_commit.author if push.head_commit else None
@@ -175,3 +237,18 @@ def jobs_from_github_push(settings: ReconcilerSettings, delivery_id: str, payloa
         _job(settings, name, Trigger.GIT_PUSH, f"github:{delivery_id}", received_at, commit=commit, author=author)
         for name in environments
     ]
+
+
+def push_content_key(settings: ReconcilerSettings, payload: Any, environment: str) -> str:
+    """What makes two push deliveries the same push for ``environment``, whatever their delivery ids.
+
+    A replayed body (GitHub's redelivery, or a captured request sent again under a new
+    ``X-GitHub-Delivery``) is byte-for-byte the signed original, so repository, ref, before, after
+    and the repository's ``pushed_at`` are equal. A genuine later push of the same commit (a reset
+    back to it, or a re-push after a reset) differs in ``before`` or ``pushed_at`` and is a new push.
+    """
+    push = _parse(GitHubPush, payload, "push payload")
+    repository = push.repository.full_name if push.repository and push.repository.full_name else settings.repository.url
+    pushed_at = push.repository.pushed_at if push.repository else None
+    content = "\x1f".join(str(part) for part in (repository, push.ref, push.before, push.after, pushed_at, environment))
+    return "github-push:" + hashlib.sha256(content.encode()).hexdigest()

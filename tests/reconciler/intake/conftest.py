@@ -8,7 +8,9 @@ URL payload format 2.0.
 from __future__ import annotations
 
 import base64
+import io
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -28,7 +30,7 @@ REGION = "us-east-1"
 COMMIT_A = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 COMMIT_B = "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"
 COMMIT_C = "9f4c2b1e8d7a6c5b4a3f2e1d0c9b8a7f6e5d4c3b"
-DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
+DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd12345678"
 
 
 def make_settings(aws: Any, **overrides: Any) -> ReconcilerSettings:
@@ -142,8 +144,12 @@ def github_push_payload(
     after: str = COMMIT_A,
     before: str = COMMIT_B,
     commits: list[dict[str, list[str]]] | None = None,
+    pushed_at: int = 1741091410,
 ) -> dict[str, Any]:
-    """A GitHub ``push`` payload; ``commits`` items give the added/modified/removed lists."""
+    """A GitHub ``push`` payload; ``commits`` items give the added/modified/removed lists.
+
+    ``pushed_at`` is the repository's push time (epoch seconds), which GitHub sets anew on every push.
+    """
     file_lists = commits if commits is not None else [{"modified": ["environments/dev.yaml"]}]
     author = {"name": "Jane Doe", "email": "jane@example.com", "username": "janedoe"}
     commit_objects = []
@@ -175,6 +181,7 @@ def github_push_payload(
             "private": True,
             "default_branch": "main",
             "clone_url": "https://github.com/example-org/desired-state.git",
+            "pushed_at": pushed_at,
         },
         "pusher": {"name": "janedoe", "email": "jane@example.com"},
         "sender": {"login": "janedoe", "id": 4242, "type": "User"},
@@ -366,3 +373,33 @@ def secret_calls(reconciler_aws) -> list[str]:
 
     reconciler_aws.secretsmanager.meta.events.register("provide-client-params.secrets-manager.GetSecretValue", _record)
     return calls
+
+
+@pytest.fixture
+def intake_log(monkeypatch) -> Callable[[], list[dict[str, Any]]]:
+    """The intake's structured log lines (Powertools JSON), parsed, from this test only."""
+    from reconciler.intake import logger
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", stream)
+
+    def _lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+    return _lines
+
+
+@pytest.fixture
+def assert_dropped(intake_log, drain) -> Callable[..., None]:
+    """Check an EventBridge result is a logged drop: nothing queued, the reason in the result and in one log line."""
+
+    def _check(result: dict[str, Any], reason: str, match: str) -> None:
+        assert result["queued"] == 0 and result["jobs"] == [], result
+        assert result["dropped"]["reason"] == reason, result
+        assert re.search(match, result["dropped"]["error"]), result["dropped"]["error"]
+        dropped = [line for line in intake_log() if line["message"] == "event dropped"]
+        assert dropped, "no 'event dropped' log line"
+        assert dropped[-1]["reason"] == reason and dropped[-1]["error"] == result["dropped"]["error"]
+        assert drain() == []
+
+    return _check

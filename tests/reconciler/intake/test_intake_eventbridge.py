@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from reconciler.errors import EventRejected
 from reconciler.models import Job
 
 
@@ -55,13 +52,13 @@ def test_ecr_failed_push_or_delete_queues_nothing(intake, payloads, drain, subte
             assert drain() == []
 
 
-def test_ecr_push_to_a_repository_of_no_environment_queues_nothing(intake, payloads, drain, subtests):
+def test_ecr_push_to_a_repository_of_no_environment_queues_nothing(intake, payloads, assert_dropped, subtests):
+    # Since issue 9 the refusal is logged with its reason instead of passing silently.
     repositories = ["ecr-frontend-staging", "ecr-billing-dev", "frontend-dev", "ecr-frontend-dev-extra-but-unknown", "nginx"]
     for index, repository in enumerate(repositories):
         with subtests.test(repository=repository):
             outcome = intake.handle(payloads.ecr_image_action(repository, event_id=f"evt-{index}"))
-            assert outcome["queued"] == 0 and outcome["jobs"] == []
-            assert drain() == []
+            assert_dropped(outcome, "UndeployableImage", f"ECR repository '{repository}' belongs to no managed environment")
 
 
 def test_ecr_scan_complete_queues_a_job_with_the_severity_counts(intake, payloads, drain):
@@ -163,27 +160,27 @@ def test_scheduler_resync_for_one_environment(intake, payloads, drain):
     assert message["job"]["stack"] == "prod"
 
 
-def test_scheduler_tick_with_a_bad_kind_is_rejected(intake, payloads, drain, subtests):
+def test_scheduler_tick_with_a_bad_kind_is_dropped(intake, payloads, assert_dropped, subtests):
+    # Changed with issue 9: a bad EventBridge event is a logged drop (it can never succeed on retry), not an exception.
     for kind in ["deploy", "", None, "Drift-Check"]:
         with subtests.test(kind=kind):
             tick = payloads.scheduler_tick()
             tick["kind"] = kind
-            with pytest.raises(EventRejected, match="kind must be 'resync' or 'drift-check'") as caught:
-                intake.handle(tick)
-            assert caught.value.status_code == 400
-            assert drain() == []
+            assert_dropped(intake.handle(tick), "InvalidEvent", "kind must be 'resync' or 'drift-check'")
 
 
-def test_scheduler_tick_without_execution_id_is_rejected(intake, payloads, drain):
+def test_scheduler_tick_without_execution_id_is_dropped(intake, payloads, assert_dropped):
     tick = payloads.scheduler_tick()
     del tick["executionId"]
 
-    with pytest.raises(EventRejected, match="executionId"):
-        intake.handle(tick)
-    assert drain() == []
+    assert_dropped(intake.handle(tick), "InvalidEvent", "executionId")
 
 
-def test_unsupported_event_is_rejected(intake, drain):
+def test_scheduler_tick_for_an_unmanaged_environment_is_dropped(intake, payloads, assert_dropped):
+    assert_dropped(intake.handle(payloads.scheduler_tick("resync", "staging")), "UnknownEnvironment", "'staging' is not managed")
+
+
+def test_unsupported_event_is_dropped(intake, assert_dropped):
     event = {
         "version": "0",
         "id": "7bf73129-1428-4cd3-a780-95db273d1602",
@@ -195,24 +192,18 @@ def test_unsupported_event_is_rejected(intake, drain):
         "resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-abcd1111"],
         "detail": {"instance-id": "i-abcd1111", "state": "pending"},
     }
-    with pytest.raises(EventRejected, match="unsupported event: source='aws.ec2'"):
-        intake.handle(event)
-    assert drain() == []
+    assert_dropped(intake.handle(event), "InvalidEvent", "unsupported event: source='aws.ec2'")
 
 
-def test_ecr_push_without_repository_name_is_rejected(intake, payloads, drain):
+def test_ecr_push_without_repository_name_is_dropped(intake, payloads, assert_dropped):
     event = payloads.ecr_image_action()
     del event["detail"]["repository-name"]
 
-    with pytest.raises(EventRejected, match="repository-name"):
-        intake.handle(event)
-    assert drain() == []
+    assert_dropped(intake.handle(event), "InvalidEvent", "repository-name")
 
 
-def test_eventbridge_event_without_id_is_rejected(intake, payloads, drain):
+def test_eventbridge_event_without_id_is_dropped(intake, payloads, assert_dropped):
     event = payloads.codecommit_change()
     del event["id"]
 
-    with pytest.raises(EventRejected, match="'id' is missing"):
-        intake.handle(event)
-    assert drain() == []
+    assert_dropped(intake.handle(event), "InvalidEvent", "'id' is missing")

@@ -79,14 +79,69 @@ def test_replayed_github_delivery_is_accepted_but_not_queued_again(make_intake, 
     assert drain() == []
 
 
-def test_same_body_under_a_new_delivery_id_is_a_new_job(intake, reconciler_aws, payloads, drain):
+def test_same_body_under_a_new_delivery_id_is_not_queued_again(make_intake, reconciler_aws, payloads, drain):
+    # Changed with issue 8 ("a replayed webhook (same body under a new delivery id)"): this used to queue a second
+    # job for the same commit; the idempotency key of a push is now its content, not its delivery id.
+    queue = CountingQueue(reconciler_aws.sqs, reconciler_aws.queue_url)
+    intake = make_intake(queue=queue)
     body = payloads.encode(payloads.github_push_payload(commits=[{"modified": ["environments/dev.yaml"]}]))
-    for delivery in ("delivery-1", "delivery-2"):
-        intake.handle(payloads.function_url_event(body, secret=reconciler_aws.webhook_secret, delivery=delivery))
 
+    first = intake.handle(payloads.function_url_event(body, secret=reconciler_aws.webhook_secret, delivery="delivery-1"))
+    replay = intake.handle(payloads.function_url_event(body, secret=reconciler_aws.webhook_secret, delivery="delivery-2"))
+
+    assert json.loads(first["body"])["queued"] == 1
+    assert replay["statusCode"] == 202
+    assert json.loads(replay["body"]) == {"queued": 0, "duplicates": 1, "jobs": [Job.make_id("github:delivery-2", "dev")]}
+    assert len(queue.sent) == 1
     jobs = [m["job"] for m in drain()]
-    assert [j["eventId"] for j in jobs] == ["github:delivery-1", "github:delivery-2"]
-    assert {j["commit"] for j in jobs} == {payloads.commit_a}  # the worker skips the already-applied commit
+    assert [(j["eventId"], j["commit"]) for j in jobs] == [("github:delivery-1", payloads.commit_a)]
+
+
+def test_replay_is_refused_after_a_cold_start_and_for_every_environment(make_intake, reconciler_aws, payloads, drain):
+    body = payloads.encode(payloads.github_push_payload(commits=[]))  # no file lists: every environment
+
+    assert json.loads(make_intake().handle(payloads.function_url_event(body, secret=reconciler_aws.webhook_secret, delivery="d-1"))["body"])["queued"] == 2
+    replay = json.loads(make_intake().handle(payloads.function_url_event(body, secret=reconciler_aws.webhook_secret, delivery="d-2"))["body"])
+
+    assert replay["queued"] == 0 and replay["duplicates"] == 2
+    assert len(drain()) == 2
+
+
+def test_a_reset_back_to_an_earlier_commit_is_a_new_push(intake, reconciler_aws, payloads, drain):
+    """A -> B, then a deliberate reset B -> A: the second push names an already-seen 'after' but is no replay."""
+    secret = reconciler_aws.webhook_secret
+    files = [{"modified": ["environments/dev.yaml"]}]
+    pushes = [
+        ("p-1", payloads.github_push_payload(before=payloads.commit_c, after=payloads.commit_a, commits=files, pushed_at=100)),
+        ("p-2", payloads.github_push_payload(before=payloads.commit_a, after=payloads.commit_b, commits=files, pushed_at=200)),
+        ("p-3", payloads.github_push_payload(before=payloads.commit_b, after=payloads.commit_a, commits=files, pushed_at=300)),
+        # The same transition as p-2 again, pushed later (after the reset): a genuine push, not a replay.
+        ("p-4", payloads.github_push_payload(before=payloads.commit_a, after=payloads.commit_b, commits=files, pushed_at=400)),
+    ]
+    for delivery, payload in pushes:
+        response = intake.handle(payloads.function_url_event(payloads.encode(payload), secret=secret, delivery=delivery))
+        assert json.loads(response["body"])["queued"] == 1, delivery
+
+    commits = [m["job"]["commit"] for m in drain()]
+    assert commits == [payloads.commit_a, payloads.commit_b, payloads.commit_a, payloads.commit_b]
+
+
+def test_content_key_separates_environments_and_repositories(make_settings_for, payloads):
+    from reconciler.triggers import push_content_key
+
+    settings = make_settings_for()
+    payload = payloads.github_push_payload()
+    other_repo = payloads.github_push_payload()
+    other_repo["repository"]["full_name"] = "example-org/fork"
+
+    keys = {
+        push_content_key(settings, payload, "dev"),
+        push_content_key(settings, payload, "prod"),
+        push_content_key(settings, other_repo, "dev"),
+        push_content_key(settings, payloads.github_push_payload(ref="refs/heads/main", pushed_at=1), "dev"),
+    }
+    assert len(keys) == 4
+    assert push_content_key(settings, payload, "dev") == push_content_key(settings, json.loads(json.dumps(payload)), "dev")
 
 
 def test_pushes_racing_on_one_stack_keep_their_order_in_one_group(intake, reconciler_aws, payloads, drain):

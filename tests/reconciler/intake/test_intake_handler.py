@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import reconciler.intake as intake_module
-from reconciler.errors import EventRejected, SettingsError
+from reconciler.errors import SettingsError
 from reconciler.models import Job
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -130,21 +130,42 @@ def test_handler_counts_rejected_webhooks(monkeypatch, capsys, intake, payloads)
     assert metric(blob, "WebhooksRejected") == [1.0]
 
 
-def test_handler_reraises_a_malformed_eventbridge_event(monkeypatch, intake, payloads, drain):
+def test_handler_drops_a_malformed_eventbridge_event_with_a_log_line(monkeypatch, capsys, intake, payloads, drain):
+    # Changed with issue 9: the handler used to re-raise (Lambda retried an event that can never succeed).
     monkeypatch.setattr(intake_module, "_intake", intake)
+    monkeypatch.setattr(intake_module.logger.registered_handler, "stream", sys.stdout)
     event = payloads.ecr_image_action()
     del event["detail"]["repository-name"]
 
-    with pytest.raises(EventRejected, match="repository-name"):
-        intake_module.handler(event, lambda_context())
+    result = intake_module.handler(event, lambda_context())
+
+    assert result["queued"] == 0 and result["dropped"]["reason"] == "InvalidEvent"
+    assert "repository-name" in result["dropped"]["error"]
+    assert drain() == []
+    stdout = capsys.readouterr().out
+    [line] = [line for line in log_lines(stdout) if line["message"] == "event dropped"]
+    assert line["reason"] == "InvalidEvent" and "repository-name" in line["error"]
+    assert line["correlation_id"] == event["id"]
+    [blob] = [b for b in emf_blobs(stdout) if "EventsDropped" in metric_names(b)]
+    assert metric(blob, "EventsDropped") == [1.0]
+
+
+def test_handler_drops_a_bad_scheduler_tick(monkeypatch, intake, payloads, drain):
+    monkeypatch.setattr(intake_module, "_intake", intake)
+
+    result = intake_module.handler(payloads.scheduler_tick(kind="nonsense"), lambda_context())
+
+    assert result["dropped"]["reason"] == "InvalidEvent"
     assert drain() == []
 
 
-def test_handler_reraises_a_bad_scheduler_tick(monkeypatch, intake, payloads):
+def test_handler_drops_an_event_that_is_not_an_object(monkeypatch, intake, drain, subtests):
     monkeypatch.setattr(intake_module, "_intake", intake)
-
-    with pytest.raises(EventRejected):
-        intake_module.handler(payloads.scheduler_tick(kind="nonsense"), lambda_context())
+    for event in ([1, 2], "text", None, 42):
+        with subtests.test(event=event):
+            result = intake_module.handler(event, lambda_context())
+            assert result["dropped"]["reason"] == "InvalidEvent"
+            assert drain() == []
 
 
 def test_handler_gives_idempotency_records_an_in_progress_expiry(monkeypatch, intake, reconciler_aws, payloads):
