@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 from desired_state.schema import FARGATE_TASK_SIZES
 from policies import aws_types as t
+from policies.credentials import credential_reason
 from policies.model import Finding, ResourceView, Stack
 from policies.rules import rule
 
@@ -21,38 +19,6 @@ SPEC_TASK_SIZES: dict[str, tuple[int, int]] = {
     "processing-service": (2048, 4096),
 }
 REQUIRED_LOG_RETENTION_DAYS = 30
-
-CREDENTIAL_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)", re.IGNORECASE)
-CREDENTIAL_VALUE_PATTERNS = (
-    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a PEM private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("a Slack token", re.compile(r"\bxox[abpors]-[A-Za-z0-9-]{10,}\b")),
-    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("a URL with an embedded password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
-)
-TOKEN_LIKE = re.compile(r"^[A-Za-z0-9+/=_\-]{20,}$")
-HIGH_ENTROPY_BITS_PER_CHAR = 4.0
-
-
-def shannon_entropy(text: str) -> float:
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
-
-
-def credential_reason(name: str, value: str) -> str | None:
-    """Why an environment value looks like a credential, or None. Never returns the value itself."""
-    if CREDENTIAL_NAME.search(name) and value.strip():
-        return "its name suggests a credential"
-    for what, pattern in CREDENTIAL_VALUE_PATTERNS:
-        if pattern.search(value):
-            return f"its value looks like {what}"
-    has_digit = any(c.isdigit() for c in value)
-    has_alpha = any(c.isalpha() for c in value)
-    if TOKEN_LIKE.match(value) and has_digit and has_alpha and shannon_entropy(value) >= HIGH_ENTROPY_BITS_PER_CHAR:
-        return "its value is a long high-entropy string"
-    return None
-
 
 def _service_of(task: ResourceView) -> str | None:
     return task.tag("service")
@@ -153,7 +119,19 @@ def secrets_by_arn(stack: Stack) -> Iterator[Finding]:
                     )
 
 
-@rule("SECRET-002", "mandatory", "No environment value looks like a credential")
+@rule(
+    "SECRET-002",
+    "mandatory",
+    "No environment value looks like a credential. By name (whole words, trailing numbers and OLD/NEW dropped): "
+    "PASSWORD, PASSWD, PASS, PWD, PASSPHRASE, SECRET(S), TOKEN or *TOKEN, CREDENTIAL(S), CREDS, DSN, AUTH, SALT, "
+    "CONNECTION_STRING, ACCESS_KEY_ID, and any *_KEY except public and data keys (PUBLIC_KEY, PARTITION_KEY, SORT_KEY, "
+    "CACHE_KEY, ROUTING_KEY, ...); not a name whose last word describes the credential (TOKEN_TTL_SECONDS, "
+    "PASSWORD_MIN_LENGTH, PUBLIC_KEY_URL, AUTH_URL, SECRET_ARN, *_FILE). KEYCLOAK_URL holds no KEY word. By value, "
+    "whatever the name: AWS access key ids (AKIA/ASIA), an AWS secret access key after its key, PEM private keys, "
+    "GitHub (ghp_, github_pat_) and Slack tokens, JWTs, user:password@ in a URL (a '/' in the password included), "
+    "password= in a connection string, Bearer/Basic credentials, tokens in a URL query, long high-entropy strings. "
+    "Empty values pass. Messages never quote the value.",
+)
 def no_credentials_in_environment(stack: Stack) -> Iterator[Finding]:
     for task in stack.of_type(t.TASK_DEFINITION):
         for container in _containers(task):

@@ -309,3 +309,84 @@ def test_ordinary_values_are_not_credentials(kit, dev_views, name, value):
         definitions[0]["environment"] = [{"name": name, "value": value}]
 
     assert kit.run(kit.edit_containers(dev_views, "td-frontend-blue-dev", plant), "SECRET-002") == []
+
+
+# --- SECRET-002: the names and shapes it used to miss ---------------------------------------
+
+PLANTED = "Plain-0ld-value"  # a value no value pattern matches: only the name can flag it
+
+
+def _plant_one(kit, dev_views, name, value):
+    def plant(definitions):
+        definitions[0]["environment"] = [{"name": name, "value": value}]
+
+    return kit.edit_containers(dev_views, "td-processing-service-dev", plant)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DB_PASS", "PWD", "DSN", "SENTRY_DSN", "AUTH", "BASIC_AUTH", "CSRF_TOKEN", "GITHUBTOKEN", "SIGNING_KEY", "ENCRYPTION_KEY",
+        "KEY", "PASSPHRASE", "CREDENTIALS", "PRIVATE_KEY", "CONNECTION_STRING", "DB_CONNECTION_STRING", "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY", "CLIENTSECRET", "DBPASSWORD", "API_KEY_2", "DB_PASSWORD_OLD", "SECRET_KEY_BASE", "PASSWORD_SALT",
+        "db-pass", "Jwt.Signing.Key",
+    ],
+)
+def test_credential_names_it_used_to_miss(kit, dev_views, name):
+    broken = _plant_one(kit, dev_views, name, PLANTED)
+    violations = kit.run(broken, "SECRET-002")
+    kit.expect(violations, "SECRET-002", "td-processing-service-dev", f"environment variable {name}", "name suggests a credential")
+    assert all(PLANTED not in v.message for v in violations)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LOG_LEVEL", "KEYCLOAK_URL", "KEYCLOAK_REALM", "PUBLIC_KEY_URL", "JWT_PUBLIC_KEY", "TOKEN_TTL_SECONDS", "PASSWORD_MIN_LENGTH",
+        "AUTH_URL", "SECRET_ARN", "DB_PASSWORD_FILE", "PARTITION_KEY", "SORT_KEY", "CACHE_KEY", "ROUTING_KEY", "PASSENGER_COUNT",
+        "BYPASS_CACHE", "TOKENIZER_MODEL", "MONKEY_MODE", "OAUTH_CLIENT_ID", "API_BASE_PATH",
+    ],
+)
+def test_names_about_credentials_or_merely_containing_letters_of_one_pass(kit, dev_views, name):
+    assert kit.run(_plant_one(kit, dev_views, name, PLANTED), "SECRET-002") == []
+
+
+VALUE_SHAPES = {
+    "asia-session-key": ("UPSTREAM", "ASIAY34FZKBOKMUTVV7A", "an AWS access key id"),
+    "aws-secret-after-key": ("UPSTREAM", "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "an AWS secret access key"),
+    "aws-secret-json": ("UPSTREAM", '{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}', "an AWS secret access key"),
+    "url-password-with-slash": ("DATABASE_URL", "https://user:pa/ss@db.internal/orders", "a URL with an embedded password"),
+    "url-no-user": ("CACHE_URL", "redis://:s3cretpa55@cache.internal:6379/0", "a URL with an embedded password"),
+    "github-pat": ("CI_HOOK", "github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV", "a GitHub token"),
+    "openssh-key": ("SIGNING_MATERIAL", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", "a PEM private key"),
+    "libpq-dsn": ("DATABASE", "host=db.internal port=5432 user=app password=hunter2 dbname=orders", "a connection string with a password"),
+    "ado-dsn": ("DATABASE", "Server=db.internal;User Id=app;Password=hunter2;Database=orders", "a connection string with a password"),
+    "bearer": ("UPSTREAM_HEADER", "Authorization: Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "an HTTP authorization credential"),
+    "query-token": ("WEBHOOK", "https://hooks.example.com/notify?access_token=abcd1234efgh5678", "a URL with a token in its query"),
+}
+
+
+@pytest.mark.parametrize("case", VALUE_SHAPES, ids=list(VALUE_SHAPES))
+def test_credential_value_shapes_it_used_to_miss(kit, dev_views, case):
+    name, value, what = VALUE_SHAPES[case]
+    violations = kit.run(_plant_one(kit, dev_views, name, value), "SECRET-002")
+    kit.expect(violations, "SECRET-002", "td-processing-service-dev", f"environment variable {name}", f"looks like {what}")
+    secret = {"url-password-with-slash": "pa/ss", "url-no-user": "s3cretpa55", "libpq-dsn": "hunter2", "ado-dsn": "hunter2"}.get(case, value)
+    assert all(secret not in m for m in _all_messages(_plant_one(kit, dev_views, name, value), kit.DEV))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://api.example.com:8443/v1/users/alice@example.com",  # a port and an address in the path: no userinfo
+        "https://keycloak.internal/realms/trading",
+        "postgres://db.internal:5432/orders",
+        "Basic authentication-required for partners",  # prose, not a header
+        "bypass=1",
+        "LOG_LEVEL=debug;FORMAT=json",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-credentials-AbCdEf",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----",
+    ],
+)
+def test_values_that_only_resemble_credentials_pass(kit, dev_views, value):
+    assert kit.run(_plant_one(kit, dev_views, "UPSTREAM", value), "SECRET-002") == []
