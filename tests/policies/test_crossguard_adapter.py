@@ -113,7 +113,7 @@ def clean_stack(rendered_dev) -> list[PolicyResource]:
 
 def test_one_stack_validation_policy_per_rule():
     policies = crossguard_policies()
-    assert len(policies) == len(RULES) == 36
+    assert len(policies) == len(RULES) == 37
     assert all(isinstance(p, StackValidationPolicy) for p in policies)
     assert [p.name for p in policies] == [r.id.lower() for r in RULES]
     assert len({p.name for p in policies}) == len(policies)
