@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -184,3 +185,79 @@ def ecs_api_schema(stack: Stack) -> Iterator[Finding]:
         if report.has_errors():
             for line in report.generate_report().splitlines():
                 yield Finding(task.name, f"ECS would reject RegisterTaskDefinition: {line.strip()}")
+
+
+def _receivers(secret: ResourceView) -> set[str]:
+    return set((secret.tag(t.SECRET_RECEIVERS_TAG) or "").split())
+
+
+def _secret_label(stack: Stack, secret: ResourceView) -> str:
+    """The desired-state name of a secret (``secret-<name>-<suffix>``), as the person fixing it writes it."""
+    physical = str(secret.props.get("name") or secret.name)
+    stem = physical.removeprefix("secret-")
+    suffix = f"-{stack.context.environment_suffix}"
+    return stem.removesuffix(suffix) if stem != physical and stem.endswith(suffix) else physical
+
+
+def _secret_by_arn(secrets: list[ResourceView], arn: str) -> ResourceView | None:
+    """The stack's secret an ARN (possibly with ``:json-key::``) points at: ``...:secret:<name>-<6 chars>``."""
+    matches = [s for s in secrets if s.props.get("name") and re.search(rf":secret:{re.escape(str(s.props['name']))}(-[A-Za-z0-9]{{6}})?(:|$)", arn)]
+    return max(matches, key=lambda s: len(str(s.props["name"])), default=None)
+
+
+def _refusal(stack: Stack, service: str, secret: ResourceView, how: str) -> str:
+    label = _secret_label(stack, secret)
+    listed = ", ".join(sorted(_receivers(secret))) or "no service"
+    return (
+        f"service {service} {how} secret {label}, which may go only to {listed} (secrets.{label}.allowedServices); "
+        f"remove it from {service}, or list {service} under secrets.{label}.allowedServices if that tier truly needs it"
+    )
+
+
+@rule(
+    "SECRET-003",
+    "mandatory",
+    "A service receives, and its roles may read, only the secrets that list it under `allowedServices` "
+    "(least privilege between tiers: the internet-facing frontend never gets the database credentials; no list, no receiver)",
+)
+def secrets_only_to_listed_services(stack: Stack) -> Iterator[Finding]:
+    secrets = list(stack.of_type(t.SECRET))
+    role_services: dict[str, set[str]] = {}
+    for task in stack.of_type(t.TASK_DEFINITION):
+        service = _service_of(task) or task.name
+        for prop in ("executionRoleArn", "taskRoleArn"):
+            for role in stack.referenced(task, prop, t.ROLE):
+                role_services.setdefault(role.name, set()).add(service)
+        received: dict[str, ResourceView] = {s.name: s for s in stack.referenced(task, "containerDefinitions", t.SECRET)}
+        for container in _containers(task):
+            for injection in container.get("secrets") or []:
+                value_from = str(injection.get("valueFrom", ""))
+                secret = _secret_by_arn(secrets, value_from)
+                if secret is not None:
+                    received[secret.name] = secret
+                elif value_from.startswith("arn:aws:secretsmanager:"):
+                    yield Finding(
+                        task.name,
+                        f"service {service}: secret {injection.get('name')} comes from a Secrets Manager secret this stack does not own; "
+                        "declare it under secrets with the services that may receive it",
+                    )
+        for secret in sorted(received.values(), key=lambda s: s.name):
+            if service not in _receivers(secret):
+                yield Finding(task.name, _refusal(stack, service, secret, "receives"))
+    for policy in stack.of_type(t.ROLE_POLICY, t.POLICY):
+        readable = {s.name: s for s in stack.referenced(policy, "policy", t.SECRET)}
+        document = policy.json_prop("policy")
+        statements = document.get("Statement") if isinstance(document, dict) else None
+        for statement in statements if isinstance(statements, list) else []:
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            resources = statement.get("Resource")
+            for arn in resources if isinstance(resources, list) else [resources]:
+                secret = _secret_by_arn(secrets, str(arn))
+                if secret is not None:
+                    readable[secret.name] = secret
+        services = set().union(*(role_services.get(r.name, set()) for r in stack.referenced(policy, "role", t.ROLE)))
+        for service in sorted(services):
+            for secret in sorted(readable.values(), key=lambda s: s.name):
+                if service not in _receivers(secret):
+                    yield Finding(policy.name, _refusal(stack, service, secret, "has a role that may read"))
