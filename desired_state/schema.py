@@ -326,6 +326,12 @@ class SecretSpec(Model):
     ``generated-credentials``: a JSON document ``{"username": ..., "password": ...}`` with a
     generated password. ``generated-string``: a generated random string. ``config``: the value of
     the Pulumi secret config key ``configKey`` (set with ``pulumi config set --secret``).
+
+    ``allowedServices``: the services that may receive the secret (least privilege: the tiers stay
+    isolated, so the internet-facing frontend never gets the database credentials). Absent or
+    empty means no service may: a secret is granted by naming its receivers, never by default.
+    Only listed services' execution roles may read it, and policy SECRET-003 refuses a service
+    that injects a secret it is not listed for.
     """
 
     kind: Literal["generated-credentials", "generated-string", "config"]
@@ -333,6 +339,21 @@ class SecretSpec(Model):
     username: str | None = None
     length: int = Field(default=40, ge=16, le=4096)
     config_key: str | None = None
+    allowed_services: tuple[str, ...] = ()
+
+    @field_validator("allowed_services")
+    @classmethod
+    def _known_services(cls, services: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in services if s not in SERVICE_NAMES]
+        if unknown:
+            raise ValueError(f"{', '.join(repr(s) for s in unknown)} is not a service of the platform; use some of {', '.join(SERVICE_NAMES)}")
+        if len(set(services)) != len(services):
+            raise ValueError("a service is listed twice; list each receiving service once")
+        return services
+
+    def may_receive(self, service: str) -> bool:
+        """Whether ``service`` is one of the secret's declared receivers."""
+        return service in self.allowed_services
 
     @model_validator(mode="after")
     def _kind_fields(self) -> SecretSpec:

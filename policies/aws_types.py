@@ -24,3 +24,7 @@ SCALING_TARGET = "aws:appautoscaling/target:Target"
 SCALING_POLICY = "aws:appautoscaling/policy:Policy"
 SECRET = "aws:secretsmanager/secret:Secret"
 PROVIDER = "pulumi:providers:aws"
+
+# Tag the program puts on each Secrets Manager secret: the services that may receive it,
+# space-separated. No tag: no service may (desired_state.schema.SecretSpec.allowed_services).
+SECRET_RECEIVERS_TAG = "allowed-services"

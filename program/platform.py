@@ -174,6 +174,7 @@ def build_platform(inputs: StackInputs) -> Platform:
                 repository_arn=registry.repositories[svc].arn,
                 repository_url=registry.repositories[svc].repository_url,
                 secret_arns={n: secret.arn for n, secret in secrets.secrets.items()},
+                receivable_secrets=frozenset(n for n, secret_spec in d.secrets.items() if secret_spec.may_receive(svc)),
                 log_retention_in_days=d.log_retention_in_days,
                 registry_kms_key_arn=d.registry.kms_key_arn,
                 units=units,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 from desired_state.schema import FARGATE_TASK_SIZES
 from policies import aws_types as t
+from policies.credentials import credential_reason
 from policies.model import Finding, ResourceView, Stack
 from policies.rules import rule
 
@@ -21,38 +20,6 @@ SPEC_TASK_SIZES: dict[str, tuple[int, int]] = {
     "processing-service": (2048, 4096),
 }
 REQUIRED_LOG_RETENTION_DAYS = 30
-
-CREDENTIAL_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)", re.IGNORECASE)
-CREDENTIAL_VALUE_PATTERNS = (
-    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a PEM private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("a Slack token", re.compile(r"\bxox[abpors]-[A-Za-z0-9-]{10,}\b")),
-    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("a URL with an embedded password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
-)
-TOKEN_LIKE = re.compile(r"^[A-Za-z0-9+/=_\-]{20,}$")
-HIGH_ENTROPY_BITS_PER_CHAR = 4.0
-
-
-def shannon_entropy(text: str) -> float:
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
-
-
-def credential_reason(name: str, value: str) -> str | None:
-    """Why an environment value looks like a credential, or None. Never returns the value itself."""
-    if CREDENTIAL_NAME.search(name) and value.strip():
-        return "its name suggests a credential"
-    for what, pattern in CREDENTIAL_VALUE_PATTERNS:
-        if pattern.search(value):
-            return f"its value looks like {what}"
-    has_digit = any(c.isdigit() for c in value)
-    has_alpha = any(c.isalpha() for c in value)
-    if TOKEN_LIKE.match(value) and has_digit and has_alpha and shannon_entropy(value) >= HIGH_ENTROPY_BITS_PER_CHAR:
-        return "its value is a long high-entropy string"
-    return None
-
 
 def _service_of(task: ResourceView) -> str | None:
     return task.tag("service")
@@ -153,7 +120,19 @@ def secrets_by_arn(stack: Stack) -> Iterator[Finding]:
                     )
 
 
-@rule("SECRET-002", "mandatory", "No environment value looks like a credential")
+@rule(
+    "SECRET-002",
+    "mandatory",
+    "No environment value looks like a credential. By name (whole words, trailing numbers and OLD/NEW dropped): "
+    "PASSWORD, PASSWD, PASS, PWD, PASSPHRASE, SECRET(S), TOKEN or *TOKEN, CREDENTIAL(S), CREDS, DSN, AUTH, SALT, "
+    "CONNECTION_STRING, ACCESS_KEY_ID, and any *_KEY except public and data keys (PUBLIC_KEY, PARTITION_KEY, SORT_KEY, "
+    "CACHE_KEY, ROUTING_KEY, ...); not a name whose last word describes the credential (TOKEN_TTL_SECONDS, "
+    "PASSWORD_MIN_LENGTH, PUBLIC_KEY_URL, AUTH_URL, SECRET_ARN, *_FILE). KEYCLOAK_URL holds no KEY word. By value, "
+    "whatever the name: AWS access key ids (AKIA/ASIA), an AWS secret access key after its key, PEM private keys, "
+    "GitHub (ghp_, github_pat_) and Slack tokens, JWTs, user:password@ in a URL (a '/' in the password included), "
+    "password= in a connection string, Bearer/Basic credentials, tokens in a URL query, long high-entropy strings. "
+    "Empty values pass. Messages never quote the value.",
+)
 def no_credentials_in_environment(stack: Stack) -> Iterator[Finding]:
     for task in stack.of_type(t.TASK_DEFINITION):
         for container in _containers(task):
@@ -206,3 +185,79 @@ def ecs_api_schema(stack: Stack) -> Iterator[Finding]:
         if report.has_errors():
             for line in report.generate_report().splitlines():
                 yield Finding(task.name, f"ECS would reject RegisterTaskDefinition: {line.strip()}")
+
+
+def _receivers(secret: ResourceView) -> set[str]:
+    return set((secret.tag(t.SECRET_RECEIVERS_TAG) or "").split())
+
+
+def _secret_label(stack: Stack, secret: ResourceView) -> str:
+    """The desired-state name of a secret (``secret-<name>-<suffix>``), as the person fixing it writes it."""
+    physical = str(secret.props.get("name") or secret.name)
+    stem = physical.removeprefix("secret-")
+    suffix = f"-{stack.context.environment_suffix}"
+    return stem.removesuffix(suffix) if stem != physical and stem.endswith(suffix) else physical
+
+
+def _secret_by_arn(secrets: list[ResourceView], arn: str) -> ResourceView | None:
+    """The stack's secret an ARN (possibly with ``:json-key::``) points at: ``...:secret:<name>-<6 chars>``."""
+    matches = [s for s in secrets if s.props.get("name") and re.search(rf":secret:{re.escape(str(s.props['name']))}(-[A-Za-z0-9]{{6}})?(:|$)", arn)]
+    return max(matches, key=lambda s: len(str(s.props["name"])), default=None)
+
+
+def _refusal(stack: Stack, service: str, secret: ResourceView, how: str) -> str:
+    label = _secret_label(stack, secret)
+    listed = ", ".join(sorted(_receivers(secret))) or "no service"
+    return (
+        f"service {service} {how} secret {label}, which may go only to {listed} (secrets.{label}.allowedServices); "
+        f"remove it from {service}, or list {service} under secrets.{label}.allowedServices if that tier truly needs it"
+    )
+
+
+@rule(
+    "SECRET-003",
+    "mandatory",
+    "A service receives, and its roles may read, only the secrets that list it under `allowedServices` "
+    "(least privilege between tiers: the internet-facing frontend never gets the database credentials; no list, no receiver)",
+)
+def secrets_only_to_listed_services(stack: Stack) -> Iterator[Finding]:
+    secrets = list(stack.of_type(t.SECRET))
+    role_services: dict[str, set[str]] = {}
+    for task in stack.of_type(t.TASK_DEFINITION):
+        service = _service_of(task) or task.name
+        for prop in ("executionRoleArn", "taskRoleArn"):
+            for role in stack.referenced(task, prop, t.ROLE):
+                role_services.setdefault(role.name, set()).add(service)
+        received: dict[str, ResourceView] = {s.name: s for s in stack.referenced(task, "containerDefinitions", t.SECRET)}
+        for container in _containers(task):
+            for injection in container.get("secrets") or []:
+                value_from = str(injection.get("valueFrom", ""))
+                secret = _secret_by_arn(secrets, value_from)
+                if secret is not None:
+                    received[secret.name] = secret
+                elif value_from.startswith("arn:aws:secretsmanager:"):
+                    yield Finding(
+                        task.name,
+                        f"service {service}: secret {injection.get('name')} comes from a Secrets Manager secret this stack does not own; "
+                        "declare it under secrets with the services that may receive it",
+                    )
+        for secret in sorted(received.values(), key=lambda s: s.name):
+            if service not in _receivers(secret):
+                yield Finding(task.name, _refusal(stack, service, secret, "receives"))
+    for policy in stack.of_type(t.ROLE_POLICY, t.POLICY):
+        readable = {s.name: s for s in stack.referenced(policy, "policy", t.SECRET)}
+        document = policy.json_prop("policy")
+        statements = document.get("Statement") if isinstance(document, dict) else None
+        for statement in statements if isinstance(statements, list) else []:
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            resources = statement.get("Resource")
+            for arn in resources if isinstance(resources, list) else [resources]:
+                secret = _secret_by_arn(secrets, str(arn))
+                if secret is not None:
+                    readable[secret.name] = secret
+        services = set().union(*(role_services.get(r.name, set()) for r in stack.referenced(policy, "role", t.ROLE)))
+        for service in sorted(services):
+            for secret in sorted(readable.values(), key=lambda s: s.name):
+                if service not in _receivers(secret):
+                    yield Finding(policy.name, _refusal(stack, service, secret, "has a role that may read"))

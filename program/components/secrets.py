@@ -15,6 +15,7 @@ import pulumi_random as random
 
 from desired_state.naming import name
 from desired_state.schema import SecretSpec
+from policies.aws_types import SECRET_RECEIVERS_TAG
 
 # Characters safe in connection strings and shell-quoted env values.
 PASSWORD_SPECIALS = "!#%*()-_=+[]{}<>:?"
@@ -43,6 +44,9 @@ class PlatformSecrets(pulumi.ComponentResource):
                 description=spec.description or f"{secret_name} ({args.suffix})",
                 # No recovery window: a destroyed stack can be re-created under the same names at once.
                 recovery_window_in_days=0,
+                # The receivers travel with the secret so the policy pack (offline and CrossGuard)
+                # can check every injection against them. Tag values allow letters, '-' and spaces.
+                tags={SECRET_RECEIVERS_TAG: " ".join(sorted(spec.allowed_services))} if spec.allowed_services else None,
                 opts=child,
             )
             aws.secretsmanager.SecretVersion(

@@ -56,6 +56,8 @@ class ServiceArgs:
     # Resources the ECS services must wait for (listeners: a target group must be attached first).
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     extra_environment: Mapping[str, str] = field(default_factory=dict)
+    # Names of the secrets that list this service under `allowedServices` (the only ones its role may read).
+    receivable_secrets: frozenset[str] = frozenset()
 
 
 def container_definitions(
@@ -137,8 +139,12 @@ class PlatformService(pulumi.ComponentResource):
             tags={"service": svc},
             opts=child,
         )
+        # Read access only for what the service injects AND the secret lists it as a receiver: a
+        # service that injects a secret it may not receive gets no grant (policy SECRET-003 refuses it).
         declared = {injection.secret for injection in spec.secrets}
-        own_secret_arns = [arn for secret, arn in sorted(args.secret_arns.items()) if secret in declared]
+        own_secret_arns = [
+            arn for secret, arn in sorted(args.secret_arns.items()) if secret in declared and secret in args.receivable_secrets
+        ]
         self.identity = ServiceIdentity(
             name("identity", s, svc),
             IdentityArgs(

@@ -4,18 +4,27 @@ Any worker can run any tick. Two workers racing on the same tick both compute th
 decision and issue the same idempotent calls; only one record write wins, the other gets
 :class:`ConflictError` and stops. Waits never block: the next tick is scheduled on the tick
 queue (SQS delay) and whichever worker receives it continues.
+
+The fence: a version check before each action cannot stop an AWS call that is already on its
+way, so another worker's abort and whole rollback can land between the check and the call, and
+the call then undoes them (the listener back at 90/10 with the new colour at zero tasks and a
+terminal record no tick will ever look at again). So every tick decides, acts, then re-reads the
+record; if it moved meanwhile, the tick re-asserts what the newer record stands for (its target
+weights, desired counts, live colour, staged image) for everything the tick touched, and reads
+again until the record holds still. AWS never ends away from what the stored record says.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
 from reconciler.errors import ConflictError
-from reconciler.rollout.decide import Decision, decide
+from desired_state.traffic import ColourWeights
+from reconciler.rollout.decide import Action, ActionKind, Decision, decide
 from reconciler.rollout.execute import RolloutExecutor
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
 from reconciler.rollout.observe import RolloutObserver
@@ -68,6 +77,62 @@ def apply_decision(record: RolloutRecord, decision: Decision, now: datetime) -> 
     return record.model_copy(update=update)
 
 
+ROLLED_BACK_PHASES = (RolloutPhase.ROLLING_BACK, RolloutPhase.ROLLED_BACK)
+PROMOTED_PHASES = (RolloutPhase.PROMOTED, RolloutPhase.COMPLETE)
+TRAFFIC_STATE_KINDS = (ActionKind.MARK_LIVE, ActionKind.RESTORE_LIVE)
+IMAGE_KINDS = (ActionKind.STAGE_IMAGE, ActionKind.REVERT_IMAGE)
+
+
+def intended_weights(record: RolloutRecord) -> ColourWeights:
+    """The listener split ``record`` stands for."""
+    if record.phase in ROLLED_BACK_PHASES or record.step_index < 0:
+        return record.live_only
+    if record.phase in PROMOTED_PHASES:
+        return record.target_weights(100)
+    return record.target_weights(record.spec.steps[record.step_index])
+
+
+def intended_count(record: RolloutRecord, colour: str) -> int:
+    """The desired task count of ``colour`` that ``record`` stands for."""
+    if colour == record.to_colour:
+        staged = record.phase not in (RolloutPhase.SCANNING, *ROLLED_BACK_PHASES)
+        return record.live_desired_count if staged else 0
+    return 0 if record.phase == RolloutPhase.COMPLETE else record.live_desired_count
+
+
+def intended_actions(record: RolloutRecord, touched: Iterable[ActionKind | tuple[ActionKind, str]]) -> tuple[Action, ...]:
+    """The idempotent actions that put what a tick touched where ``record`` says it is.
+
+    ``touched`` holds the action kinds the tick carried out, with ``(SCALE_COLOUR, colour)`` for
+    scaling (only the colours it scaled are re-asserted: the others may have been scaled by
+    auto-scaling since). Order: scale-ups before any weight moves towards them, scale-downs last.
+    """
+    kinds = {k if isinstance(k, ActionKind) else k[0] for k in touched}
+    scaled = sorted({k[1] for k in touched if isinstance(k, tuple)})
+    weights = intended_weights(record)
+    scale = [Action(ActionKind.SCALE_COLOUR, colour=c, count=intended_count(record, c)) for c in scaled] if record.mode == "blue-green" else []
+    actions: list[Action] = [a for a in scale if a.count]
+    if record.mode == "blue-green" and ActionKind.SET_WEIGHTS in kinds:
+        actions.append(Action(ActionKind.SET_WEIGHTS, weights=weights))
+    if kinds & set(TRAFFIC_STATE_KINDS):
+        if record.phase in PROMOTED_PHASES:
+            actions.append(Action(ActionKind.MARK_LIVE))
+        else:
+            actions.append(Action(ActionKind.RESTORE_LIVE))
+            if record.mode == "blue-green" and weights != record.live_only:
+                # RESTORE_LIVE records all traffic on the old colour; mid-shift the record says otherwise.
+                actions.append(Action(ActionKind.SET_WEIGHTS, weights=weights))
+    actions.extend(a for a in scale if not a.count)
+    if kinds & set(IMAGE_KINDS):
+        unstaged = record.phase in (RolloutPhase.SCANNING, *ROLLED_BACK_PHASES)
+        actions.append(Action(ActionKind.REVERT_IMAGE if unstaged else ActionKind.STAGE_IMAGE))
+    return tuple(actions)
+
+
+def _touch(action: Action) -> ActionKind | tuple[ActionKind, str]:
+    return (action.kind, action.colour) if action.kind == ActionKind.SCALE_COLOUR and action.colour else action.kind
+
+
 class RolloutController:
     def __init__(
         self,
@@ -77,6 +142,7 @@ class RolloutController:
         scheduler: TickScheduler,
         clock: Callable[[], datetime],
         on_transition: Callable[[RolloutRecord, Transition], None] = lambda record, transition: None,
+        max_reassertions: int = 5,
     ):
         self.store = store
         self.observer = observer
@@ -84,6 +150,9 @@ class RolloutController:
         self.scheduler = scheduler
         self.clock = clock
         self.on_transition = on_transition
+        # Each re-assertion follows one more move of the record; terminal records do not move, so
+        # this bounds only a record that keeps changing under the tick (the next tick picks it up).
+        self.max_reassertions = max_reassertions
 
     def tick(self, rollout_id: str) -> RolloutRecord:
         now = self.clock()
@@ -92,21 +161,26 @@ class RolloutController:
             return record
         observed = self.observer.observe(record, now)
         decision = decide(record, observed, now)
+        touched: list[ActionKind | tuple[ActionKind, str]] = []
         for action in decision.actions:
             # Fencing: act only while the record is still the one this decision was made from. A
             # worker that observed slowly must not undo what another did meanwhile (an abort, a rollback).
             current = self.store.get(rollout_id)
             if current.version != record.version:
                 log.info("rollout moved on while this tick observed; dropping its decision", extra={"rollout_id": rollout_id})
-                return current
+                return self._reassert(rollout_id, record, touched)
+            touched.append(_touch(action))
             self.executor.apply(record, action)
+        if touched and self.store.get(rollout_id).version != record.version:
+            # The record moved between a version check and an AWS call: the call may have undone it.
+            return self._reassert(rollout_id, record, touched)
         new = apply_decision(record, decision, now)
         if new != record.model_copy(update={"updated_at": now}):
             try:
                 new = self.store.put(record, new)
             except ConflictError:
                 log.info("another worker advanced the rollout first", extra={"rollout_id": rollout_id})
-                return self.store.get(rollout_id)
+                return self._reassert(rollout_id, record, touched)
             if new.history and new.history[-1].at == now:
                 self.on_transition(new, new.history[-1])
         if decision.wake_at is not None and not new.phase.terminal:
@@ -114,3 +188,30 @@ class RolloutController:
         elif new.phase == RolloutPhase.ROLLING_BACK or (decision.changes_phase(record) and not new.phase.terminal):
             self.scheduler.schedule(rollout_id, now, now)
         return new
+
+    def _reassert(
+        self, rollout_id: str, acted_on: RolloutRecord, touched: Iterable[ActionKind | tuple[ActionKind, str]]
+    ) -> RolloutRecord:
+        """Put what this tick touched where the newest record says it is; the newest record."""
+        kinds = set(touched)
+        seen = acted_on.version
+        current = self.store.get(rollout_id)
+        for _ in range(self.max_reassertions):
+            if current.version == seen or not kinds:
+                return current
+            actions = intended_actions(current, kinds)
+            log.warning(
+                "rollout moved to version %d (%s) while this tick acted on version %d; re-asserting its %s",
+                current.version, current.phase.value, acted_on.version, ", ".join(a.kind.value for a in actions) or "state",
+                extra={"rollout_id": rollout_id},
+            )
+            for action in actions:
+                self.executor.apply(current, action)
+            kinds |= {_touch(a) for a in actions}
+            seen = current.version
+            current = self.store.get(rollout_id)
+        if current.version != seen:
+            log.warning(
+                "rollout %s kept moving while this tick re-asserted it; its next tick converges it", rollout_id, extra={"rollout_id": rollout_id}
+            )
+        return current

@@ -113,7 +113,7 @@ def clean_stack(rendered_dev) -> list[PolicyResource]:
 
 def test_one_stack_validation_policy_per_rule():
     policies = crossguard_policies()
-    assert len(policies) == len(RULES) == 36
+    assert len(policies) == len(RULES) == 38
     assert all(isinstance(p, StackValidationPolicy) for p in policies)
     assert [p.name for p in policies] == [r.id.lower() for r in RULES]
     assert len({p.name for p in policies}) == len(policies)
@@ -188,3 +188,31 @@ def test_secret_values_never_reach_a_message(rendered_dev):
     assert any("listener-http-dev" in m and SECRET_MASK in m for m in tls_messages)
     for secret in (SECRET_STRING, SECRET_NAME, SECRET_POLICY):
         assert all(secret not in m for m in messages), secret
+
+
+# --- least-privilege secrets under CrossGuard ---------------------------------------------------
+
+
+def test_crossguard_refuses_the_frontend_receiving_the_database_credentials(render_mutated):
+    def mutate(doc):
+        doc["services"]["frontend"]["secrets"] = [{"env": "DB_PASSWORD", "secret": "db-credentials", "key": "password"}]
+
+    stack = build_stack(render_mutated(mutate), props=with_secrets)
+    policy = next(p for p in crossguard_policies() if p.name == "secret-003")
+    assert policy.enforcement_level == EnforcementLevel.MANDATORY
+    reported = run(policy, stack)
+    assert sorted(urn for _, urn in reported) == sorted(urn_of(t.TASK_DEFINITION, f"td-frontend-{c}-dev") for c in ("blue", "green"))
+    assert all("service frontend receives secret db-credentials" in message for message, _ in reported)
+    assert all(SECRET_STRING not in message for message, _ in reported)
+
+
+def test_crossguard_passes_the_clean_stack_on_secret_003(clean_stack):
+    assert run(next(p for p in crossguard_policies() if p.name == "secret-003"), clean_stack) == []
+
+
+def test_crossguard_refuses_production_over_plain_http(render_mutated):
+    stack = build_stack(render_mutated(lambda doc: doc["edge"].pop("certificateArn"), environment="prod"), props=with_secrets)
+    policy = next(p for p in crossguard_policies() if p.name == "edge-004")
+    assert policy.enforcement_level == EnforcementLevel.MANDATORY
+    (message, urn), = run(policy, stack)
+    assert message.startswith("[listeners] production has no HTTPS listener")

@@ -23,6 +23,7 @@ EXPECTED_RULE_IDS = {
     "LOGS-002",
     "SECRET-001",
     "SECRET-002",
+    "SECRET-003",
     *(f"NET-00{i}" for i in range(1, 7)),
     *(f"SG-00{i}" for i in range(1, 4)),
     *(f"IAM-00{i}" for i in range(1, 5)),
@@ -30,7 +31,7 @@ EXPECTED_RULE_IDS = {
     "SCALE-002",
     "SVC-001",
     "SVC-002",
-    *(f"EDGE-00{i}" for i in range(1, 4)),
+    *(f"EDGE-00{i}" for i in range(1, 5)),
 }
 
 
@@ -39,7 +40,7 @@ EXPECTED_RULE_IDS = {
 
 def test_dev_has_no_mandatory_violation_and_only_the_https_advisory(rendered_dev, dev_state):
     report = check_rendered(rendered_dev, dev_state)
-    assert report.rules_evaluated == len(RULES) == 36
+    assert report.rules_evaluated == len(RULES) == 38
     assert report.mandatory == []
     assert report.passed
     assert [(v.policy, v.severity, v.resource) for v in report.violations] == [("EDGE-003", "advisory", "listeners")]
@@ -86,7 +87,7 @@ def test_views_hold_only_custom_resources_with_wire_format_props(rendered_dev, d
 # --- the rules ------------------------------------------------------------------------------
 
 
-def test_the_pack_has_exactly_the_36_spec_rules():
+def test_the_pack_has_exactly_the_38_spec_rules():
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids)), f"duplicate rule ids: {sorted(i for i in ids if ids.count(i) > 1)}"
     assert set(ids) == EXPECTED_RULE_IDS

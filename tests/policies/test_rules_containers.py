@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from policies import aws_types as t
@@ -309,3 +311,188 @@ def test_ordinary_values_are_not_credentials(kit, dev_views, name, value):
         definitions[0]["environment"] = [{"name": name, "value": value}]
 
     assert kit.run(kit.edit_containers(dev_views, "td-frontend-blue-dev", plant), "SECRET-002") == []
+
+
+# --- SECRET-002: the names and shapes it used to miss ---------------------------------------
+
+PLANTED = "Plain-0ld-value"  # a value no value pattern matches: only the name can flag it
+
+
+def _plant_one(kit, dev_views, name, value):
+    def plant(definitions):
+        definitions[0]["environment"] = [{"name": name, "value": value}]
+
+    return kit.edit_containers(dev_views, "td-processing-service-dev", plant)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DB_PASS", "PWD", "DSN", "SENTRY_DSN", "AUTH", "BASIC_AUTH", "CSRF_TOKEN", "GITHUBTOKEN", "SIGNING_KEY", "ENCRYPTION_KEY",
+        "KEY", "PASSPHRASE", "CREDENTIALS", "PRIVATE_KEY", "CONNECTION_STRING", "DB_CONNECTION_STRING", "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY", "CLIENTSECRET", "DBPASSWORD", "API_KEY_2", "DB_PASSWORD_OLD", "SECRET_KEY_BASE", "PASSWORD_SALT",
+        "db-pass", "Jwt.Signing.Key",
+    ],
+)
+def test_credential_names_it_used_to_miss(kit, dev_views, name):
+    broken = _plant_one(kit, dev_views, name, PLANTED)
+    violations = kit.run(broken, "SECRET-002")
+    kit.expect(violations, "SECRET-002", "td-processing-service-dev", f"environment variable {name}", "name suggests a credential")
+    assert all(PLANTED not in v.message for v in violations)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LOG_LEVEL", "KEYCLOAK_URL", "KEYCLOAK_REALM", "PUBLIC_KEY_URL", "JWT_PUBLIC_KEY", "TOKEN_TTL_SECONDS", "PASSWORD_MIN_LENGTH",
+        "AUTH_URL", "SECRET_ARN", "DB_PASSWORD_FILE", "PARTITION_KEY", "SORT_KEY", "CACHE_KEY", "ROUTING_KEY", "PASSENGER_COUNT",
+        "BYPASS_CACHE", "TOKENIZER_MODEL", "MONKEY_MODE", "OAUTH_CLIENT_ID", "API_BASE_PATH",
+    ],
+)
+def test_names_about_credentials_or_merely_containing_letters_of_one_pass(kit, dev_views, name):
+    assert kit.run(_plant_one(kit, dev_views, name, PLANTED), "SECRET-002") == []
+
+
+VALUE_SHAPES = {
+    "asia-session-key": ("UPSTREAM", "ASIAY34FZKBOKMUTVV7A", "an AWS access key id"),
+    "aws-secret-after-key": ("UPSTREAM", "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "an AWS secret access key"),
+    "aws-secret-json": ("UPSTREAM", '{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}', "an AWS secret access key"),
+    "url-password-with-slash": ("DATABASE_URL", "https://user:pa/ss@db.internal/orders", "a URL with an embedded password"),
+    "url-no-user": ("CACHE_URL", "redis://:s3cretpa55@cache.internal:6379/0", "a URL with an embedded password"),
+    "github-pat": ("CI_HOOK", "github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV", "a GitHub token"),
+    "openssh-key": ("SIGNING_MATERIAL", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", "a PEM private key"),
+    "libpq-dsn": ("DATABASE", "host=db.internal port=5432 user=app password=hunter2 dbname=orders", "a connection string with a password"),
+    "ado-dsn": ("DATABASE", "Server=db.internal;User Id=app;Password=hunter2;Database=orders", "a connection string with a password"),
+    "bearer": ("UPSTREAM_HEADER", "Authorization: Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "an HTTP authorization credential"),
+    "query-token": ("WEBHOOK", "https://hooks.example.com/notify?access_token=abcd1234efgh5678", "a URL with a token in its query"),
+}
+
+
+@pytest.mark.parametrize("case", VALUE_SHAPES, ids=list(VALUE_SHAPES))
+def test_credential_value_shapes_it_used_to_miss(kit, dev_views, case):
+    name, value, what = VALUE_SHAPES[case]
+    violations = kit.run(_plant_one(kit, dev_views, name, value), "SECRET-002")
+    kit.expect(violations, "SECRET-002", "td-processing-service-dev", f"environment variable {name}", f"looks like {what}")
+    secret = {"url-password-with-slash": "pa/ss", "url-no-user": "s3cretpa55", "libpq-dsn": "hunter2", "ado-dsn": "hunter2"}.get(case, value)
+    assert all(secret not in m for m in _all_messages(_plant_one(kit, dev_views, name, value), kit.DEV))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://api.example.com:8443/v1/users/alice@example.com",  # a port and an address in the path: no userinfo
+        "https://keycloak.internal/realms/trading",
+        "postgres://db.internal:5432/orders",
+        "Basic authentication-required for partners",  # prose, not a header
+        "bypass=1",
+        "LOG_LEVEL=debug;FORMAT=json",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-credentials-AbCdEf",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----",
+    ],
+)
+def test_values_that_only_resemble_credentials_pass(kit, dev_views, value):
+    assert kit.run(_plant_one(kit, dev_views, "UPSTREAM", value), "SECRET-002") == []
+
+
+# --- SECRET-003: a secret goes only to the services it lists --------------------------------
+
+
+def _give_frontend_the_database_credentials(doc):
+    doc["services"]["frontend"]["secrets"] = [
+        {"env": "DB_USERNAME", "secret": "db-credentials", "key": "username"},
+        {"env": "DB_PASSWORD", "secret": "db-credentials", "key": "password"},
+    ]
+
+
+def test_the_internet_facing_frontend_given_the_database_credentials(kit, render_mutated):
+    """The reproduced case: the desired state accepted it and the pack passed it."""
+    views = views_of(render_mutated(_give_frontend_the_database_credentials))
+    violations = kit.run(views, "SECRET-003")
+    for task in ("td-frontend-blue-dev", "td-frontend-green-dev"):
+        v = kit.expect(
+            violations, "SECRET-003", task, "service frontend receives secret db-credentials",
+            "may go only to processing-service (secrets.db-credentials.allowedServices)", "list frontend under secrets.db-credentials.allowedServices",
+        )
+        assert v.severity == "mandatory"
+    assert kit.resources(violations) == {"td-frontend-blue-dev", "td-frontend-green-dev"}
+    # The program gave frontend's execution role no read access: there is nothing to report on it.
+    assert not any(v.resource.startswith("policy-") for v in violations)
+
+
+def test_a_secret_that_lists_no_service_goes_to_none(kit, render_mutated):
+    def mutate(doc):
+        del doc["secrets"]["api-keys"]["allowedServices"]
+
+    violations = kit.run(views_of(render_mutated(mutate)), "SECRET-003")
+    for task in ("td-api-gateway-blue-dev", "td-api-gateway-green-dev"):
+        kit.expect(violations, "SECRET-003", task, "service api-gateway receives secret api-keys, which may go only to no service")
+    assert kit.resources(violations) == {"td-api-gateway-blue-dev", "td-api-gateway-green-dev"}
+
+
+def test_listing_the_service_makes_it_allowed(kit, render_mutated):
+    """The counter-example: the same injection with frontend listed is no violation."""
+
+    def mutate(doc):
+        _give_frontend_the_database_credentials(doc)
+        doc["secrets"]["db-credentials"]["allowedServices"] = ["frontend", "processing-service"]
+
+    assert kit.run(views_of(render_mutated(mutate)), "SECRET-003") == []
+
+
+def test_listed_but_not_injected_is_no_violation(kit, render_mutated):
+    def mutate(doc):
+        doc["secrets"]["db-credentials"]["allowedServices"] = ["processing-service", "api-gateway"]
+
+    assert kit.run(views_of(render_mutated(mutate)), "SECRET-003") == []
+
+
+def test_a_role_policy_that_reads_a_secret_its_service_may_not_receive(kit, dev_views):
+    """Whatever built it: the frontend's execution role granted the database credentials."""
+    processing = json.loads(kit.view(dev_views, "policy-processing-service-execution-dev").props["policy"])
+    read = next(s for s in processing["Statement"] if s["Sid"] == "ReadOwnSecrets")
+    frontend = json.loads(kit.view(dev_views, "policy-frontend-execution-dev").props["policy"])
+    frontend["Statement"].append(read)
+    broken = kit.replace(dev_views, "policy-frontend-execution-dev", update={"policy": json.dumps(frontend)})
+    violations = kit.run(broken, "SECRET-003")
+    kit.expect(violations, "SECRET-003", "policy-frontend-execution-dev", "service frontend has a role that may read secret db-credentials")
+    assert kit.resources(violations) == {"policy-frontend-execution-dev"}
+
+
+def test_an_injection_by_hand_written_arn_is_matched_to_its_secret(kit, dev_views):
+    """No property dependency (an ARN pasted in): the ARN alone names the secret."""
+    arn = next(
+        c["secrets"][1]["valueFrom"] for c in json.loads(kit.view(dev_views, "td-processing-service-dev").props["containerDefinitions"])
+    )
+
+    def plant(definitions):
+        definitions[0]["secrets"] = [{"name": "DB_PASSWORD", "valueFrom": arn}]
+
+    broken = kit.replace(kit.edit_containers(dev_views, "td-frontend-blue-dev", plant), "td-frontend-blue-dev", property_dependencies={})
+    violations = kit.run(broken, "SECRET-003")
+    kit.expect(violations, "SECRET-003", "td-frontend-blue-dev", "service frontend receives secret db-credentials")
+
+
+def test_a_secret_the_stack_does_not_own(kit, dev_views):
+    def plant(definitions):
+        definitions[0]["secrets"] = [{"name": "UPSTREAM", "valueFrom": "arn:aws:secretsmanager:us-east-1:999999999999:secret:someone-elses-AbCdEf"}]
+
+    violations = kit.run(kit.edit_containers(dev_views, "td-frontend-blue-dev", plant), "SECRET-003")
+    kit.expect(violations, "SECRET-003", "td-frontend-blue-dev", "secret UPSTREAM comes from a Secrets Manager secret this stack does not own")
+
+
+def test_prod_keeps_its_tiers_apart_too(kit, render_mutated):
+    violations = kit.run(views_of(render_mutated(_give_frontend_the_database_credentials, environment="prod")), "SECRET-003", kit.PROD)
+    kit.expect(violations, "SECRET-003", "td-frontend-blue-prod", "service frontend receives secret db-credentials")
+
+
+def test_a_secret_lists_only_services_of_the_platform_and_each_once():
+    from pydantic import ValidationError
+
+    from desired_state.schema import SecretSpec
+
+    assert SecretSpec(kind="generated-string", allowed_services=("api-gateway",)).may_receive("api-gateway")
+    assert not SecretSpec(kind="generated-string").may_receive("api-gateway")  # no list, no receiver
+    with pytest.raises(ValidationError, match="'billing' is not a service of the platform"):
+        SecretSpec(kind="generated-string", allowed_services=("billing",))
+    with pytest.raises(ValidationError, match="listed twice"):
+        SecretSpec(kind="generated-string", allowed_services=("frontend", "frontend"))

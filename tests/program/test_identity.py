@@ -127,6 +127,38 @@ def test_processing_service_may_read_db_credentials_only(rendered_dev):
     assert _statements_with(_execution_statements(rendered_dev, "frontend", "dev"), "secretsmanager:") == []
 
 
+def test_a_service_gets_no_read_access_to_a_secret_that_does_not_list_it(render_mutated):
+    """frontend injects the database credentials, which list only processing-service: its role may not read them."""
+
+    def mutate(doc):
+        doc["services"]["frontend"]["secrets"] = [{"env": "DB_PASSWORD", "secret": "db-credentials", "key": "password"}]
+
+    rendered = render_mutated(mutate)
+    assert _statements_with(_execution_statements(rendered, "frontend", "dev"), "secretsmanager:") == []
+    (read,) = _statements_with(_execution_statements(rendered, "processing-service", "dev"), "secretsmanager:")
+    assert read["Resource"] == [rendered.outputs["secretArns"]["db-credentials"]]
+
+
+def test_a_listed_service_that_injects_the_secret_may_read_it(render_mutated):
+    def mutate(doc):
+        doc["services"]["frontend"]["secrets"] = [{"env": "DB_PASSWORD", "secret": "db-credentials", "key": "password"}]
+        doc["secrets"]["db-credentials"]["allowedServices"] = ["frontend", "processing-service"]
+
+    rendered = render_mutated(mutate)
+    (read,) = _statements_with(_execution_statements(rendered, "frontend", "dev"), "secretsmanager:")
+    assert read["Resource"] == [rendered.outputs["secretArns"]["db-credentials"]]
+
+
+def test_a_secret_that_lists_no_service_is_readable_by_none(render_mutated):
+    def mutate(doc):
+        del doc["secrets"]["api-keys"]["allowedServices"]
+
+    rendered = render_mutated(mutate)
+    for service in SERVICES:
+        statements = _execution_statements(rendered, service, "dev")
+        assert rendered.outputs["secretArns"]["api-keys"] not in json.dumps(statements)
+
+
 def test_no_kms_statement_without_a_key(stack, state):
     for service in SERVICES:
         assert _statements_with(_execution_statements(stack, service, state.environment_suffix), "kms:") == []

@@ -76,3 +76,20 @@ def test_generated_values_never_appear_in_the_plan(rendered_dev, rendered_prod):
     for stack in (rendered_dev, rendered_prod):
         document = json.dumps(stack.to_json_document())
         assert "generated-at-apply" not in document
+
+
+def test_each_secret_carries_its_receivers(stack, state):
+    """The policy pack checks injections against this tag, offline and under CrossGuard."""
+    s = state.environment_suffix
+    assert stack.named(f"secret-db-credentials-{s}").inputs["tags"] == {"allowed-services": "processing-service"}
+    assert stack.named(f"secret-api-keys-{s}").inputs["tags"] == {"allowed-services": "api-gateway"}
+
+
+def test_a_secret_without_receivers_has_no_tag(render_mutated):
+    def mutate(doc):
+        del doc["secrets"]["api-keys"]["allowedServices"]
+        doc["secrets"]["db-credentials"]["allowedServices"] = ["processing-service", "api-gateway"]
+
+    rendered = render_mutated(mutate)
+    assert "tags" not in rendered.named("secret-api-keys-dev").inputs or not rendered.named("secret-api-keys-dev").inputs["tags"]
+    assert rendered.named("secret-db-credentials-dev").inputs["tags"] == {"allowed-services": "api-gateway processing-service"}

@@ -127,12 +127,22 @@ class EcsDeploymentDouble:
     PRIMARY deployment runs the service's current task definition with ``runningCount ==
     desiredCount`` and ``rolloutState`` COMPLETED (or FAILED for services in ``failed``; or,
     with ``complete = False``, leaves moto's answer alone). Every other call goes to moto.
+
+    ``before_update_service``: a one-shot hook run just before the executor's next
+    ``update_service`` reaches moto, to interleave another worker's writes with this call.
     """
 
     def __init__(self, client: Any):
         self._client = client
         self.complete = True
         self.failed: set[str] = set()
+        self.before_update_service: Callable[[], None] | None = None
+
+    def update_service(self, **kwargs: Any) -> dict[str, Any]:
+        hook, self.before_update_service = self.before_update_service, None
+        if hook is not None:
+            hook()
+        return self._client.update_service(**kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -169,6 +179,9 @@ class Elbv2Double:
     * moto never throttles or loses a change: with ``swallow_weight_changes`` set,
       ``modify_listener`` and ``modify_rule`` return success without changing anything (the
       "call returned, traffic did not move" case ``verify_weights`` exists for).
+    * ``before_weight_change``: a one-shot hook run just before the next ``modify_listener`` /
+      ``modify_rule`` reaches moto: after the controller's version check, before the ALB call,
+      the moment another worker's abort and rollback can slip in.
     Everything else, including the reads of the weights, goes to moto.
     """
 
@@ -178,6 +191,12 @@ class Elbv2Double:
         self.swallow_weight_changes = False
         self.swallowed: list[dict[str, Any]] = []
         self.weight_calls = 0
+        self.before_weight_change: Callable[[], None] | None = None
+
+    def _run_hook(self) -> None:
+        hook, self.before_weight_change = self.before_weight_change, None
+        if hook is not None:
+            hook()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -197,6 +216,7 @@ class Elbv2Double:
         return {**response, "TargetHealthDescriptions": descriptions}
 
     def modify_listener(self, **kwargs: Any) -> dict[str, Any]:
+        self._run_hook()
         self.weight_calls += 1
         if self.swallow_weight_changes:
             self.swallowed.append(kwargs)
@@ -204,6 +224,7 @@ class Elbv2Double:
         return self._client.modify_listener(**kwargs)
 
     def modify_rule(self, **kwargs: Any) -> dict[str, Any]:
+        self._run_hook()
         self.weight_calls += 1
         if self.swallow_weight_changes:
             self.swallowed.append(kwargs)
