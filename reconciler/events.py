@@ -78,6 +78,8 @@ class Reason(StrEnum):
     LEASE_LOST = "LeaseLost"
     # A rollout tick failed repeatedly and was parked in the tick DLQ.
     TICK_FAILED = "RolloutTickFailed"
+    # The queued message is not a job the worker can read (not JSON, missing or unknown fields).
+    MALFORMED_JOB = "MalformedJob"
 
 
 class Severity(StrEnum):
