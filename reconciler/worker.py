@@ -206,21 +206,21 @@ class Worker:
     def run_once(self, wait_seconds: int = 20) -> list[ConvergeOutcome]:
         outcomes = []
         for received in self.queue.receive(max_messages=1, wait_seconds=wait_seconds, visibility_timeout=self.timings.job_visibility_seconds):
-            if isinstance(received, UnreadableMessage):
-                outcome, retry = self._unreadable(received), None
-            else:
-                outcome, retry = self._run(received)
+            outcome, retry = self._run(received)
             self._settle(received, retry)
             outcomes.append(outcome)
         return outcomes
 
-    def _run(self, received: ReceivedJob) -> tuple[ConvergeOutcome, int | None]:
-        """The job's outcome and, if its message must come back, after how many seconds (None: delete it)."""
-        job, attempt = received.job, received.receive_count
+    def _run(self, received: ReceivedJob | UnreadableMessage) -> tuple[ConvergeOutcome, int | None]:
+        """The message's outcome and, if it must come back, after how many seconds (None: delete it)."""
+        attempt = received.receive_count
         try:
-            outcome = self._handle(job, attempt)
+            if isinstance(received, UnreadableMessage):
+                return self._unreadable(received), None
+            outcome = self._handle(received.job, attempt)
         except Exception as exc:  # noqa: BLE001 - the converger recorded it; the message must come back, the loop go on
             delay = self.timings.job_retry.delay(attempt)
+            job = received.job if isinstance(received, ReceivedJob) else None
             carried = getattr(exc, "outcome", None)
             outcome = carried if isinstance(carried, ConvergeOutcome) else ConvergeOutcome(
                 "failed", EventKind.CONVERGE_FAILED, Reason.UNEXPECTED_ERROR, Severity.ERROR,
@@ -228,7 +228,8 @@ class Worker:
             )
             log.error(
                 "job failed unexpectedly; its message comes back after the backoff and goes to the DLQ after the redrive limit",
-                exc_info=True, extra={"stack": job.stack, "job_id": job.job_id, "attempt": attempt, "retry_in_seconds": delay},
+                exc_info=True,
+                extra={"stack": job.stack if job else None, "job_id": job.job_id if job else None, "attempt": attempt, "retry_in_seconds": delay},
             )
             return replace(outcome, retry_after_seconds=delay), delay
         return outcome, outcome.retry_after_seconds or None

@@ -227,3 +227,24 @@ def test_a_job_whose_stack_is_not_its_environments_stack_is_refused(rig, sns_inb
     assert [r.reason for r in harness.history("prod")] == [Reason.IDENTITY_MISMATCH]
     assert harness.engine.calls == []
     assert [n["attributes"]["kind"] for n in sns_inbox()] == ["refused"]
+
+
+def test_a_refusal_that_cannot_be_audited_keeps_its_message_for_a_retry(rig):
+    """Deleting an unaudited message would lose the only trace of it: it comes back after the backoff instead."""
+    from botocore.exceptions import ClientError
+
+    harness, worker, aws = rig
+
+    class AuditFaultDouble:
+        """Stands for DynamoDB refusing the write (throttled), which moto cannot be made to do."""
+
+        def append(self, record):
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem")
+
+    worker.converger.audit = AuditFaultDouble()
+    aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="{not json", MessageGroupId="dev", MessageDeduplicationId="poison-x")
+
+    outcomes = worker.run_once(wait_seconds=0)
+
+    assert [(o.outcome, o.reason, o.retry_after_seconds) for o in outcomes] == [("failed", Reason.UNEXPECTED_ERROR, 60)]
+    assert in_queue(aws) == 1  # in flight until the backoff ends, then redelivered
