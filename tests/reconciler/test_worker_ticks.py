@@ -175,7 +175,8 @@ def test_a_second_copy_of_the_failing_tick_does_not_notify_again(ticks):
 
     assert ticks.depth(ticks.url) == 0 and ticks.depth(ticks.dlq) == 2
     assert [n["kind"] for n in ticks.notifications()] == [EventKind.ROLLOUT_TICK_FAILED.value]
-    assert [t.reason for t in ticks.store.get(record.rollout_id).history].count(ticks.store.get(record.rollout_id).history[-1].reason) == 1
+    history = ticks.store.get(record.rollout_id).history
+    assert sum("rollout tick failed" in t.reason for t in history) == 1  # paused once, by the first copy
 
 
 def test_one_failing_tick_does_not_stop_the_others_in_its_batch(ticks):
