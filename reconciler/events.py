@@ -80,6 +80,8 @@ class Reason(StrEnum):
     TICK_FAILED = "RolloutTickFailed"
     # An incoming event the intake cannot parse or does not accept (shape, type, unsupported source).
     INVALID_EVENT = "InvalidEvent"
+    # The queued message is not a job the worker can read (not JSON, missing or unknown fields).
+    MALFORMED_JOB = "MalformedJob"
 
 
 class Severity(StrEnum):

@@ -2,34 +2,112 @@
 
 A finished job's message is deleted; a job that must wait (change window, busy stack) is made
 visible again after its wait, which also holds back later jobs of the same stack (FIFO group).
-An unexpected error leaves the message in the queue: SQS redelivers it, and after the
-redrive limit it lands in the DLQ. The process then exits non-zero so ECS replaces it.
+
+No message can stop the worker:
+
+- a message that is not a job, an image that can never be deployed (moving tag, malformed
+  digest, unknown repository) and a job for an environment the settings do not manage are
+  refused before any phase runs: one audit record, one notification, and the message is
+  deleted so the stack's FIFO group moves on;
+- an unexpected error inside a job is recorded by the converger (outcome, audit record,
+  notification); its message stays in the queue and comes back after a backoff, and after the
+  queue's redrive limit (template.yaml) it lands in the DLQ. The worker goes on with other stacks;
+- a rollout tick that fails is retried with backoff; on its last allowed attempt the rollout
+  is paused with the reason and one notification goes out, and SQS parks the tick in the tick
+  DLQ. A tick that is not a tick is dropped with a log line;
+- a round of the loop that fails (SQS unreachable, credentials expired) is logged and retried.
+
+Only an interrupt (``KeyboardInterrupt``, ``SystemExit``) stops the loop. Whatever escapes is
+logged by the process-level handlers with the traceback scrubbed, never printed raw.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
+import os
+import re
 import sys
+import threading
+import time
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from desired_state.errors import EcsGitopsError
 from desired_state.loader import load_environment
+from desired_state.schema import DIGEST_PATTERN
 from reconciler.adapters.notify import Notifier
-from reconciler.adapters.queue import JobQueue
+from reconciler.adapters.queue import JobQueue, ReceivedJob, UnreadableMessage
 from reconciler.converge import ConvergeOutcome, Converger
-from reconciler.events import EventKind, Reason, Severity
-from reconciler.models import Job, Trigger
+from reconciler.errors import ReconcilerError
+from reconciler.events import EventKind, Phase, Reason, Severity
+from reconciler.models import COMMIT_PATTERN, AuditRecord, Job, Trigger
 from reconciler.redact import RedactingFilter, Redactor
+from reconciler.rollout import commands
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
+from reconciler.rollout.starter import undeployable_image
 from reconciler.settings import load_settings
-from reconciler.wiring import RolloutComponents, build, build_rollouts
+from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
+
+try:
+    from reconciler.redact import format_exception_scrubbed  # type: ignore[attr-defined]
+except ImportError:  # the shared helper is not in reconciler.redact yet
+
+    def format_exception_scrubbed(
+        exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None, redactor: Redactor
+    ) -> str:
+        """The whole traceback (chained causes included) as text, with every secret masked."""
+        return redactor.scrub("".join(traceback.format_exception(exc_type, exc, tb)))
+
 
 log = logging.getLogger("ecs_gitops.worker")
-# Long enough for a full Pulumi update; the message stays invisible to other workers meanwhile.
-VISIBILITY_TIMEOUT_SECONDS = 2 * 3600
+
+IMAGE_TRIGGERS = (Trigger.ECR_IMAGE_PUSH, Trigger.ECR_IMAGE_SCAN)
+WORKER_ACTOR = "ecs-gitops worker"
+TICK_FAILED_NOTE = "rollout tick failed"
+ERROR_TEXT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Retry delays: ``base_seconds`` for the first retry, doubled for each further one, at most ``cap_seconds``."""
+
+    base_seconds: int
+    cap_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.base_seconds < 0 or self.cap_seconds < self.base_seconds:
+            raise ValueError(f"a backoff needs 0 <= base <= cap (got base {self.base_seconds}s, cap {self.cap_seconds}s)")
+
+    def delay(self, attempt: int) -> int:
+        """The wait after failed attempt number ``attempt`` (1 for the first)."""
+        return int(min(self.cap_seconds, self.base_seconds * 2 ** min(max(0, attempt - 1), 32)))
+
+
+@dataclass(frozen=True)
+class WorkerTimings:
+    """How long the worker holds, retries and parks things. The queue settings in template.yaml match these."""
+
+    # The job queue's VisibilityTimeout: long enough for a full Pulumi update, during which the
+    # message stays invisible to other workers.
+    job_visibility_seconds: int = 2 * 3600
+    # An unexpected error's retry; the job queue's maxReceiveCount (5) then parks it in the DLQ
+    # after about 15 minutes instead of 5 x the 2 h visibility timeout.
+    job_retry: Backoff = field(default_factory=lambda: Backoff(base_seconds=60, cap_seconds=1800))
+    # A failing rollout tick: 30, 60, 120, 240, 480 s, then the last attempt (about 15 minutes in all).
+    tick_retry: Backoff = field(default_factory=lambda: Backoff(base_seconds=30, cap_seconds=900))
+    # Must equal the RolloutTickQueue's RedrivePolicy maxReceiveCount in template.yaml: on this
+    # attempt's failure the worker pauses the rollout and notifies, and SQS parks the tick next.
+    tick_max_attempts: int = 6
+    # A failing round of the loop itself (SQS unreachable, expired credentials).
+    loop_retry: Backoff = field(default_factory=lambda: Backoff(base_seconds=5, cap_seconds=300))
 
 
 ROLLOUT_KINDS = {
@@ -71,6 +149,36 @@ def rollout_notifier(notifier: Notifier | None, redactor: Redactor) -> Callable[
     return notify
 
 
+class TickMessage(BaseModel):
+    """A rollout tick on the tick queue, as :class:`~reconciler.rollout.controller.SqsTickScheduler` sends it."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    rollout_id: str = Field(min_length=1, max_length=200)
+    not_before: AwareDatetime
+
+
+@dataclass(frozen=True)
+class JobIdentity:
+    """What names a job in its audit record, also for a message that never became a :class:`Job`."""
+
+    stack: str
+    job_id: str
+    environment: str
+    trigger: Trigger
+    event_id: str
+    commit: str | None = None
+    author: str | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> JobIdentity:
+        return cls(job.stack, job.job_id, job.environment, job.trigger, job.event_id, job.commit, job.author)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 class Worker:
     def __init__(
         self,
@@ -79,30 +187,158 @@ class Worker:
         rollouts: RolloutComponents | None = None,
         tick_queue: Any | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        timings: WorkerTimings | None = None,
+        notifier: Notifier | None = None,
+        redactor: Redactor | None = None,
     ):
         self.queue = queue
         self.converger = converger
         self.rollouts = rollouts
         self.tick_queue = tick_queue  # an SQS client for the rollout tick queue
         self.clock = clock
+        self.timings = timings or WorkerTimings()
+        # Refusals and tick failures are reported like converges: through the converger's notifier and redactor.
+        self.notifier = notifier if notifier is not None else getattr(converger, "notifier", None)
+        self.redactor = redactor or getattr(converger, "redactor", None) or Redactor()
+
+    # ------------------------------------------------------------------ jobs
 
     def run_once(self, wait_seconds: int = 20) -> list[ConvergeOutcome]:
         outcomes = []
-        for received in self.queue.receive(max_messages=1, wait_seconds=wait_seconds, visibility_timeout=VISIBILITY_TIMEOUT_SECONDS):
-            outcome = self._handle(received.job, received.receive_count)
-            if outcome.retry_after_seconds:
-                self.queue.release(received, outcome.retry_after_seconds)
-            else:
-                self.queue.delete(received)
+        for received in self.queue.receive(max_messages=1, wait_seconds=wait_seconds, visibility_timeout=self.timings.job_visibility_seconds):
+            outcome, retry = self._run(received)
+            self._settle(received, retry)
             outcomes.append(outcome)
         return outcomes
 
+    def _run(self, received: ReceivedJob | UnreadableMessage) -> tuple[ConvergeOutcome, int | None]:
+        """The message's outcome and, if it must come back, after how many seconds (None: delete it)."""
+        attempt = received.receive_count
+        try:
+            if isinstance(received, UnreadableMessage):
+                return self._unreadable(received), None
+            outcome = self._handle(received.job, attempt)
+        except Exception as exc:  # noqa: BLE001 - the converger recorded it; the message must come back, the loop go on
+            delay = self.timings.job_retry.delay(attempt)
+            job = received.job if isinstance(received, ReceivedJob) else None
+            carried = getattr(exc, "outcome", None)
+            outcome = carried if isinstance(carried, ConvergeOutcome) else ConvergeOutcome(
+                "failed", EventKind.CONVERGE_FAILED, Reason.UNEXPECTED_ERROR, Severity.ERROR,
+                self.redactor.scrub(f"unexpected {_error_text(exc)}")[:ERROR_TEXT_LIMIT],
+            )
+            log.error(
+                "job failed unexpectedly; its message comes back after the backoff and goes to the DLQ after the redrive limit",
+                exc_info=True,
+                extra={"stack": job.stack if job else None, "job_id": job.job_id if job else None, "attempt": attempt, "retry_in_seconds": delay},
+            )
+            return replace(outcome, retry_after_seconds=delay), delay
+        return outcome, outcome.retry_after_seconds or None
+
+    def _settle(self, received: ReceivedJob | UnreadableMessage, retry_after: int | None) -> None:
+        try:
+            if retry_after is None:
+                self.queue.delete(received)
+            else:
+                self.queue.release(received, retry_after)
+        except Exception:  # noqa: BLE001 - SQS redelivers the message after its visibility timeout; the job is idempotent
+            log.warning("could not delete or release a job's message; SQS redelivers it after its visibility timeout", exc_info=True)
+
     def _handle(self, job: Job, attempt: int) -> ConvergeOutcome:
-        if self.rollouts is not None and job.trigger in (Trigger.ECR_IMAGE_PUSH, Trigger.ECR_IMAGE_SCAN):
-            return self._image_job(job)
+        refusal = self._refusal(job, attempt)
+        if refusal is not None:
+            return refusal
+        if self.rollouts is not None and job.trigger in IMAGE_TRIGGERS:
+            return self._image_job(job, attempt)
         return self.converger.converge(job, attempt=attempt)
 
-    def _image_job(self, job: Job) -> ConvergeOutcome:
+    def _refusal(self, job: Job, attempt: int) -> ConvergeOutcome | None:
+        """Refuse, audited, a job no phase may run for: unknown environment, foreign stack, undeployable image."""
+        settings = self.converger.settings
+        env = settings.environments.get(job.environment)
+        if env is None:
+            known = ", ".join(sorted(settings.environments)) or "none"
+            return self._refuse(
+                JobIdentity.of(job), attempt, Reason.UNKNOWN_ENVIRONMENT, Severity.WARNING,
+                f"environment '{job.environment}' is not managed by this reconciler (managed: {known}); the job was dropped. "
+                "If the environment should be managed, add it to the reconciler settings and push again",
+            )
+        if job.stack != env.stack:
+            return self._refuse(
+                JobIdentity.of(job), attempt, Reason.IDENTITY_MISMATCH, Severity.ERROR,
+                f"the job names stack '{job.stack}' but the settings give environment '{job.environment}' stack '{env.stack}'; "
+                "nothing was converged (the queue is written by the intake only: check who sent this job)",
+            )
+        if self.rollouts is None or job.trigger not in IMAGE_TRIGGERS:
+            return None
+        if job.trigger == Trigger.ECR_IMAGE_PUSH:
+            problem = undeployable_image(job.image, env.suffix)
+        elif job.image is None or not job.image.digest or not DIGEST_PATTERN.match(job.image.digest):
+            problem = "the scan event carries no well-formed image digest; no rollout can wait for it"
+        else:
+            problem = None
+        if problem is None:
+            return None
+        return self._refuse(JobIdentity.of(job), attempt, Reason.UNDEPLOYABLE_IMAGE, Severity.WARNING, problem, self._image_details(job))
+
+    def _unreadable(self, message: UnreadableMessage) -> ConvergeOutcome:
+        """A message that is not a job: refused under the stack its FIFO group names, then deleted."""
+        fields, attributes = message.fields, message.attributes
+        named = fields.get("trigger") or attributes.get("trigger")
+        trigger = Trigger(named) if named in Trigger._value2member_map_ else None
+        identity = JobIdentity(
+            stack=message.group_id or fields.get("stack") or "unknown",
+            job_id=fields.get("jobId") or attributes.get("deduplicationId") or message.message_id,
+            environment=fields.get("environment") or attributes.get("environment") or "unknown",
+            # An audit record needs a trigger; one the worker does not know is kept in the details instead.
+            trigger=trigger or Trigger.MANUAL,
+            event_id=fields.get("eventId") or f"sqs:{message.message_id}",
+            commit=fields.get("commit") if re.match(COMMIT_PATTERN, fields.get("commit") or "") else None,
+            author=fields.get("author"),
+        )
+        details: dict[str, Any] = {"sqsMessageId": message.message_id, "receiveCount": message.receive_count}
+        if trigger is None:
+            details["trigger"] = named
+        reason = Reason.UNDEPLOYABLE_IMAGE if trigger in IMAGE_TRIGGERS else Reason.MALFORMED_JOB
+        text = f"queued message {message.message_id} cannot be read as a job: {message.problem}; it was deleted"
+        return self._refuse(identity, message.receive_count, reason, Severity.ERROR, text, details)
+
+    def _refuse(
+        self, identity: JobIdentity, attempt: int, reason: Reason, severity: Severity, message: str, details: dict[str, Any] | None = None,
+    ) -> ConvergeOutcome:
+        """A job refused before any phase ran: one audit record and one notification, scrubbed, then done."""
+        from program.platform import PROGRAM_VERSION
+
+        scrub = self.redactor.scrub
+        message = scrub(message)[:2 * ERROR_TEXT_LIMIT]
+        now = self.clock()
+        record = AuditRecord(
+            stack=scrub(identity.stack), job_id=scrub(identity.job_id), attempt=max(1, attempt), environment=scrub(identity.environment),
+            trigger=identity.trigger, event_id=scrub(identity.event_id), commit=identity.commit,
+            author=scrub(identity.author) if identity.author else None,
+            outcome="refused", kind=EventKind.REFUSED, reason=reason, error=message, last_phase=Phase.GUARDS,
+            started_at=now, finished_at=now, duration_ms=0, program_version=PROGRAM_VERSION,
+        )
+        log.warning("job refused", extra={"stack": record.stack, "job_id": record.job_id, "reason": reason.value, "detail": message})
+        audit = getattr(self.converger, "audit", None)
+        if audit is not None:
+            audit.append(record)
+        if self.notifier is not None:
+            self.notifier.publish(
+                kind=EventKind.REFUSED, severity=severity, environment=record.environment,
+                subject=f"[{record.environment}] {EventKind.REFUSED.value}: {reason.value} ({record.stack})",
+                body={
+                    "stack": record.stack, "jobId": record.job_id, "trigger": record.trigger.value, "commit": record.commit,
+                    "author": record.author, "outcome": "refused", "reason": reason.value, "message": message, "error": message,
+                    "phase": Phase.GUARDS.value, "plan": None, "policyViolations": [], "details": self.redactor.scrub_value(details or {}),
+                },
+            )
+        return ConvergeOutcome("refused", EventKind.REFUSED, reason, severity, message)
+
+    @staticmethod
+    def _image_details(job: Job) -> dict[str, Any]:
+        return {"image": job.image.model_dump() if job.image else None}
+
+    def _image_job(self, job: Job, attempt: int = 1) -> ConvergeOutcome:
         """Image pushes and scans: start or advance a rollout; every one audited and notified like a converge."""
         try:
             outcome = self._image_pushed(job) if job.trigger == Trigger.ECR_IMAGE_PUSH else self._scan_finished(job)
@@ -110,9 +346,17 @@ class Worker:
             # Expected refusals (no stack outputs yet, invalid desired state at the head, git unreachable):
             # recorded and finished, instead of blocking the stack's queue group with retries.
             outcome = ConvergeOutcome("failed", EventKind.ROLLOUT_NOT_STARTED, Reason.SKIPPED_ROLLOUT, Severity.ERROR, str(exc))
-            self.converger.record_job(job, outcome, {"image": job.image.model_dump() if job.image else None}, error=str(exc))
+            self.converger.record_job(job, outcome, self._image_details(job), error=str(exc))
             return outcome
-        self.converger.record_job(job, outcome, {"image": job.image.model_dump() if job.image else None})
+        except Exception as exc:  # noqa: BLE001 - recorded here (nobody else does for image jobs), then retried with backoff
+            log.error("image job failed unexpectedly", exc_info=True, extra={"stack": job.stack, "job_id": job.job_id, "attempt": attempt})
+            outcome = ConvergeOutcome(
+                "failed", EventKind.ROLLOUT_NOT_STARTED, Reason.UNEXPECTED_ERROR, Severity.ERROR,
+                f"unexpected {_error_text(exc)}"[:ERROR_TEXT_LIMIT], retry_after_seconds=self.timings.job_retry.delay(attempt),
+            )
+            self.converger.record_job(job, outcome, self._image_details(job), error=_error_text(exc))
+            return outcome
+        self.converger.record_job(job, outcome, self._image_details(job))
         return outcome
 
     def _image_pushed(self, job: Job) -> ConvergeOutcome:
@@ -127,6 +371,8 @@ class Worker:
             if hasattr(self.converger.source, "cleanup"):
                 self.converger.source.cleanup(checkout)
         result = self.rollouts.starter.on_image_push(job, env, desired, self.clock())
+        if result.undeployable:
+            return ConvergeOutcome("refused", EventKind.REFUSED, Reason.UNDEPLOYABLE_IMAGE, Severity.WARNING, result.message)
         if result.started is None:
             log.info("no rollout started", extra={"stack": job.stack, "job_id": job.job_id, "reason": result.message})
             outcome = "waiting" if result.retry_after_seconds else "skipped"
@@ -142,47 +388,223 @@ class Worker:
             return ConvergeOutcome("succeeded", EventKind.ROLLOUT_PROGRESS, Reason.ROLLOUT_STARTED, Severity.INFO, f"rollout {record.rollout_id}: {record.phase.value}")
         return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SKIPPED_ROLLOUT, Severity.INFO, "no rollout waits for this scan")
 
+    # ------------------------------------------------------------------ rollout ticks
+
     def run_ticks_once(self, wait_seconds: int = 0) -> list[RolloutRecord]:
-        """Advance the rollouts whose next tick is due."""
+        """Advance the rollouts whose next tick is due. No tick, however broken, raises out of here."""
         if self.rollouts is None or self.tick_queue is None:
             return []
         advanced = []
-        url = self.rollouts.tick_queue_url
-        for message in self.tick_queue.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds).get("Messages", []):
-            body = json.loads(message["Body"])
-            not_before = datetime.fromisoformat(body["notBefore"])
-            if not_before > self.clock():
-                # SQS delays stop at 15 minutes; a longer wait is re-queued until it is due.
-                self.rollouts.controller.scheduler.schedule(body["rolloutId"], not_before, self.clock())
-            else:
-                advanced.append(self.rollouts.controller.tick(body["rolloutId"]))
-            self.tick_queue.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        response = self.tick_queue.receive_message(
+            QueueUrl=self.rollouts.tick_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        for message in response.get("Messages", []):
+            record = self._tick(message)
+            if record is not None:
+                advanced.append(record)
         return advanced
 
+    def _tick(self, message: dict[str, Any]) -> RolloutRecord | None:
+        assert self.rollouts is not None
+        receipt = message["ReceiptHandle"]
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+        try:
+            tick = TickMessage.model_validate_json(message.get("Body", ""))
+        except (ValidationError, ValueError, RecursionError) as exc:
+            problem = self.redactor.scrub(str(exc))[:ERROR_TEXT_LIMIT]
+            log.warning("rollout tick dropped: its body is not a tick", extra={"message_id": message.get("MessageId"), "problem": problem})
+            self._delete_tick(receipt)
+            return None
+        record = None
+        try:
+            if self.rollouts.store.find(tick.rollout_id) is None:
+                log.warning("rollout tick dropped: no such rollout", extra={"rollout_id": tick.rollout_id})
+            elif tick.not_before > (now := self.clock()):
+                # SQS delays stop at 15 minutes; a longer wait is re-queued until it is due.
+                self.rollouts.controller.scheduler.schedule(tick.rollout_id, tick.not_before, now)
+            else:
+                record = self.rollouts.controller.tick(tick.rollout_id)
+        except Exception as exc:  # noqa: BLE001 - one rollout's failure must not stop the others or the worker
+            self._tick_failed(tick, receipt, attempt, exc)
+            return None
+        self._delete_tick(receipt)
+        return record
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+    def _delete_tick(self, receipt: str) -> None:
+        assert self.rollouts is not None
+        try:
+            self.tick_queue.delete_message(QueueUrl=self.rollouts.tick_queue_url, ReceiptHandle=receipt)
+        except Exception:  # noqa: BLE001 - a tick delivered twice is harmless (conditional writes)
+            log.warning("could not delete a rollout tick; it comes back and is handled again", exc_info=True)
 
+    def _tick_failed(self, tick: TickMessage, receipt: str, attempt: int, exc: Exception) -> None:
+        assert self.rollouts is not None
+        delay = self.timings.tick_retry.delay(attempt)
+        last = attempt >= self.timings.tick_max_attempts
+        log.error(
+            "rollout tick failed; " + ("parking it in the tick DLQ" if last else f"retrying in {delay}s"),
+            exc_info=exc, extra={"rollout_id": tick.rollout_id, "attempt": attempt, "max_attempts": self.timings.tick_max_attempts},
+        )
+        try:
+            self.tick_queue.change_message_visibility(QueueUrl=self.rollouts.tick_queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay)
+        except Exception:  # noqa: BLE001 - the queue's own visibility timeout then spaces the retry
+            log.warning("could not delay the failed rollout tick's retry", exc_info=True, extra={"rollout_id": tick.rollout_id})
+        if last:
+            self._park(tick.rollout_id, attempt, exc)
+
+    def _park(self, rollout_id: str, attempts: int, exc: Exception) -> None:
+        """The tick's last attempt failed: pause the rollout with the reason and notify once."""
+        assert self.rollouts is not None
+        error = self.redactor.scrub(_error_text(exc))[:ERROR_TEXT_LIMIT]
+        record = None
+        try:
+            record = self.rollouts.store.find(rollout_id)
+            if record is not None and record.paused and TICK_FAILED_NOTE in (record.pause_reason or ""):
+                return  # another copy of this tick already paused it and told people
+            if record is not None and not record.phase.terminal:
+                action = f"ecs-gitops rollout resume --environment {record.environment} --service {record.service} --by NAME"
+                note = f"{TICK_FAILED_NOTE} {attempts} times ({error}); its tick is parked in the tick DLQ. Fix the cause, then run: {action}"
+                record = commands.pause(self.rollouts.store, rollout_id, by=WORKER_ACTOR, reason=note, now=self.clock())
+        except ReconcilerError as marked:
+            log.warning("could not pause the rollout whose tick failed", extra={"rollout_id": rollout_id, "problem": str(marked)})
+        except Exception:  # noqa: BLE001 - the notification below still tells people
+            log.warning("could not pause the rollout whose tick failed", exc_info=True, extra={"rollout_id": rollout_id})
+        if record is not None and record.phase.terminal:
+            return
+        environment = record.environment if record else "unknown"
+        service = record.service if record else "unknown"
+        body = self.redactor.scrub_value(
+            {
+                "rolloutId": rollout_id, "stack": record.stack if record else None, "service": service,
+                "phase": record.phase.value if record else None, "attempts": attempts, "reason": Reason.TICK_FAILED.value,
+                "error": error, "paused": bool(record and record.paused),
+                "action": (record.pause_reason if record and record.paused else "fix the cause, then move the tick back from the tick DLQ"),
+            }
+        )
+        if self.notifier is None:
+            return
+        try:
+            self.notifier.publish(
+                kind=EventKind.ROLLOUT_TICK_FAILED, severity=Severity.ERROR, environment=environment,
+                subject=f"[{environment}] {service} {EventKind.ROLLOUT_TICK_FAILED.value}: {Reason.TICK_FAILED.value} after {attempts} attempts",
+                body=body,
+            )
+        except Exception:  # noqa: BLE001 - the rollout is paused and the error logged; the worker goes on
+            log.error("could not notify the failed rollout tick", exc_info=True, extra={"rollout_id": rollout_id})
+
+
+# ---------------------------------------------------------------------- the process
+
+
+def serve(
+    worker: Worker, *, once: bool = False, wait_seconds: int = 20, sleep: Callable[[float], None] = time.sleep, timings: WorkerTimings | None = None,
+) -> int:
+    """The worker's loop: ticks, then jobs, forever (``once``: until the queue is empty).
+
+    A round that fails as a whole (SQS unreachable, expired credentials) is logged and retried
+    after a backoff; with ``once`` it ends the run with exit code 1. Only an interrupt stops the loop.
+    """
+    retry = (timings or worker.timings).loop_retry
+    failed_rounds = 0
+    while True:
+        try:
+            worker.run_ticks_once()
+            handled = worker.run_once(wait_seconds=wait_seconds)
+        except Exception:  # noqa: BLE001 - the process never dies of one round
+            failed_rounds += 1
+            log.exception("worker round failed; carrying on after a backoff", extra={"failed_rounds": failed_rounds})
+            if once:
+                return 1
+            sleep(retry.delay(failed_rounds))
+            continue
+        failed_rounds = 0
+        if once and not handled:
+            return 0
+
+
+class ProcessHandlers:
+    """``sys.excepthook`` and ``threading.excepthook`` that log the traceback scrubbed, and the logs' redacting filter."""
+
+    def __init__(self, redactor: Redactor):
+        self.redactor = redactor
+        self.filter = RedactingFilter(redactor)
+
+    def use(self, redactor: Redactor) -> None:
+        """Scrub with ``redactor`` from now on (it knows more secrets once the settings are read)."""
+        self.redactor = redactor
+        self.filter.redactor = redactor
+
+    def excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            log.warning("worker interrupted; stopping")
+            return
+        log.critical("worker stopped by an unexpected error:\n%s", format_exception_scrubbed(exc_type, exc, tb, self.redactor))
+
+    def thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        name = args.thread.name if args.thread else "unknown"
+        log.critical("worker thread %s stopped by an unexpected error:\n%s", name,
+                     format_exception_scrubbed(args.exc_type, args.exc_value, args.exc_traceback, self.redactor))
+
+
+def install_process_handlers(redactor: Redactor) -> ProcessHandlers:
+    """Scrub every log record, and log (scrubbed) whatever exception escapes the main thread or any other."""
+    handlers = ProcessHandlers(redactor)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(handlers.filter)
+    sys.excepthook = handlers.excepthook
+    threading.excepthook = handlers.thread_excepthook
+    return handlers
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    components: Components | None = None,
+    rollouts: RolloutComponents | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    timings: WorkerTimings | None = None,
+    configure_process: bool = True,
+) -> int:
+    """Run the worker. Tests pass their own ``components`` (engine, stores, session), clock and sleep,
+    and ``configure_process=False`` to leave logging and the process's exception hooks alone."""
     parser = argparse.ArgumentParser(prog="python -m reconciler.worker", description="converge queued jobs and advance rollouts")
     parser.add_argument("--once", action="store_true", help="handle what is queued now, then exit (draining, end-to-end runs)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    components = build(load_settings())
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactingFilter(components.redactor))
-    if components.queue is None:
-        log.error("settings aws.jobQueueUrl is not set; the worker has no queue to read")
+    handlers = None
+    if configure_process:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        early = Redactor()
+        early.add_environment(dict(os.environ))
+        handlers = install_process_handlers(early)
+    try:
+        if components is None:
+            components = build(load_settings())
+        if handlers is not None:
+            handlers.use(components.redactor)
+        if components.queue is None:
+            log.error("error: settings aws.jobQueueUrl is not set (or ECS_GITOPS_JOB_QUEUE_URL); the worker has no queue to read")
+            return 2
+        aws = components.settings.aws
+        if rollouts is None and aws.rollout_table and aws.tick_queue_url:
+            rollouts = build_rollouts(components, clock)
+            rollouts.controller.on_transition = rollout_notifier(components.notifier, components.redactor)
+        tick_queue = components.session.client("sqs") if rollouts is not None and components.session is not None else None
+        worker = Worker(
+            components.queue, components.converger(), rollouts, tick_queue,
+            **({"clock": clock} if clock else {}), timings=timings,
+        )
+    except EcsGitopsError as exc:
+        log.error("error: %s", exc)
         return 2
-    rollouts = None
-    if components.settings.aws.rollout_table and components.settings.aws.tick_queue_url:
-        rollouts = build_rollouts(components)
-        rollouts.controller.on_transition = rollout_notifier(components.notifier, components.redactor)
-    worker = Worker(components.queue, components.converger(), rollouts, components.session.client("sqs") if rollouts else None)
-    while True:
-        worker.run_ticks_once()
-        handled = worker.run_once(wait_seconds=1 if args.once else (5 if rollouts else 20))
-        if args.once and not handled:
-            return 0
+    try:
+        return serve(worker, once=args.once, wait_seconds=1 if args.once else (5 if rollouts else 20), sleep=sleep, timings=timings)
+    except KeyboardInterrupt:
+        log.warning("worker interrupted; stopping")
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from desired_state.naming import ALB_FACING_SERVICES
-from desired_state.schema import TAG_PATTERN, DesiredState, ImageRef
+from pydantic import ValidationError
+
+from desired_state.naming import ALB_FACING_SERVICES, SERVICE_NAMES, name
+from desired_state.schema import DesiredState, ImageRef
 from desired_state.traffic import TrafficState
 from reconciler.adapters.stack_state import StackStateStore
-from reconciler.models import Job
+from reconciler.models import ImageEvent, Job
 from reconciler.rollout import commands
 from reconciler.rollout.model import RolloutRecord, RolloutResources
 from reconciler.rollout.observe import RolloutObserver
@@ -31,6 +33,31 @@ class StartResult:
     started: RolloutRecord | None
     message: str
     retry_after_seconds: int | None = None
+    # The pushed image can never be rolled out (moving tag, malformed digest, unknown repository): a refusal, not a wait.
+    undeployable: bool = False
+
+
+def undeployable_image(image: ImageEvent | None, suffix: str) -> str | None:
+    """Why this pushed image can never be rolled out to the environment with ``suffix``, or None if it can.
+
+    Only an image pinned by a well-formed digest, with an immutable tag (if any), from the
+    environment's own repository of one of the platform's services is deployable.
+    """
+    if image is None:
+        return "the image event carries no image; nothing to roll out"
+    if image.service not in SERVICE_NAMES:
+        return f"repository {image.repository!r} is not one of the platform's services ({', '.join(SERVICE_NAMES)}); nothing to roll out"
+    expected = name("ecr", suffix, image.service)
+    if image.repository != expected:
+        return f"repository {image.repository!r} is not {image.service}'s repository in this environment ({expected}); not rolled out"
+    if not image.digest:
+        return f"the push of {image.repository} carries no image digest; a rollout pins the image by digest"
+    try:
+        ImageRef(repository=image.service, tag=image.tag, digest=image.digest)
+    except ValidationError as exc:
+        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors(include_url=False))
+        return f"{image.repository}: {reasons}; not rolled out"
+    return None
 
 
 class RolloutStarter:
@@ -52,10 +79,9 @@ class RolloutStarter:
 
     def on_image_push(self, job: Job, env: EnvironmentSettings, desired: DesiredState, now: datetime) -> StartResult:
         image = job.image
-        if image is None or not image.digest:
-            return StartResult(None, "image push without a digest; nothing to roll out")
-        if image.tag is not None and not TAG_PATTERN.match(image.tag):
-            return StartResult(None, f"tag {image.tag!r} is not a valid immutable tag; not rolled out")
+        refusal = undeployable_image(image, env.suffix)
+        if refusal is not None or image is None or image.digest is None:
+            return StartResult(None, refusal or "nothing to roll out", undeployable=True)
         window = window_decision(env.windows, now)
         if not window.open:
             wait = int((window.reopens_at - now).total_seconds()) if window.reopens_at else 3600

@@ -96,3 +96,34 @@ def test_resource_names_the_code_reads_come_from_the_template(template):
     intake_env = set(template["Resources"]["IntakeFunction"]["Properties"]["Environment"]["Variables"])
     assert {AWS_ENV_VARS[k] for k in ("jobQueueUrl", "stateTable", "auditTable", "topicArn", "rolloutTable", "tickQueueUrl")} <= worker_env
     assert {AWS_ENV_VARS[k] for k in ("jobQueueUrl", "idempotencyTable")} <= intake_env
+
+
+def test_the_tick_queue_parks_failing_ticks_in_its_dlq_after_the_workers_last_attempt(template):
+    """The worker pauses the rollout and notifies on attempt ``tick_max_attempts``; SQS must park the tick right after."""
+    from reconciler.worker import WorkerTimings
+
+    resources = template["Resources"]
+    ticks = resources["RolloutTickQueue"]["Properties"]
+    assert ticks["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["RolloutTickDeadLetterQueue", "Arn"]}
+    assert ticks["RedrivePolicy"]["maxReceiveCount"] == WorkerTimings().tick_max_attempts
+    dlq = resources["RolloutTickDeadLetterQueue"]["Properties"]
+    assert "FifoQueue" not in dlq and dlq["MessageRetentionPeriod"] == 1209600  # a standard queue's DLQ is standard; 14 days to look
+    # The retries of every attempt before the last fit well inside the DLQ's retention.
+    retry = WorkerTimings().tick_retry
+    assert sum(retry.delay(n) for n in range(1, WorkerTimings().tick_max_attempts)) < dlq["MessageRetentionPeriod"]
+    statements = resources["WorkerTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    tick_rights = next(s for s in statements if s["Sid"] == "RolloutTicks")
+    assert "sqs:ChangeMessageVisibility" in tick_rights["Action"]  # the backoff
+    assert "RolloutTickDeadLetterQueueUrl" in template["Outputs"]
+
+
+def test_the_job_queue_matches_the_workers_timings(template):
+    from reconciler.worker import WorkerTimings
+
+    queue = template["Resources"]["JobQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] == WorkerTimings().job_visibility_seconds
+    # Five failures with the worker's backoff reach the DLQ in well under an hour, not 5 x 2 h.
+    retry = WorkerTimings().job_retry
+    assert sum(retry.delay(n) for n in range(1, queue["RedrivePolicy"]["maxReceiveCount"])) < 3600
+    statements = template["Resources"]["WorkerTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert "sqs:ChangeMessageVisibility" in next(s for s in statements if s["Sid"] == "ConsumeJobs")["Action"]

@@ -27,9 +27,9 @@ class RecordingQueue(JobQueue):
         self.deleted.append(received.job.job_id)
         super().delete(received)
 
-    def release(self, received, delay_seconds):
+    def release(self, received, delay_seconds, now_monotonic=None):
         self.released.append((received.job.job_id, delay_seconds))
-        super().release(received, delay_seconds)
+        return super().release(received, delay_seconds, now_monotonic)
 
 
 @pytest.fixture
@@ -87,17 +87,19 @@ def test_waiting_job_is_released_for_later_not_deleted(setup, git_repo, clock):
     assert harness.engine.calls == []
 
 
-def test_unexpected_error_leaves_the_message_and_propagates(setup, git_repo):
+def test_unexpected_error_is_recorded_and_leaves_the_message_for_a_retry(setup, git_repo):
+    """Issue 9 changed this: the worker no longer exits on an unexpected error; it keeps the message
+    (released after a backoff instead of the 2 h visibility timeout) and goes on."""
     harness, queue, aws = setup
     harness.engine.fail("preview", RuntimeError("worker ran out of memory"))
     job = harness.job(git_repo.head)
     queue.send(job)
 
-    with pytest.raises(RuntimeError, match="out of memory"):
-        Worker(queue, harness.converger()).run_once(wait_seconds=0)
+    outcomes = Worker(queue, harness.converger()).run_once(wait_seconds=0)
 
-    assert queue.deleted == [] and queue.released == []
-    assert in_queue(aws) == (0, 1)  # SQS redelivers it after the visibility timeout; the DLQ after 5 receives
+    assert [(o.outcome, o.reason, o.retry_after_seconds) for o in outcomes] == [("failed", Reason.UNEXPECTED_ERROR, 60)]
+    assert queue.deleted == [] and queue.released == [(job.job_id, 60)]
+    assert in_queue(aws) == (0, 1)  # SQS redelivers it after the backoff; the DLQ after 5 receives
     record = harness.history()[0]
     assert record.outcome == "failed" and record.error == "RuntimeError: worker ran out of memory"
     status = harness.status()

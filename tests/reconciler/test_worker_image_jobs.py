@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from reconciler.errors import SourceError
 from reconciler.events import EventKind
 from reconciler.models import ImageEvent, Job, Trigger
+from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings
 from reconciler.worker import Worker
 
 NOW = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
@@ -15,6 +16,7 @@ class ConvergerDouble:
 
     def __init__(self):
         self.recorded = []
+        self.settings = ReconcilerSettings(repository=RepositorySettings(url="/nonexistent"), environments={"dev": EnvironmentSettings(stack="dev", suffix="dev")})
 
     def record_job(self, job, outcome, details=None, error=None):
         self.recorded.append((job.job_id, outcome.outcome, outcome.kind, error, details))
