@@ -30,7 +30,6 @@ import re
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -49,23 +48,12 @@ from reconciler.converge import ConvergeOutcome, Converger
 from reconciler.errors import ReconcilerError
 from reconciler.events import EventKind, Phase, Reason, Severity
 from reconciler.models import COMMIT_PATTERN, AuditRecord, Job, Trigger
-from reconciler.redact import RedactingFilter, Redactor
+from reconciler.redact import RedactingFilter, Redactor, format_exception_scrubbed
 from reconciler.rollout import commands
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
 from reconciler.rollout.starter import undeployable_image
 from reconciler.settings import load_settings
 from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
-
-try:
-    from reconciler.redact import format_exception_scrubbed  # type: ignore[attr-defined]
-except ImportError:  # the shared helper is not in reconciler.redact yet
-
-    def format_exception_scrubbed(
-        exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None, redactor: Redactor
-    ) -> str:
-        """The whole traceback (chained causes included) as text, with every secret masked."""
-        return redactor.scrub("".join(traceback.format_exception(exc_type, exc, tb)))
-
 
 log = logging.getLogger("ecs_gitops.worker")
 
