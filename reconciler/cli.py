@@ -89,17 +89,38 @@ def resolve_commit(source: DesiredStateSource, ref: str, option: str = "--commit
     return source.resolve_on_branch(check_commit_ref(ref, option))  # type: ignore[attr-defined]
 
 
+MAX_TRAFFIC_STATE_BYTES = 1_048_576
+
+
+class TrafficStateError(DesiredStateError):
+    """The --traffic-state file cannot be used; its problems are listed like desired-state ones, under their own heading."""
+
+    def __init__(self, problems: list[FieldProblem]):
+        super().__init__(problems)
+        count = len(self.problems)
+        header = f"traffic state refused ({count} problem{'s' if count != 1 else ''}); nothing was rendered"
+        self.args = ("\n".join([header, *(f"  {p}" for p in self.problems)]),)
+
+
 def _load_traffic(path: str | None) -> TrafficState:
     if path is None:
         return TrafficState()
     file = Path(path)
     try:
-        return TrafficState.model_validate_json(file.read_bytes())
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_TRAFFIC_STATE_BYTES + 1)
     except OSError as exc:
-        raise DesiredStateError([FieldProblem(path, "", None, f"cannot read traffic state: {exc.strerror}")]) from None
+        raise TrafficStateError([FieldProblem(path, "", None, f"cannot read the file: {exc.strerror or exc}")]) from None
+    if len(raw) > MAX_TRAFFIC_STATE_BYTES:
+        raise TrafficStateError([FieldProblem(path, "", None, f"larger than {MAX_TRAFFIC_STATE_BYTES} bytes; a traffic state is a few lines of JSON")])
+    try:
+        return TrafficState.model_validate_json(raw)
     except ValidationError as exc:
-        raise DesiredStateError(
-            [FieldProblem(path, ".".join(map(str, e["loc"])), None, e["msg"]) for e in exc.errors(include_url=False)]
+        raise TrafficStateError(
+            [
+                FieldProblem(path, ".".join(map(str, e["loc"])), None, str(e["msg"]).removeprefix("Value error, "))
+                for e in exc.errors(include_url=False)
+            ]
         ) from None
 
 
