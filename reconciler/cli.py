@@ -36,7 +36,7 @@ from desired_state.errors import DesiredStateError, EcsGitopsError, FieldProblem
 from desired_state.loader import EXAMPLE_DIR, list_environments, load_environment
 from desired_state.naming import ALB_FACING_SERVICES
 from desired_state.traffic import TrafficState
-from reconciler.cli_errors import AWS_REGION_HINT, error_lines, validation_problems
+from reconciler.cli_errors import AWS_REGION_HINT, error_lines
 from reconciler.errors import EngineUnavailableError, ReconcilerError, SettingsError
 from reconciler.redact import Redactor, RedactingFilter
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings, load_settings
@@ -582,14 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _debug_option(common, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
-    add_parser = commands.add_parser
 
-    def add_command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return add_parser(name, parents=[common], **kwargs)
-
-    commands.add_parser = add_command  # type: ignore[method-assign]
-
-    plan = commands.add_parser("plan", help="render the platform offline and show every resource it would build")
+    plan = commands.add_parser("plan", parents=[common], help="render the platform offline and show every resource it would build")
     plan.add_argument(
         "--desired-state",
         default=str(EXAMPLE_DIR),
@@ -606,7 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=_cmd_plan)
 
     validate = commands.add_parser(
-        "validate", help="check desired state against the schema and the policy pack; exit 1 on any mandatory violation"
+        "validate", parents=[common],
+        help="check desired state against the schema and the policy pack; exit 1 on any mandatory violation",
     )
     validate.add_argument("--desired-state", default=str(EXAMPLE_DIR), metavar="DIR", help="desired-state directory (default: the bundled example)")
     validate.add_argument(
@@ -616,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--traffic-state", metavar="FILE", help="JSON traffic state to render with")
     validate.set_defaults(handler=_cmd_validate)
 
-    reconcile = commands.add_parser("reconcile", help="converge one environment from a desired-state path or git URL")
+    reconcile = commands.add_parser("reconcile", parents=[common], help="converge one environment from a desired-state path or git URL")
     reconcile.add_argument("--desired-state", required=True, metavar="PATH_OR_URL", help="desired-state directory, git repository or git URL")
     reconcile.add_argument("--environment", required=True, metavar="NAME")
     reconcile.add_argument("--commit", metavar="SHA", help="converge this commit (default: the branch head)")
@@ -626,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reconciler_options(reconcile)
     reconcile.set_defaults(handler=_cmd_reconcile)
 
-    approve_cmd = commands.add_parser("approve", help="approve the plan waiting for an environment's commit")
+    approve_cmd = commands.add_parser("approve", parents=[common], help="approve the plan waiting for an environment's commit")
     approve_cmd.add_argument("--environment", required=True, metavar="NAME")
     approve_cmd.add_argument("--commit", required=True, metavar="SHA")
     approve_cmd.add_argument("--by", required=True, metavar="NAME", help="who approves (recorded)")
@@ -634,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reconciler_options(approve_cmd)
     approve_cmd.set_defaults(handler=_cmd_approve)
 
-    rollout = commands.add_parser("rollout", help="show or steer a blue/green rollout: status, promote, abort, pause, resume")
+    rollout = commands.add_parser("rollout", parents=[common], help="show or steer a blue/green rollout: status, promote, abort, pause, resume")
     rollout.add_argument("action", choices=("status", "promote", "abort", "pause", "resume"))
     rollout.add_argument("--environment", required=True, metavar="NAME")
     rollout.add_argument("--service", required=True, choices=("frontend", "api-gateway", "processing-service"))
@@ -648,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("locks", _cmd_locks, "show the stack's locks with holder and age; exit 1 if one is stuck"),
         ("unlock", _cmd_unlock, "remove the stack's locks after checking no worker still holds them"),
     ):
-        command = commands.add_parser(name, help=text)
+        command = commands.add_parser(name, parents=[common], help=text)
         command.add_argument("--environment", required=True, metavar="NAME")
         command.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
         _add_reconciler_options(command)
