@@ -48,34 +48,42 @@ class Case:
 
 
 class Files:
-    """What the cases point at, created once per module under a temporary directory."""
+    """What the cases point at, under ``root``; :meth:`create` writes them (the case ids need only the names)."""
+
+    AWS_SECTION = (
+        "aws:\n  stateTable: ecs-gitops-state\n  auditTable: ecs-gitops-audit\n  rolloutTable: ecs-gitops-rollouts\n"
+        "  tickQueueUrl: https://sqs.us-east-1.amazonaws.com/123456789012/ecs-gitops-ticks\n"
+    )
 
     def __init__(self, root: Path):
         self.root = root
         self.repo = root / "desired-state"
+        self.settings = root / "settings.yaml"
+        self.aws_settings = root / "aws-settings.yaml"
+        self.s3_backend_settings = root / "s3-settings.yaml"
+        self.bad_yaml = root / "bad-yaml.yaml"
+        self.wrong_schema = root / "wrong-schema.yaml"
+        self.bad_json = root / "traffic-bad.json"
+        self.bad_weights = root / "traffic-weights.json"
+        self.missing = root / "no-such-file.yaml"
+        self.broken_env_dir = root / "broken-ds"
+
+    def create(self) -> Files:
         shutil.copytree(EXAMPLE_DIR, self.repo, ignore=shutil.ignore_patterns("__pycache__"))
         git = ["git", "-C", str(self.repo), "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
         subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
         subprocess.run([*git, "add", "-A"], check=True)
         subprocess.run([*git, "commit", "-q", "-m", "initial"], check=True)
-        self.settings = self._write("settings.yaml", self._settings_text())
-        self.aws_settings = self._write(
-            "aws-settings.yaml",
-            self._settings_text()
-            + "aws:\n  stateTable: ecs-gitops-state\n  auditTable: ecs-gitops-audit\n  rolloutTable: ecs-gitops-rollouts\n"
-            "  tickQueueUrl: https://sqs.us-east-1.amazonaws.com/123456789012/ecs-gitops-ticks\n",
-        )
-        self.s3_backend_settings = self._write(
-            "s3-settings.yaml", self._settings_text(backend="s3://example-ecs-gitops-state?region=us-east-1")
-        )
-        self.bad_yaml = self._write("bad-yaml.yaml", "environments: [dev\n  stack: {\n")
-        self.wrong_schema = self._write("wrong-schema.yaml", "repository: {url: 3, branch: [x]}\nenvironments: 7\nnonsense: true\n")
-        self.bad_json = self._write("traffic-bad.json", "{not json")
-        self.bad_weights = self._write("traffic-weights.json", '{"services": {"frontend": {"weights": {"blue": 70, "green": 20}}}}')
-        self.missing = root / "no-such-file.yaml"
-        self.broken_env_dir = root / "broken-ds"
+        self.settings.write_text(self._settings_text())
+        self.aws_settings.write_text(self._settings_text() + self.AWS_SECTION)
+        self.s3_backend_settings.write_text(self._settings_text(backend="s3://example-ecs-gitops-state?region=us-east-1"))
+        self.bad_yaml.write_text("environments: [dev\n  stack: {\n")
+        self.wrong_schema.write_text("repository: {url: 3, branch: [x]}\nenvironments: 7\nnonsense: true\n")
+        self.bad_json.write_text("{not json")
+        self.bad_weights.write_text('{"services": {"frontend": {"weights": {"blue": 70, "green": 20}}}}')
         (self.broken_env_dir / "environments").mkdir(parents=True)
         (self.broken_env_dir / "environments" / "dev.yaml").write_text("environmentSuffix: dev\nnetwork: {cidr: 10.0.0.0/16, bogus: 1}\n")
+        return self
 
     def _settings_text(self, backend: str | None = None) -> str:
         return (
@@ -84,11 +92,6 @@ class Files:
             f"backendUrl: {backend or 'file://' + str(self.root / 'backend')}\n"
             f"workDir: {self.root / 'work'}\n"
         )
-
-    def _write(self, name: str, text: str) -> Path:
-        path = self.root / name
-        path.write_text(text)
-        return path
 
 
 NO_REGION = {"AWS_REGION": None, "AWS_DEFAULT_REGION": None}
@@ -196,12 +199,8 @@ def run(case: Case, home: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _case_ids() -> list[tuple[str, str]]:
-    # Case ids do not depend on the files' content, only on the parser; a throwaway root names them.
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as root:
-        files = Files(Path(root))
-        return [(name, case.id) for name, command in subcommands().items() for case in cases_for(name, command, files)]
+    files = Files(Path("/nonexistent/cli-bad-arguments"))  # ids depend on the parser only, not on the files
+    return [(name, case.id) for name, command in subcommands().items() for case in cases_for(name, command, files)]
 
 
 ALL_CASES = _case_ids()
@@ -211,7 +210,7 @@ ALL_CASES = _case_ids()
 def outcomes(tmp_path_factory) -> dict[tuple[str, str], tuple[Case, subprocess.CompletedProcess[str]]]:
     """Run every case once, a few at a time (each is a fresh interpreter)."""
     root = tmp_path_factory.mktemp("cli-bad-arguments")
-    files = Files(root)
+    files = Files(root).create()
     home = root / "home"
     home.mkdir()
     cases = [(name, case) for name, command in subcommands().items() for case in cases_for(name, command, files)]
