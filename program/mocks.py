@@ -52,6 +52,14 @@ def _short_id(prefix: str, logical_name: str) -> str:
     return f"{prefix}-{hashlib.sha256(logical_name.encode()).hexdigest()[:17]}"
 
 
+def _child_arn(parent_arn: Any, parent_marker: str, kind: str, region: str, acct: str, logical: str) -> str:
+    """A listener's (or rule's) ARN extends its parent's path with its own id, as AWS's do."""
+    own_id = _short_id("x", logical)[-16:]
+    if isinstance(parent_arn, str) and parent_marker in parent_arn:
+        return f"arn:aws:elasticloadbalancing:{region}:{acct}:{kind}/{parent_arn.split(parent_marker, 1)[1]}/{own_id}"
+    return f"arn:aws:elasticloadbalancing:{region}:{acct}:{kind}/app/unknown/{own_id}"
+
+
 class OfflineMocks(pulumi_mocks.Mocks):
     """Stands in for the AWS provider offline: inputs become state, computed attributes become placeholders."""
 
@@ -119,14 +127,22 @@ class OfflineMocks(pulumi_mocks.Mocks):
             arn = f"arn:aws:secretsmanager:{region}:{acct}:secret:{physical}-{_short_id('x', logical)[-6:]}"
             return {"id": arn, "arn": arn}
         if typ == "aws:lb/loadBalancer:LoadBalancer":
-            arn = f"arn:aws:elasticloadbalancing:{region}:{acct}:loadbalancer/app/{physical}/{_short_id('x', logical)[-16:]}"
-            return {"id": arn, "arn": arn, "dnsName": f"{physical}-{int(hashlib.sha256(logical.encode()).hexdigest()[:8], 16)}.{region}.elb.amazonaws.com", "zoneId": "Z35SXDOTRQ7X7K"}
+            # arnSuffix is what CloudWatch's LoadBalancer dimension takes: app/<name>/<id>.
+            suffix = f"app/{physical}/{_short_id('x', logical)[-16:]}"
+            arn = f"arn:aws:elasticloadbalancing:{region}:{acct}:loadbalancer/{suffix}"
+            dns = f"{physical}-{int(hashlib.sha256(logical.encode()).hexdigest()[:8], 16)}.{region}.elb.amazonaws.com"
+            return {"id": arn, "arn": arn, "arnSuffix": suffix, "dnsName": dns, "zoneId": "Z35SXDOTRQ7X7K"}
         if typ == "aws:lb/targetGroup:TargetGroup":
-            arn = f"arn:aws:elasticloadbalancing:{region}:{acct}:targetgroup/{physical}/{_short_id('x', logical)[-16:]}"
+            # arnSuffix is what CloudWatch's TargetGroup dimension takes: targetgroup/<name>/<id>.
+            suffix = f"targetgroup/{physical}/{_short_id('x', logical)[-16:]}"
+            arn = f"arn:aws:elasticloadbalancing:{region}:{acct}:{suffix}"
+            return {"id": arn, "arn": arn, "arnSuffix": suffix}
+        if typ == "aws:lb/listener:Listener":
+            # As AWS names them: listener/app/<alb name>/<alb id>/<listener id>, under the ALB they belong to.
+            arn = _child_arn(state.get("loadBalancerArn"), ":loadbalancer/", "listener", region, acct, logical)
             return {"id": arn, "arn": arn}
-        if typ in ("aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule"):
-            kind = "listener" if typ.endswith("Listener") else "listener-rule"
-            arn = f"arn:aws:elasticloadbalancing:{region}:{acct}:{kind}/app/{_short_id('x', logical)[-16:]}"
+        if typ == "aws:lb/listenerRule:ListenerRule":
+            arn = _child_arn(state.get("listenerArn"), ":listener/", "listener-rule", region, acct, logical)
             return {"id": arn, "arn": arn}
         if typ == "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
             ns = _short_id("ns", logical)

@@ -1,7 +1,13 @@
-"""Approving a waiting plan. Only the plan that is waiting can be approved; an older one is refused."""
+"""Approving a waiting plan. Only the plan that is waiting can be approved; an older one is refused.
+
+An approval names the exact commit: the full SHA, compared for equality. A short prefix, or an
+empty one (which every SHA starts with), is refused here; the command line resolves what a person
+types against the branch first (:meth:`DesiredStateSource.resolve_on_branch`).
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from reconciler.adapters.queue import JobQueue
@@ -9,6 +15,20 @@ from reconciler.adapters.stack_state import PendingApproval, StackStateStore, St
 from reconciler.errors import ApprovalError
 from reconciler.models import Job, Trigger
 from reconciler.settings import ReconcilerSettings
+
+FULL_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def waiting_plan(states: StackStateStore, settings: ReconcilerSettings, environment: str) -> PendingApproval:
+    """The plan waiting for approval on ``environment``, or an error saying nothing waits."""
+    pending = states.get(settings.environment(environment).stack).pending_approval
+    if pending is None:
+        raise ApprovalError(_nothing_waits(environment))
+    return pending
+
+
+def _nothing_waits(environment: str) -> str:
+    return f"nothing waits for approval on {environment}; a plan appears after a converge of a new commit"
 
 
 def approve(
@@ -20,7 +40,15 @@ def approve(
     now: datetime,
     queue: JobQueue | None = None,
 ) -> PendingApproval:
-    """Mark the waiting plan approved (conditional write) and, with a queue, queue the job that applies it."""
+    """Mark the waiting plan approved (conditional write) and, with a queue, queue the job that applies it.
+
+    ``commit`` must be the full SHA of the waiting plan's commit.
+    """
+    if not FULL_COMMIT.fullmatch(commit):
+        raise ApprovalError(
+            f"an approval names the full 40-character commit SHA, not {commit[:12]!r}; "
+            "ecs-gitops approve resolves a prefix of at least 7 characters on the branch first"
+        )
     stack = settings.environment(environment).stack
     approved: PendingApproval | None = None
 
@@ -28,8 +56,8 @@ def approve(
         nonlocal approved
         pending = status.pending_approval
         if pending is None:
-            raise ApprovalError(f"nothing waits for approval on {environment}; a plan appears after a converge of a new commit")
-        if pending.commit != commit and not pending.commit.startswith(commit):
+            raise ApprovalError(_nothing_waits(environment))
+        if pending.commit != commit:
             raise ApprovalError(
                 f"approval for {commit[:12]} rejected: the plan waiting on {environment} is for {pending.commit[:12]}; "
                 "an older or different plan cannot be approved"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from reconciler.adapters.stack_state import StackStateStore, StackStatus
 from reconciler.errors import ReconcilerError
@@ -103,7 +103,10 @@ def lock_store_for(backend_url: str, s3_client: Any | None = None) -> LockStore:
         if s3_client is None:
             import boto3
 
-            s3_client = boto3.client("s3")
+            # Pulumi's own s3:// backend URLs carry the bucket's region (?region=...); an empty
+            # AWS_REGION must not turn into an endpoint like https://s3..amazonaws.com.
+            region = parse_qs(parsed.query).get("region", [""])[0] or boto3.session.Session().region_name or None
+            s3_client = boto3.session.Session().client("s3", region_name=region)
         return S3LockStore(s3_client, parsed.netloc, parsed.path)
     raise ReconcilerError(f"backend {parsed.scheme}:// has no lock files this tool can read; use that backend's own `pulumi cancel`")
 

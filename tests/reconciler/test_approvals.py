@@ -53,7 +53,7 @@ def test_approved_plan_is_applied_on_rerun(harness, git_repo, engine):
     commit = git_repo.bump("dev")
     _wait_for_approval(harness, commit)
 
-    approved = approvals.approve(harness.states, harness.settings, "dev", commit[:12], "alice", harness.clock())
+    approved = approvals.approve(harness.states, harness.settings, "dev", commit, "alice", harness.clock())
     assert approved.commit == commit and approved.approved_by == "alice" and approved.approved_at == harness.clock()
     with pytest.raises(ApprovalError, match="already approved by alice"):
         approvals.approve(harness.states, harness.settings, "dev", commit, "bob", harness.clock())
@@ -82,6 +82,26 @@ def test_plan_changed_after_approval_waits_again_as_stale(harness, git_repo, eng
     pending = harness.status().pending_approval
     assert pending.approved_by is None and pending.plan == engine.summary
     assert harness.status().last_applied_commit is None
+
+
+@pytest.mark.parametrize("typed", ["", "prefix7", "prefix12", "upper"])
+def test_an_approval_names_the_full_commit_never_a_prefix(harness, git_repo, typed):
+    """An empty ref is a prefix of every SHA; a short one may name another commit. Both are refused."""
+    commit = git_repo.bump("dev")
+    _wait_for_approval(harness, commit)
+    ref = {"": "", "prefix7": commit[:7], "prefix12": commit[:12], "upper": commit.upper()}[typed]
+
+    with pytest.raises(ApprovalError, match="full 40-character commit SHA"):
+        approvals.approve(harness.states, harness.settings, "dev", ref, "alice", harness.clock())
+    assert harness.status().pending_approval.approved_by is None
+
+
+def test_the_waiting_plan_is_read_or_refused_with_what_to_do(harness, git_repo):
+    with pytest.raises(ApprovalError, match="nothing waits for approval on dev; a plan appears after a converge"):
+        approvals.waiting_plan(harness.states, harness.settings, "dev")
+    commit = git_repo.bump("dev")
+    _wait_for_approval(harness, commit)
+    assert approvals.waiting_plan(harness.states, harness.settings, "dev").commit == commit
 
 
 def test_approval_with_nothing_pending_is_refused(harness, git_repo):

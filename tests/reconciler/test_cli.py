@@ -13,7 +13,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 def test_plan_defaults_to_bundled_dev_as_a_table():
     code, out, err = run("plan")
     assert code == EXIT_OK, err
-    assert out.startswith("Plan for environment 'dev'")
+    assert out.startswith("Plan for environment dev  suffix dev  class non-production  commit ")
     assert "Network network-platform-dev" in out
     assert "+ svc-frontend-blue-dev" in out
     # Ends with a count per resource type and the plain-HTTP warning.

@@ -101,3 +101,14 @@ def test_a_converge_blocked_by_a_stuck_lock_reports_its_holder_and_age(make_harn
     assert outcome.kind == EventKind.STUCK_LOCK
     assert "ci@old-worker (pid 31337), 120 minutes old" in outcome.message
     assert "ecs-gitops unlock --environment dev" in outcome.message
+
+
+def test_an_s3_backend_lock_store_uses_the_region_in_the_backend_url(monkeypatch):
+    """Pulumi's backend URL names the bucket's region; an empty AWS_REGION must not break the client."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(variable, "")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    store = lock_store_for("s3://example-ecs-gitops-state?region=eu-west-1")
+    assert isinstance(store, S3LockStore)
+    assert store.bucket == "example-ecs-gitops-state" and store.prefix == ""
+    assert store._s3.meta.region_name == "eu-west-1"

@@ -138,6 +138,10 @@ def cli_settings(world, kit, tmp_path, monkeypatch):
     for variable in ("ECS_GITOPS_SETTINGS", "ECS_GITOPS_ROLLOUT_TABLE", "ECS_GITOPS_TICK_QUEUE_URL", "ECS_GITOPS_STATE_TABLE",
                      "ECS_GITOPS_JOB_QUEUE_URL", "ECS_GITOPS_AUDIT_TABLE", "ECS_GITOPS_TOPIC_ARN", "ECS_GITOPS_IDEMPOTENCY_TABLE"):
         monkeypatch.delenv(variable, raising=False)
+    # The CLI masks the secret AWS credentials of its environment wherever they appear; moto's
+    # usual "testing" would also mask the word in "smoke-testing", so give moto a key that looks like one.
+    for variable in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(variable, "moto-fake-secret-0123456789abcdef")
     queue_url = world.sqs.create_queue(QueueName="ecs-gitops-rollout-ticks")["QueueUrl"]
     (tmp_path / "desired-state").mkdir()
 
