@@ -86,7 +86,7 @@ def check_commit_ref(ref: str, option: str = "--commit") -> str:
 
 def resolve_commit(source: DesiredStateSource, ref: str, option: str = "--commit") -> str:
     """The full SHA of the branch commit ``ref`` names; the source refuses unknown, ambiguous and off-branch refs."""
-    return source.resolve_on_branch(check_commit_ref(ref, option))  # type: ignore[attr-defined]
+    return source.resolve_on_branch(check_commit_ref(ref, option))
 
 
 MAX_TRAFFIC_STATE_BYTES = 1_048_576
