@@ -95,7 +95,7 @@ class _PlainResolver(Resolver):
     yaml_implicit_resolvers = _PLAIN_RESOLVERS
 
 
-class _Refusal(Exception):
+class YamlRefusal(Exception):
     """The whole document is refused: one problem, at ``line`` (1-based) when known."""
 
     def __init__(self, line: int | None, reason: str, field: str = ""):
@@ -119,10 +119,10 @@ def compose_bounded(text: str, limits: InputLimits = InputLimits()) -> Node | No
     """The node tree of the single YAML document in ``text``; ``None`` when it holds none.
 
     Composes iteratively from parser events, so depth is limited by ``limits.max_depth``
-    and never by Python's recursion limit. Raises :class:`_Refusal`.
+    and never by Python's recursion limit. Raises :class:`YamlRefusal`.
     """
     if "\x00" in text:  # named here: libyaml reports it with a byte position only
-        raise _Refusal(_line_at(text, text.index("\x00")), "contains a NUL character (#x0000); YAML files are text")
+        raise YamlRefusal(_line_at(text, text.index("\x00")), "contains a NUL character (#x0000); YAML files are text")
     parser = _EventParser(text)
     resolver = _PlainResolver()
     try:
@@ -131,13 +131,13 @@ def compose_bounded(text: str, limits: InputLimits = InputLimits()) -> Node | No
         character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
         found = yaml.reader.Reader.NON_PRINTABLE.search(text)
         line = _line_at(text, found.start()) if found else None
-        raise _Refusal(line, f"not valid YAML: {exc.reason} ({character}); remove the character") from None
+        raise YamlRefusal(line, f"not valid YAML: {exc.reason} ({character}); remove the character") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "cannot be parsed"
-        raise _Refusal(_line(mark), f"not valid YAML: {problem}") from None
+        raise YamlRefusal(_line(mark), f"not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise _Refusal(None, f"not valid YAML: {exc}") from None
+        raise YamlRefusal(None, f"not valid YAML: {exc}") from None
     finally:
         dispose = getattr(parser, "dispose", None)
         if dispose is not None:
@@ -159,11 +159,11 @@ def _compose(parser: Any, resolver: Resolver, limits: InputLimits) -> Node | Non
         node: Node | None
         if isinstance(event, AliasEvent):
             if event.anchor not in anchors:
-                raise _Refusal(_line(event.start_mark), f"found undefined alias '{event.anchor}'")
+                raise YamlRefusal(_line(event.start_mark), f"found undefined alias '{event.anchor}'")
             node = anchors[event.anchor]
         elif isinstance(event, ScalarEvent):
             if len(event.value) > limits.max_scalar_chars:
-                raise _Refusal(
+                raise YamlRefusal(
                     _line(event.start_mark), f"a value of {len(event.value)} characters; at most {limits.max_scalar_chars} are allowed"
                 )
             tag = event.tag
@@ -172,7 +172,7 @@ def _compose(parser: Any, resolver: Resolver, limits: InputLimits) -> Node | Non
             node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
         elif isinstance(event, CollectionStartEvent):
             if len(stack) >= limits.max_depth:
-                raise _Refusal(
+                raise YamlRefusal(
                     _line(event.start_mark), f"nested more than {limits.max_depth} levels deep; desired state needs far fewer"
                 )
             kind = SequenceNode if isinstance(event, SequenceStartEvent) else MappingNode
@@ -184,11 +184,11 @@ def _compose(parser: Any, resolver: Resolver, limits: InputLimits) -> Node | Non
             node, _ = stack.pop()
             node.end_mark = event.end_mark
         else:  # pragma: no cover - the parser yields only the events above inside a document
-            raise _Refusal(_line(event.start_mark), f"unexpected YAML event {type(event).__name__}")
+            raise YamlRefusal(_line(event.start_mark), f"unexpected YAML event {type(event).__name__}")
         if isinstance(event, (ScalarEvent, CollectionStartEvent)):
             count += 1
             if count > limits.max_nodes:
-                raise _Refusal(_line(event.start_mark), f"more than {limits.max_nodes} values; desired state needs far fewer")
+                raise YamlRefusal(_line(event.start_mark), f"more than {limits.max_nodes} values; desired state needs far fewer")
             if event.anchor is not None:
                 anchors[event.anchor] = node
         if isinstance(event, CollectionStartEvent):
@@ -208,7 +208,7 @@ def _compose(parser: Any, resolver: Resolver, limits: InputLimits) -> Node | Non
     if not parser.check_event(StreamEndEvent):
         event = parser.get_event()
         line = _line(event.start_mark) if isinstance(event, DocumentStartEvent) else None
-        raise _Refusal(line, "found another document ('---'); an environment file holds exactly one YAML document")
+        raise YamlRefusal(line, "found another document ('---'); an environment file holds exactly one YAML document")
     return root
 
 
@@ -254,14 +254,14 @@ class _Document:
                 self.problems.append(FieldProblem(file, "", None, "the file is empty", commit))
                 return
             self.data = self._build(root, (), frozenset())
-        except _Refusal as refusal:
+        except YamlRefusal as refusal:
             self.problems = [FieldProblem(file, refusal.field, refusal.line, refusal.reason, commit)]
             self.data = None
 
     def _count(self, node: Node) -> None:
         self._built += 1
         if self._built > self.limits.max_nodes:
-            raise _Refusal(
+            raise YamlRefusal(
                 _line(node.start_mark),
                 f"expanding YAML aliases gives more than {self.limits.max_nodes} values; "
                 "aliases must not multiply the document (write the values out instead)",
@@ -272,13 +272,13 @@ class _Document:
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, (MappingNode, SequenceNode)):
             if id(node) in open_nodes:
-                raise _Refusal(
+                raise YamlRefusal(
                     _line(node.start_mark),
                     "an anchor refers to itself; YAML aliases must not form a cycle",
                     dotted(path),
                 )
             if len(path) >= self.limits.max_depth:
-                raise _Refusal(_line(node.start_mark), f"nested more than {self.limits.max_depth} levels deep", dotted(path))
+                raise YamlRefusal(_line(node.start_mark), f"nested more than {self.limits.max_depth} levels deep", dotted(path))
             inner = open_nodes | {id(node)}
             expected = _MAP if isinstance(node, MappingNode) else _SEQ
             if node.tag != expected:
