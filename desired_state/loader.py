@@ -55,8 +55,9 @@ DEFAULT_MAX_FILE_BYTES = 1_048_576
 class InputLimits:
     """How much of a desired-state file the loader will read before refusing it.
 
-    The bundled examples hold about 400 values at depth 6: the defaults leave room for
-    twenty-five times that while keeping any refusal well under a second.
+    The bundled examples hold under 300 keys and values, nested 5 deep: the defaults leave room
+    for thirty times that while keeping any refusal well under a second. ``max_file_bytes``
+    comes from settings (``max_desired_state_file_bytes``).
     """
 
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
@@ -320,12 +321,12 @@ class _Document:
     def _key(self, node: Node, path: Path) -> str | None:
         self._count(node)
         if not isinstance(node, ScalarNode):
-            self._problem(path, node, "a key must be a plain string, not a list or mapping", key_line=True)
+            self._problem(path, node, "a key must be a plain string, not a list or mapping")
             return None
         value = self._scalar(node, path, as_key=True)
         if not isinstance(value, str):
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-            self._problem(path, node, f"key {shown} is not a string", key_line=True)
+            self._problem(path, node, f"key {shown} is not a string")
             return None
         return value
 
@@ -355,7 +356,7 @@ class _Document:
         self.refused_paths.append(path)
         return {"\x00refused": "refused"}
 
-    def _problem(self, path: Path, node: Node, reason: str, key_line: bool = False) -> None:
+    def _problem(self, path: Path, node: Node, reason: str) -> None:
         self.problems.append(FieldProblem(self.file, dotted(path), node.start_mark.line + 1, reason, self.commit))
 
     def line_of(self, path: Path) -> int | None:

@@ -559,12 +559,9 @@ def _own_repository(view: _RawView, at: Path, service: str) -> list[tuple[Path, 
 
 
 def _secret_injections(view: _RawView, at: Path) -> list[tuple[Path, str]]:
-    try:
-        injections = view.get((*at, "secrets"), list)
-    except _Unusable:
-        injections = [] if not view.refused((*at, "secrets")) else None
-        if injections is None:
-            raise
+    # A service without secrets or environment has empty ones; a refused one leaves the rule out.
+    injections = view.get((*at, "secrets"), list) if _present(view, (*at, "secrets")) else []
+    environment = view.get((*at, "environment"), dict) if _present(view, (*at, "environment")) else {}
     found: list[tuple[Path, str]] = []
     for index in range(len(injections)):  # type: ignore[arg-type]
         here = (*at, "secrets", index)
@@ -578,14 +575,21 @@ def _secret_injections(view: _RawView, at: Path) -> list[tuple[Path, str]]:
             pass
         try:
             env = view.get((*here, "env"), str)
-            try:
-                environment = view.get((*at, "environment"), dict)
-            except _Unusable:
-                if view.refused((*at, "environment")):
-                    raise
-                environment = {}
             if env in environment:  # type: ignore[operator]
                 found.append(((*here, "env"), f"{env} is also a plain environment value; keep it in one place"))
         except _Unusable:
             pass
     return found
+
+
+def _present(view: _RawView, path: Path) -> bool:
+    """True when ``path`` is set (refused or not); False when it is absent and takes its default."""
+    value: object = view.data
+    for part in path:
+        if isinstance(part, str) and isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(part, int) and isinstance(value, list) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return view.refused(path)
+    return True

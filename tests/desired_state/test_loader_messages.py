@@ -38,6 +38,20 @@ def test_a_type_error_does_not_hide_the_cross_field_problems(dev_yaml, refuse):
     ]
 
 
+def test_secret_rules_run_beside_a_type_error(dev_yaml, refuse):
+    edited = dev_yaml.replace("{env: PARTNER_API_KEY, secret: api-keys}", "{env: PARTNER_API_KEY, secret: api-keyz}").replace(
+        "      ORDER_BATCH_SIZE: \"50\"\n", "      ORDER_BATCH_SIZE: \"50\"\n      DB_USERNAME: app\n"
+    ).replace("    port: 8080\n    desiredCount: 2\n    scaling: {min: 2, max: 10, cpuTarget: 60}", "    port: eighty\n    desiredCount: 2\n    scaling: {min: 2, max: 10, cpuTarget: 60}")
+
+    refusal = refuse(edited)
+
+    assert sorted(p.field for p in refusal.problems) == [
+        "services.api-gateway.secrets[0].secret",
+        "services.frontend.port",
+        "services.processing-service.secrets[0].env",
+    ]
+
+
 def test_a_rule_that_reads_a_refused_value_is_left_to_that_problem(dev_yaml, refuse):
     # cpu is refused by type; the memory rule that needs cpu must not guess.
     edited = dev_yaml.replace("    cpu: 512\n    memory: 1024\n", '    cpu: "512"\n    memory: 999\n')
