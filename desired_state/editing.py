@@ -11,6 +11,7 @@ import json
 import yaml
 
 from desired_state.errors import DesiredStateError, FieldProblem
+from desired_state.loader import InputLimits, YamlRefusal, compose_bounded
 from desired_state.schema import ImageRef
 
 
@@ -39,7 +40,11 @@ def image_flow_mapping(image: ImageRef) -> str:
 
 def set_service_image(text: str, service: str, image: ImageRef, file: str = "<desired state>") -> str:
     """``text`` with ``services.<service>.image`` replaced by ``image``; raise if the field is not there."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    # The clone's head may be newer than what was validated: compose it with the loader's bounds.
+    try:
+        root = compose_bounded(text, InputLimits())
+    except YamlRefusal as refusal:
+        raise DesiredStateError([FieldProblem(file, refusal.field, refusal.line, refusal.reason)]) from None
     entry = _entry(_child(_child(root, "services"), service), "image")
     if entry is None:
         raise DesiredStateError([FieldProblem(file, f"services.{service}.image", None, "not found; cannot write the new image back")])

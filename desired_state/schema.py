@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -249,6 +250,20 @@ class NetworkSpec(Model):
             raise ValueError(f"'{cidr}' is not inside a private RFC 1918 range (10/8, 172.16/12, 192.168/16)")
         return cidr
 
+    @field_validator("availability_zones", mode="before")
+    @classmethod
+    def _three_zones(cls, zones: object) -> object:
+        # Said plainly, not as "availabilityZones[2]: required field is missing".
+        if isinstance(zones, (list, tuple)) and len(zones) != 3:
+            count = len(zones)
+            amount = f"only {count}" if count < 3 else str(count)
+            raise ValueError(
+                f"{amount} availability zone{'s' if count != 1 else ''} given; list exactly 3 "
+                "(the network has a public and a private subnet in each of three zones)"
+            )
+        # Handed on as a tuple: after a before-validator strict mode checks a Python object.
+        return tuple(zones) if isinstance(zones, list) else zones
+
     @field_validator("availability_zones")
     @classmethod
     def _distinct(cls, zones: tuple[str, str, str]) -> tuple[str, str, str]:
@@ -434,53 +449,168 @@ def _has_suffix_label(dns_name: str, suffix: str) -> bool:
 
 def semantic_problems(state: DesiredState) -> list[tuple[Path, str]]:
     """Rules that span fields, each with the exact path of the field to fix."""
+    return cross_field_problems(state.model_dump(by_alias=True, mode="json"))
+
+
+_DEFAULTS: dict[Path, object] = {("region",): "us-east-1", ("secrets",): {}, ("discovery",): {}}
+
+
+class _Unusable(Exception):
+    """A value a cross-field rule needs is absent, of the wrong type, or already refused."""
+
+
+class _RawView:
+    """Reads plain (YAML/JSON) data for the cross-field rules, refusing values that are not usable.
+
+    A value is usable when no schema problem sits at it, inside it or at one of its ancestors:
+    then it is exactly what the typed model would hold, so a rule gives the same answer on it
+    as on a validated state. That lets the rules run even when other fields are wrong.
+    """
+
+    def __init__(self, data: object, refused: Callable[[Path], bool]):
+        self.data = data
+        self.refused = refused
+
+    def get(self, path: Path, kind: type | tuple[type, ...]) -> object:
+        if self.refused(path):
+            raise _Unusable(path)
+        value: object = self.data
+        for part in path:
+            if isinstance(part, int) and isinstance(value, list) and 0 <= part < len(value):
+                value = value[part]
+            elif isinstance(part, str) and isinstance(value, dict) and part in value:
+                value = value[part]
+            elif path in _DEFAULTS:
+                value = _DEFAULTS[path]
+                break
+            else:
+                raise _Unusable(path)
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            raise _Unusable(path)
+        return value
+
+
+def cross_field_problems(data: object, refused: Callable[[Path], bool] = lambda path: False) -> list[tuple[Path, str]]:
+    """The cross-field rules over plain data; each rule runs on its own and is skipped when a value it reads is refused.
+
+    ``refused(path)`` is True when the schema already refused the value at ``path`` (or around
+    it); the rules then leave that value to the schema's problem instead of guessing.
+    """
+    view = _RawView(data, refused)
     problems: list[tuple[Path, str]] = []
-    for index, zone in enumerate(state.network.availability_zones):
-        if not zone.startswith(state.region):
-            problems.append((("network", "availabilityZones", index), f"'{zone}' is not in region {state.region}"))
-    for service, spec in state.services.items():
+    rules: list[Callable[[], list[tuple[Path, str]]]] = []
+
+    def rule(check: Callable[[], list[tuple[Path, str]]]) -> None:
+        rules.append(check)
+
+    def zones() -> list[tuple[Path, str]]:
+        region = view.get(("region",), str)
+        zone_list = view.get(("network", "availabilityZones"), list)
+        found = []
+        for index in range(len(zone_list)):
+            zone = view.get(("network", "availabilityZones", index), str)
+            if not str(zone).startswith(str(region)):
+                found.append((("network", "availabilityZones", index), f"'{zone}' is not in region {region}"))
+        return found
+
+    rule(zones)
+    for service in SERVICE_NAMES:
         at: Path = ("services", service)
-        allowed = FARGATE_TASK_SIZES.get(spec.cpu)
-        if allowed is None:
-            problems.append(
-                ((*at, "cpu"), f"{spec.cpu} is not a Fargate CPU size; use one of {', '.join(map(str, FARGATE_TASK_SIZES))}")
-            )
-        elif spec.memory not in allowed:
-            problems.append(
-                (
-                    (*at, "memory"),
-                    f"Fargate does not accept cpu {spec.cpu} with memory {spec.memory} MiB; "
-                    f"with cpu {spec.cpu} use one of {', '.join(map(str, allowed))}",
-                )
-            )
-        if not spec.scaling.min <= spec.desired_count <= spec.scaling.max:
-            problems.append(
-                (
-                    (*at, "desiredCount"),
-                    f"{spec.desired_count} is outside the scaling bounds {spec.scaling.min}..{spec.scaling.max}",
-                )
-            )
-        if spec.image.repository != service:
-            problems.append(
-                (
-                    (*at, "image", "repository"),
-                    f"'{spec.image.repository}' is not this service's repository; {service} pulls only from "
-                    f"'{service}' (its execution role may read no other repository)",
-                )
-            )
-        for index, injection in enumerate(spec.secrets):
-            if injection.secret not in state.secrets:
-                declared = ", ".join(sorted(state.secrets)) or "none"
-                problems.append(
-                    ((*at, "secrets", index, "secret"), f"'{injection.secret}' is not declared under secrets (declared: {declared})")
-                )
-            if injection.env in spec.environment:
-                problems.append(
-                    ((*at, "secrets", index, "env"), f"{injection.env} is also a plain environment value; keep it in one place")
-                )
-    namespace = state.discovery.namespace
-    if namespace is not None and not _has_suffix_label(namespace, state.environment_suffix):
-        problems.append(
-            (("discovery", "namespace"), f"'{namespace}' must contain the environment suffix '{state.environment_suffix}'")
-        )
+        rule(lambda at=at: _task_size(view, at))
+        rule(lambda at=at: _desired_within_scaling(view, at))
+        rule(lambda at=at, service=service: _own_repository(view, at, service))
+        rule(lambda at=at: _secret_injections(view, at))
+
+    def namespace() -> list[tuple[Path, str]]:
+        name = view.get(("discovery",), dict).get("namespace")  # type: ignore[attr-defined]
+        if name is None:
+            return []
+        name = view.get(("discovery", "namespace"), str)
+        suffix = view.get(("environmentSuffix",), str)
+        if not _has_suffix_label(str(name), str(suffix)):
+            return [(("discovery", "namespace"), f"'{name}' must contain the environment suffix '{suffix}'")]
+        return []
+
+    rule(namespace)
+    for check in rules:
+        try:
+            problems.extend(check())
+        except _Unusable:
+            continue
     return problems
+
+
+def _task_size(view: _RawView, at: Path) -> list[tuple[Path, str]]:
+    cpu = view.get((*at, "cpu"), int)
+    allowed = FARGATE_TASK_SIZES.get(cpu)  # type: ignore[call-overload]
+    if allowed is None:
+        return [((*at, "cpu"), f"{cpu} is not a Fargate CPU size; use one of {', '.join(map(str, FARGATE_TASK_SIZES))}")]
+    memory = view.get((*at, "memory"), int)
+    if memory not in allowed:
+        return [
+            (
+                (*at, "memory"),
+                f"Fargate does not accept cpu {cpu} with memory {memory} MiB; "
+                f"with cpu {cpu} use one of {', '.join(map(str, allowed))}",
+            )
+        ]
+    return []
+
+
+def _desired_within_scaling(view: _RawView, at: Path) -> list[tuple[Path, str]]:
+    desired = view.get((*at, "desiredCount"), int)
+    view.get((*at, "scaling"), dict)
+    low, high = view.get((*at, "scaling", "min"), int), view.get((*at, "scaling", "max"), int)
+    if not low <= desired <= high:  # type: ignore[operator]
+        return [((*at, "desiredCount"), f"{desired} is outside the scaling bounds {low}..{high}")]
+    return []
+
+
+def _own_repository(view: _RawView, at: Path, service: str) -> list[tuple[Path, str]]:
+    repository = view.get((*at, "image", "repository"), str)
+    if repository != service:
+        return [
+            (
+                (*at, "image", "repository"),
+                f"'{repository}' is not this service's repository; {service} pulls only from "
+                f"'{service}' (its execution role may read no other repository)",
+            )
+        ]
+    return []
+
+
+def _secret_injections(view: _RawView, at: Path) -> list[tuple[Path, str]]:
+    # A service without secrets or environment has empty ones; a refused one leaves the rule out.
+    injections = view.get((*at, "secrets"), list) if _present(view, (*at, "secrets")) else []
+    environment = view.get((*at, "environment"), dict) if _present(view, (*at, "environment")) else {}
+    found: list[tuple[Path, str]] = []
+    for index in range(len(injections)):  # type: ignore[arg-type]
+        here = (*at, "secrets", index)
+        try:
+            secret = view.get((*here, "secret"), str)
+            declared_secrets = view.get(("secrets",), dict)
+            if secret not in declared_secrets:  # type: ignore[operator]
+                declared = ", ".join(sorted(declared_secrets)) or "none"  # type: ignore[call-overload]
+                found.append(((*here, "secret"), f"'{secret}' is not declared under secrets (declared: {declared})"))
+        except _Unusable:
+            pass
+        try:
+            env = view.get((*here, "env"), str)
+            if env in environment:  # type: ignore[operator]
+                found.append(((*here, "env"), f"{env} is also a plain environment value; keep it in one place"))
+        except _Unusable:
+            pass
+    return found
+
+
+def _present(view: _RawView, path: Path) -> bool:
+    """True when ``path`` is set (refused or not); False when it is absent and takes its default."""
+    value: object = view.data
+    for part in path:
+        if isinstance(part, str) and isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(part, int) and isinstance(value, list) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return view.refused(path)
+    return True

@@ -9,10 +9,12 @@ image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from os import PathLike
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from desired_state.errors import FieldProblem, TrafficStateError, validation_problems
 from desired_state.naming import ALB_FACING_SERVICES
 from desired_state.schema import DesiredState, ImageRef, Model
 
@@ -108,3 +110,39 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
     )
     ordered = (live, idle) if live_colour == "blue" else (idle, live)
     return ordered
+
+
+DEFAULT_MAX_TRAFFIC_STATE_BYTES = 1_048_576
+TRAFFIC_STATE_SOURCE = "<traffic state>"
+
+
+def parse_traffic_state(document: bytes | str, file: str | None = None) -> TrafficState:
+    """Validate a traffic-state JSON document; refusals read like desired-state ones.
+
+    Raises :class:`TrafficStateError` ("traffic state refused ...") naming ``file`` (or
+    ``<traffic state>`` when it came from elsewhere), the field path as written
+    (``services.frontend.weights``) and the reason, without pydantic's "Value error," prefix.
+    """
+    source = file or TRAFFIC_STATE_SOURCE
+    try:
+        return TrafficState.model_validate_json(document)
+    except ValidationError as exc:
+        problems = []
+        for problem in validation_problems(exc.errors(include_url=False), source):
+            if problem.field == "" and problem.reason.startswith("Invalid JSON"):
+                problem = FieldProblem(source, "", None, "not valid JSON: " + problem.reason.removeprefix("Invalid JSON: "))
+            problems.append(problem)
+        raise TrafficStateError(problems) from None
+
+
+def read_traffic_state(path: str | PathLike[str], max_file_bytes: int = DEFAULT_MAX_TRAFFIC_STATE_BYTES) -> TrafficState:
+    """Read and validate a traffic-state file; every failure is a :class:`TrafficStateError` naming it."""
+    file = str(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(max_file_bytes + 1)
+    except OSError as exc:
+        raise TrafficStateError([FieldProblem(file, "", None, f"cannot read traffic state: {exc.strerror}")]) from None
+    if len(raw) > max_file_bytes:
+        raise TrafficStateError([FieldProblem(file, "", None, f"the file is larger than {max_file_bytes} bytes")])
+    return parse_traffic_state(raw, file)

@@ -74,6 +74,7 @@ def refuse(write_environment: Callable[[str, str], Path]) -> Callable[..., Refus
         directory = write_environment(name, text)
         with pytest.raises(DesiredStateError) as caught:
             load_environment(directory, name)
-        return Refusal(str(directory / "environments" / f"{name}.yaml"), caught.value.problems, str(caught.value))
+        # Problems name the file as it is in the desired-state repository, not the directory it was read from.
+        return Refusal(f"environments/{name}.yaml", caught.value.problems, str(caught.value))
 
     return _refuse

@@ -37,3 +37,21 @@ def test_missing_service_is_refused_with_the_field_path():
     with pytest.raises(DesiredStateError) as refused:
         set_service_image("services: {}\n", "frontend", NEW, "environments/dev.yaml")
     assert "environments/dev.yaml: services.frontend.image: not found" in str(refused.value)
+
+
+def test_text_before_the_image_in_other_scripts_keeps_the_edit_in_place():
+    # Marks count characters, not UTF-8 bytes: a comment in another script must not shift the edit.
+    text = "# Händler-Plattform: 取引 💹\nservices:\n  frontend:\n    image: {repository: frontend, tag: '1.0'}  # ünchanged\n    cpu: 512\n"
+    edited = set_service_image(text, "frontend", ImageRef(repository="frontend", tag="2.0"))
+    assert edited == text.replace("{repository: frontend, tag: '1.0'}", '{repository: frontend, tag: "2.0"}')
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: " + "[" * 5000 + "]" * 5000 + "\n", "services:\n  frontend:\n    image: \x00\n"],
+    ids=["deep-nesting", "nul-byte"],
+)
+def test_hostile_text_is_refused_as_a_desired_state_error(text):
+    with pytest.raises(DesiredStateError) as refused:
+        set_service_image(text, "frontend", NEW, "environments/dev.yaml")
+    assert refused.value.problems[0].file == "environments/dev.yaml"

@@ -83,7 +83,7 @@ def test_missing_environment_lists_the_known_ones(example_dir):
         load_environment(example_dir, "staging")
 
     problems = caught.value.problems
-    assert [(p.file, p.field, p.line) for p in problems] == [(str(example_dir / "environments" / "staging.yaml"), "", None)]
+    assert [(p.file, p.field, p.line) for p in problems] == [("environments/staging.yaml", "", None)]
     assert "environment 'staging' not found (known environments: dev, prod)" in problems[0].reason
     assert "nothing was rendered" in str(caught.value)
 
@@ -95,7 +95,7 @@ def test_missing_environment_names_only_what_is_there(write_environment):
         load_environment(directory, "dev")
 
     [problem] = caught.value.problems
-    assert (problem.file, problem.field, problem.line) == (str(directory / "environments" / "dev.yaml"), "", None)
+    assert (problem.file, problem.field, problem.line) == ("environments/dev.yaml", "", None)
     assert "known environments: qa" in problem.reason
 
 
@@ -104,7 +104,7 @@ def test_missing_environments_directory_says_so(tmp_path):
         load_environment(tmp_path, "dev")
 
     [problem] = caught.value.problems
-    assert (problem.file, problem.field, problem.line) == (str(tmp_path / "environments" / "dev.yaml"), "", None)
+    assert (problem.file, problem.field, problem.line) == ("environments/dev.yaml", "", None)
     assert "no environments/ directory there" in problem.reason
 
 
@@ -321,7 +321,7 @@ def test_merge_key_is_honoured_or_refused_cleanly(dev_yaml, write_environment):
     try:
         loaded = load_environment(directory, "dev")
     except DesiredStateError as exc:
-        assert [(p.file, p.line) for p in exc.problems] == [(str(directory / "environments" / "dev.yaml"), edited.line("<<: *scaling"))]
+        assert [(p.file, p.line) for p in exc.problems] == [("environments/dev.yaml", edited.line("<<: *scaling"))]
     else:
         scaling = loaded.state.services.api_gateway.scaling
         assert (scaling.min, scaling.max, scaling.cpu_target) == (2, 10, 55)

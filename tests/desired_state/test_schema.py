@@ -293,9 +293,18 @@ def test_two_availability_zones_are_refused(dev_yaml, refuse):
 
     refusal = refuse(edited)
 
-    # A fixed-length tuple reports the missing third entry; YAML has no line for it, so the list's.
-    assert refusal.where() == [(refusal.file, "network.availabilityZones[2]", edited.line("availabilityZones:"))]
-    assert refusal.reasons == ["required field is missing"]
+    # Said plainly (issue 9), not as "availabilityZones[2]: required field is missing".
+    assert refusal.where() == [(refusal.file, "network.availabilityZones", edited.line("availabilityZones:"))]
+    assert refusal.reasons[0].startswith("only 2 availability zones given; list exactly 3")
+
+
+def test_four_availability_zones_are_refused_by_count(dev_yaml, refuse):
+    edited = dev_yaml.replace("[us-east-1a, us-east-1b, us-east-1c]", "[us-east-1a, us-east-1b, us-east-1c, us-east-1d]")
+
+    refusal = refuse(edited)
+
+    assert refusal.where() == [(refusal.file, "network.availabilityZones", edited.line("availabilityZones:"))]
+    assert refusal.reasons[0].startswith("4 availability zones given; list exactly 3")
 
 
 @pytest.mark.parametrize(

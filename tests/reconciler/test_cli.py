@@ -51,7 +51,8 @@ def test_plan_refuses_invalid_desired_state_with_file_line_field(write_environme
     code, out, err = run("plan", "--desired-state", str(directory), "--environment", "broken")
     assert code == EXIT_INVALID
     assert out == ""
-    assert f"{directory}/environments/broken.yaml:4: network.bogus: unknown key" in err
+    assert "environments/broken.yaml:4: network.bogus: unknown key" in err  # the path as in the repo (issue 9)
+    assert str(directory) not in err
     assert "nothing was rendered" in err
 
 
