@@ -33,17 +33,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 from pydantic import ValidationError
 
 from desired_state.errors import DesiredStateError, EcsGitopsError, FieldProblem
-from desired_state.loader import EXAMPLE_DIR, list_environments, load_environment
+from desired_state.loader import EXAMPLE_DIR, check_unique_suffixes, list_environments, load_environment
 from desired_state.naming import ALB_FACING_SERVICES
-from desired_state.traffic import TrafficState
+from desired_state.traffic import TrafficState, read_traffic_state
 from reconciler.cli_errors import AWS_REGION_HINT, error_lines
 from reconciler.errors import EngineUnavailableError, ReconcilerError, SettingsError
 from reconciler.redact import Redactor, RedactingFilter
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings, load_settings
 
-# Stand-in until helper `loader`'s desired_state.loader.check_unique_suffixes lands: then import
-# it from desired_state.loader and delete reconciler/unique_suffixes.py.
-from reconciler.unique_suffixes import check_unique_suffixes
 
 if TYPE_CHECKING:
     from policies.model import PolicyReport
@@ -89,39 +86,8 @@ def resolve_commit(source: DesiredStateSource, ref: str, option: str = "--commit
     return source.resolve_on_branch(check_commit_ref(ref, option))
 
 
-MAX_TRAFFIC_STATE_BYTES = 1_048_576
-
-
-class TrafficStateError(DesiredStateError):
-    """The --traffic-state file cannot be used; its problems are listed like desired-state ones, under their own heading."""
-
-    def __init__(self, problems: list[FieldProblem]):
-        super().__init__(problems)
-        count = len(self.problems)
-        header = f"traffic state refused ({count} problem{'s' if count != 1 else ''}); nothing was rendered"
-        self.args = ("\n".join([header, *(f"  {p}" for p in self.problems)]),)
-
-
 def _load_traffic(path: str | None) -> TrafficState:
-    if path is None:
-        return TrafficState()
-    file = Path(path)
-    try:
-        with file.open("rb") as stream:
-            raw = stream.read(MAX_TRAFFIC_STATE_BYTES + 1)
-    except OSError as exc:
-        raise TrafficStateError([FieldProblem(path, "", None, f"cannot read the file: {exc.strerror or exc}")]) from None
-    if len(raw) > MAX_TRAFFIC_STATE_BYTES:
-        raise TrafficStateError([FieldProblem(path, "", None, f"larger than {MAX_TRAFFIC_STATE_BYTES} bytes; a traffic state is a few lines of JSON")])
-    try:
-        return TrafficState.model_validate_json(raw)
-    except ValidationError as exc:
-        raise TrafficStateError(
-            [
-                FieldProblem(path, ".".join(map(str, e["loc"])), None, str(e["msg"]).removeprefix("Value error, "))
-                for e in exc.errors(include_url=False)
-            ]
-        ) from None
+    return TrafficState() if path is None else read_traffic_state(path)
 
 
 def _render(loaded_state: Any, traffic: TrafficState) -> tuple[RenderedStack, PolicyReport]:

@@ -76,7 +76,7 @@ def test_two_files_claiming_one_suffix_are_refused_naming_both(tmp_path, command
     assert out == ""
     assert err.startswith("error: desired state refused")
     assert "environments/dev.yaml" in err and "environments/qa.yaml" in err and "environmentSuffix" in err
-    assert "suffix 'dev'" in err
+    assert "environmentSuffix: 'dev'" in err
 
 
 # --------------------------------------------------------------------------- outputs, traffic, totals
