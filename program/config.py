@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 
 import pulumi
-from pydantic import ValidationError
 
 from desired_state.errors import DesiredStateError, FieldProblem
 from desired_state.loader import EXAMPLE_DIR, load_environment, validate_document
-from desired_state.traffic import TrafficState
+from desired_state.traffic import TrafficState, parse_traffic_state
 from program.platform import StackInputs
 
 CONFIG_NAMESPACE = "ecs-gitops"
@@ -45,13 +44,7 @@ def read_stack_inputs() -> StackInputs:
     traffic = TrafficState()
     traffic_document = config.get("trafficState")
     if traffic_document:
-        try:
-            traffic = TrafficState.model_validate_json(traffic_document)
-        except ValidationError as exc:
-            source = f"stack config {CONFIG_NAMESPACE}:trafficState"
-            raise DesiredStateError(
-                [FieldProblem(source, ".".join(map(str, e["loc"])), None, e["msg"]) for e in exc.errors(include_url=False)]
-            ) from None
+        traffic = parse_traffic_state(traffic_document, f"stack config {CONFIG_NAMESPACE}:trafficState")
 
     secret_config = {
         spec.config_key: config.require_secret(spec.config_key)

@@ -354,7 +354,7 @@ class Worker:
             self.converger.source.refresh()
         checkout = self.converger.source.fetch(None)
         try:
-            desired = load_environment(checkout.path, job.environment).state
+            desired = load_environment(checkout.path, job.environment, commit=checkout.commit).state
         finally:
             if hasattr(self.converger.source, "cleanup"):
                 self.converger.source.cleanup(checkout)
