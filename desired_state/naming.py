@@ -51,7 +51,7 @@ NAME_LIMITS: tuple[NameLimit, ...] = (
 def suffix_problems(suffix: str) -> list[str]:
     """Why ``suffix`` cannot be used; empty when it can."""
     problems: list[str] = []
-    if not SUFFIX_PATTERN.match(suffix):
+    if not SUFFIX_PATTERN.fullmatch(suffix):
         problems.append(
             "must be lowercase letters, digits and single hyphens, starting and ending with a "
             "letter or digit (it becomes part of ECR, ALB and target group names)"

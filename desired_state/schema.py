@@ -74,7 +74,7 @@ class ImageRef(Model):
     def _immutable_tag(cls, tag: str | None) -> str | None:
         if tag is None:
             return tag
-        if not TAG_PATTERN.match(tag):
+        if not TAG_PATTERN.fullmatch(tag):
             raise ValueError(f"'{tag}' is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)")
         if tag.lower() in MUTABLE_TAGS:
             raise ValueError(
@@ -85,7 +85,7 @@ class ImageRef(Model):
     @field_validator("digest")
     @classmethod
     def _digest_form(cls, digest: str | None) -> str | None:
-        if digest is not None and not DIGEST_PATTERN.match(digest):
+        if digest is not None and not DIGEST_PATTERN.fullmatch(digest):
             raise ValueError(f"'{digest}' is not an image digest of the form sha256:<64 hex characters>")
         return digest
 
@@ -155,7 +155,7 @@ class SecretInjection(Model):
     @field_validator("env")
     @classmethod
     def _env_name(cls, env: str) -> str:
-        if not ENV_NAME_PATTERN.match(env):
+        if not ENV_NAME_PATTERN.fullmatch(env):
             raise ValueError(f"'{env}' is not an environment variable name (A-Z, 0-9, '_')")
         return env
 
@@ -207,7 +207,7 @@ class ServiceSpec(Model):
     @field_validator("environment")
     @classmethod
     def _env_names(cls, environment: dict[str, str]) -> dict[str, str]:
-        bad = [k for k in environment if not ENV_NAME_PATTERN.match(k)]
+        bad = [k for k in environment if not ENV_NAME_PATTERN.fullmatch(k)]
         if bad:
             raise ValueError(f"not environment variable names: {', '.join(sorted(bad))}")
         return environment
@@ -268,7 +268,7 @@ class NetworkSpec(Model):
     @classmethod
     def _distinct(cls, zones: tuple[str, str, str]) -> tuple[str, str, str]:
         for zone in zones:
-            if not AZ_PATTERN.match(zone):
+            if not AZ_PATTERN.fullmatch(zone):
                 raise ValueError(f"'{zone}' is not an availability zone name such as us-east-1a")
         if len(set(zones)) != 3:
             raise ValueError("the three availability zones must be distinct")
@@ -314,7 +314,7 @@ class EdgeSpec(Model):
     @field_validator("certificate_arn")
     @classmethod
     def _cert(cls, arn: str | None) -> str | None:
-        if arn is not None and not CERT_ARN_PATTERN.match(arn):
+        if arn is not None and not CERT_ARN_PATTERN.fullmatch(arn):
             raise ValueError(f"'{arn}' is not an ACM certificate ARN")
         return arn
 
@@ -414,14 +414,14 @@ class DesiredState(Model):
     @field_validator("region")
     @classmethod
     def _region(cls, region: str) -> str:
-        if not re.match(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d$", region):
+        if not re.fullmatch(r"[a-z]{2}(?:-gov)?-[a-z]+-\d", region):
             raise ValueError(f"'{region}' is not an AWS region name such as us-east-1")
         return region
 
     @field_validator("secrets")
     @classmethod
     def _secret_names(cls, secrets: dict[str, SecretSpec]) -> dict[str, SecretSpec]:
-        bad = [n for n in secrets if not SECRET_NAME_PATTERN.match(n)]
+        bad = [n for n in secrets if not SECRET_NAME_PATTERN.fullmatch(n)]
         if bad:
             raise ValueError(f"secret names must be lowercase words joined by '-': {', '.join(bad)}")
         return secrets

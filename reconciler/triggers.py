@@ -227,7 +227,7 @@ def jobs_from_github_push(settings: ReconcilerSettings, delivery_id: str, payloa
     for commit_info in push.commits:
         for path in (*commit_info.added, *commit_info.modified, *commit_info.removed):
             listed = True
-            match = ENVIRONMENT_FILE.match(path)
+            match = ENVIRONMENT_FILE.fullmatch(path)
             if match:
                 touched.add(match["name"])
             else:

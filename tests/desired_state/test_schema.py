@@ -406,3 +406,26 @@ def test_image_ref_refuses_a_tag_given_as_a_number():
 def test_scaling_spec_accepts_python_field_names_and_camel_case():
     assert ScalingSpec(min=1, max=2, cpu_target=50).cpu_target == 50
     assert ScalingSpec.model_validate({"min": 1, "max": 2, "cpuTarget": 50}).cpu_target == 50
+
+
+# A `$` anchor matches before a trailing newline, so `re.match(r"^...$")` accepted "v1.2.3\n";
+# the intake refuses whitespace itself, but the schema is the last word on what is deployable.
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"tag": "v1.2.3\n"},
+        {"digest": "sha256:" + "a" * 64 + "\n"},
+        {"repository": "frontend", "tag": "latest\n"},
+    ],
+    ids=["tag", "digest", "moving-tag"],
+)
+def test_a_trailing_newline_never_passes_an_anchored_pattern(fields):
+    with pytest.raises(ValidationError):
+        ImageRef.model_validate({"repository": "frontend", **fields})
+
+
+@pytest.mark.parametrize("suffix", ["dev\n", "prod\n"])
+def test_suffix_with_a_trailing_newline_is_refused(suffix):
+    from desired_state.naming import suffix_problems
+
+    assert suffix_problems(suffix)
