@@ -47,3 +47,19 @@ class ConflictError(ReconcilerError):
 
 class ApprovalError(ReconcilerError):
     """An approval does not match the plan waiting for it."""
+
+
+class UnexpectedJobError(ReconcilerError):
+    """A converge failed in a way the code did not expect; it is recorded (outcome, audit, one notification).
+
+    Raised from the original exception (``__cause__``) so the queue redelivers the message and the
+    DLQ gets it after the redrive limit. ``outcome`` is the recorded outcome.
+    """
+
+    def __init__(self, message: str, outcome: object):
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class LeaseLostError(ReconcilerError):
+    """This worker's stack lease is gone (taken over, or the heartbeat kept failing); it stops before the next phase."""

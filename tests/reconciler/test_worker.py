@@ -10,6 +10,7 @@ from reconciler.adapters.audit import DynamoAuditLog
 from reconciler.adapters.notify import SnsNotifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.stack_state import DynamoStackStateStore
+from reconciler.errors import UnexpectedJobError
 from reconciler.events import Reason
 from reconciler.settings import ChangeWindow
 from reconciler.worker import Worker
@@ -93,7 +94,7 @@ def test_unexpected_error_leaves_the_message_and_propagates(setup, git_repo):
     job = harness.job(git_repo.head)
     queue.send(job)
 
-    with pytest.raises(RuntimeError, match="out of memory"):
+    with pytest.raises(UnexpectedJobError, match="out of memory"):
         Worker(queue, harness.converger()).run_once(wait_seconds=0)
 
     assert queue.deleted == [] and queue.released == []
