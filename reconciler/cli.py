@@ -186,7 +186,8 @@ def _local_settings(args: argparse.Namespace) -> ReconcilerSettings:
         return load_settings(args.settings)
     return ReconcilerSettings(
         repository=RepositorySettings(url=args.desired_state, branch=args.branch),
-        environments={args.environment: EnvironmentSettings(stack=args.environment, suffix=args.environment)},
+        # No settings, no declared class: the file's environmentClass stands (the suffix is the environment's name).
+        environments={args.environment: EnvironmentSettings(stack=args.environment, suffix=args.environment, environment_class=None)},
         backend_url=f"file://{Path(args.state_dir).expanduser() / 'backend'}",
         work_dir=str(Path(args.state_dir).expanduser() / "work"),
     )

@@ -291,22 +291,26 @@ class Converger:
         if hasattr(self.source, "refresh"):
             self.source.refresh()  # a long-running worker must see pushes made since its last job
         try:
-            if job.commit and not self.source.on_branch(job.commit):
-                branch = self.settings.repository.branch
-                run.error = ordering.not_on_branch_message(job.commit, branch)
-                return ConvergeOutcome("refused", EventKind.REFUSED, Reason.NOT_ON_BRANCH, Severity.ERROR, run.error)
             run.checkout = self.source.fetch(None)
+            head = run.checkout.commit
+            # Reachable from the very head fetched (one snapshot of the branch, so a push in between cannot
+            # slip an unchecked commit through): what the source's on_branch means.
+            if job.commit and head is None:
+                raise SourceError(f"the desired-state source has no commits (a plain directory); a job naming commit {job.commit[:12]} cannot run on it")
+            if job.commit and head is not None and job.commit != head and not self.source.is_ancestor(job.commit, head):
+                run.error = ordering.not_on_branch_message(job.commit, self.settings.repository.branch)
+                self._drop_checkout(run)  # the record names the refused commit, not the head
+                return ConvergeOutcome("refused", EventKind.REFUSED, Reason.NOT_ON_BRANCH, Severity.ERROR, run.error)
         except SourceError as exc:
             run.error = str(exc)
+            if job.commit:
+                self._drop_checkout(run)
             return ConvergeOutcome("refused", EventKind.CONVERGE_FAILED, Reason.SOURCE_MISSING, Severity.ERROR, str(exc))
-        head = run.checkout.commit
         if head is not None:
             decision = ordering.decide(job.trigger, job.commit, head, self.states.get(job.stack).last_applied_commit)
             if isinstance(decision, ordering.Skip):
-                # Nothing is converged: the record names the job's own commit, not the head it fetched.
-                if job.commit and hasattr(self.source, "cleanup"):
-                    self.source.cleanup(run.checkout)
-                run.checkout = None if job.commit else run.checkout
+                if job.commit:
+                    self._drop_checkout(run)  # nothing is converged: the record names the job's own commit
                 severity = Severity.INFO if decision.reason == Reason.ALREADY_APPLIED else Severity.WARNING
                 return ConvergeOutcome("skipped", EventKind.SKIPPED, decision.reason, severity, decision.message)
             if decision.superseded:
@@ -402,6 +406,11 @@ class Converger:
         assert run.plan is not None
         reason = Reason.APPLIED if run.plan.has_changes else Reason.NO_CHANGES
         return ConvergeOutcome("succeeded", EventKind.CONVERGE_SUCCEEDED, reason, Severity.INFO, _describe(run.plan))
+
+    def _drop_checkout(self, run: _Run) -> None:
+        if run.checkout is not None and hasattr(self.source, "cleanup"):
+            self.source.cleanup(run.checkout)
+        run.checkout = None
 
     def _update(self, run: _Run, change: Callable[[StackStatus], StackStatus | None]) -> StackStatus:
         """Every status write inside the phases goes through the lease's fence."""

@@ -31,7 +31,7 @@ from reconciler.adapters.stack_state import (
 )
 from reconciler.converge import ConvergeOutcome, Converger
 from reconciler.engine import EngineResult, StackRequest
-from reconciler.errors import EngineError, SourceError, StackLockedError
+from reconciler.errors import EngineError, StackLockedError
 from reconciler.lease import LeaseObserver
 from reconciler.models import AuditRecord, Job, PlanSummary, Trigger
 from reconciler.redact import Redactor
@@ -160,41 +160,6 @@ def git_repo(tmp_path: Path) -> GitRepo:
     repo = GitRepo(path)
     repo.commit_all("initial desired state")
     return repo
-
-
-# --------------------------------------------------------------------------- the source over it
-
-
-class BranchGitSource(GitSource):
-    """The real :class:`GitSource`, with the source contract's ``on_branch``/``resolve_on_branch`` where it lacks them.
-
-    Helper ``sign`` adds both to GitSource on its branch; until that is merged this subclass gives them
-    here, over the same mirror with real git, so converge tests run against real branch history.
-    Once GitSource has them, its own methods are used unchanged.
-    """
-
-    if not hasattr(GitSource, "on_branch"):
-
-        def on_branch(self, commit: str) -> bool:
-            head = self.head()
-            result = subprocess.run(["git", "merge-base", "--is-ancestor", commit, head], cwd=self.mirror, capture_output=True, text=True)
-            if result.returncode not in (0, 1):
-                raise SourceError(f"commit {commit[:12]} is not in {self.url}: {result.stderr.strip()}")
-            return result.returncode == 0
-
-    if not hasattr(GitSource, "resolve_on_branch"):
-
-        def resolve_on_branch(self, ref: str) -> str:
-            if not re.fullmatch(r"[0-9a-f]{7,40}", ref or ""):
-                raise SourceError(f"'{ref}' is not a commit SHA or a unique prefix of at least 7 hex characters")
-            self._sync()
-            result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=self.mirror, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise SourceError(f"commit {ref} is unknown or ambiguous in {self.url}")
-            commit = result.stdout.strip()
-            if not self.on_branch(commit):
-                raise SourceError(f"commit {ref} is not on branch {self.branch}")
-            return commit
 
 
 # --------------------------------------------------------------------------- engine double
@@ -388,7 +353,7 @@ class Harness:
     @property
     def source(self) -> GitSource:
         if self._source is None:
-            self._source = BranchGitSource(str(self.repo.path), "main", self.root / "work")
+            self._source = GitSource(str(self.repo.path), "main", self.root / "work")
         return self._source
 
     def monotonic(self, worker_id: str | None = None) -> MonotonicClock:
