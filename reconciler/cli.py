@@ -371,7 +371,8 @@ def _local_settings(args: argparse.Namespace) -> ReconcilerSettings:
     state_dir = Path(args.state_dir).expanduser()
     return ReconcilerSettings(
         repository=repository,
-        environments={args.environment: EnvironmentSettings(stack=args.environment, suffix=args.environment)},
+        # No settings, no declared class: the file's environmentClass stands (the suffix is the environment's name).
+        environments={args.environment: EnvironmentSettings(stack=args.environment, suffix=args.environment, environment_class=None)},
         backend_url=f"file://{state_dir / 'backend'}",
         work_dir=str(state_dir / "work"),
     )

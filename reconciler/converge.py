@@ -1,39 +1,57 @@
 """Converge one environment's stack for one job: guards, then named phases, every attempt audited.
 
-Guards first (suspended, stack busy, outside the change window), then the phases fetch →
-validate → plan → (approval) → apply → verify. The stack's status is saved after each phase
-and again in ``finally``; each attempt appends exactly one audit record and sends at most one
-notification, all through :meth:`Converger._report`, which scrubs every string with the
+Guards first (known environment, suspended, outside the change window, stack busy), then the
+phases fetch → validate → plan → (approval) → apply → verify. The stack's status is saved after
+each phase and again in ``finally``; each attempt appends exactly one audit record and sends at
+most one notification, all through :meth:`Converger._report`, which scrubs every string with the
 :class:`~reconciler.redact.Redactor` first.
+
+Each phase's decisions live in their own module: :mod:`reconciler.ordering` (the branch head is
+what is converged), :mod:`reconciler.identity` and :mod:`reconciler.floors` (what the settings
+say the desired state must be), :mod:`reconciler.approval_digest` (what an approval approves) and
+:mod:`reconciler.lease` (who may converge the stack). The converger keeps only their sequence.
 
 Expected refusals (invalid desired state, policy violations, unsigned commits, engine
 failures) end the job with a recorded outcome. Anything unexpected is recorded too and then
-re-raised, so the queue retries it and, after repeated failures, parks it in the DLQ.
+raised as :class:`~reconciler.errors.UnexpectedJobError`, so the queue retries it and, after
+repeated failures, parks it in the DLQ.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import inspect
 import logging
 import os
 import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from desired_state.errors import DesiredStateError
+from desired_state.errors import DesiredStateError, FieldProblem
 from desired_state.loader import LoadedEnvironment, load_environment
 from desired_state.traffic import TrafficState
+from reconciler import approval_digest, ordering
 from reconciler.adapters.audit import AuditLog
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.stack_state import Lease, PendingApproval, StackStateStore, StackStatus
 from reconciler.engine import Engine, EngineResult, StackRequest
-from reconciler.errors import EngineError, EngineUnavailableError, SignatureError, SourceError, StackLockedError
+from reconciler.errors import (
+    EngineError,
+    EngineUnavailableError,
+    LeaseLostError,
+    SettingsError,
+    SignatureError,
+    SourceError,
+    StackLockedError,
+    UnexpectedJobError,
+)
 from reconciler.events import EventKind, Phase, Reason, Severity
+from reconciler.floors import floor_problems
+from reconciler.identity import identity_problems
+from reconciler.lease import HeldLease, LeaseObserver, LeaseTimings
 from reconciler.locks import LockStore, stuck_locks
 from reconciler.models import AuditRecord, Job, Outcome, PlanSummary, PolicyResult, Trigger
 from reconciler.redact import Redactor
@@ -43,10 +61,11 @@ from reconciler.windows import decide
 
 log = logging.getLogger("ecs_gitops.converge")
 
-LEASE_STALE_AFTER = timedelta(minutes=15)
-BUSY_RETRY_SECONDS = 60
+# The default stale interval; the converger uses the settings' leaseStaleAfterSeconds.
+LEASE_STALE_AFTER = timedelta(seconds=LeaseTimings().stale_after_seconds)
 EXPECTED_OUTPUTS = ("albDnsName", "clusterArn", "serviceArns", "liveColours")
-PUSH_TRIGGERS = (Trigger.GIT_PUSH, Trigger.CODECOMMIT_PUSH)
+# The loader takes these keywords once its contract lands (commit for messages, a size cap).
+_LOADER_KEYWORDS = set(inspect.signature(load_environment).parameters)
 
 
 @dataclass
@@ -64,26 +83,28 @@ class _Run:
     """What one attempt has learned so far; the audit record is built from it."""
 
     job: Job
-    env: EnvironmentSettings
+    env: EnvironmentSettings | None
     started_at: datetime
     phase: Phase = Phase.GUARDS
+    held: HeldLease | None = None
     checkout: Checkout | None = None
     loaded: LoadedEnvironment | None = None
     plan: PlanSummary | None = None
     policy: PolicyResult | None = None
     engine_version: str | None = None
+    traffic: TrafficState | None = None
+    applied: EngineResult | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def environment(self) -> EnvironmentSettings:
+        assert self.env is not None, "the guards refuse jobs of unknown environments"
+        return self.env
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def plan_digest(commit: str | None, desired_digest: str, plan: PlanSummary) -> str:
-    """What an approval approves: this commit, this desired state, this exact set of changes."""
-    document = json.dumps({"commit": commit, "desired": desired_digest, "plan": plan.model_dump(mode="json")}, sort_keys=True)
-    return "sha256:" + hashlib.sha256(document.encode()).hexdigest()
 
 
 class Converger:
@@ -99,7 +120,9 @@ class Converger:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         worker_id: str | None = None,
         locks: LockStore | None = None,
-        heartbeat_seconds: float = 60.0,
+        heartbeat_seconds: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        lease_observer: LeaseObserver | None = None,
     ):
         self.settings = settings
         self.states = states
@@ -111,43 +134,82 @@ class Converger:
         self.clock = clock
         self.worker_id = worker_id or default_worker_id()
         self.locks = locks
+        # None: the settings' leaseHeartbeatSeconds.
         self.heartbeat_seconds = heartbeat_seconds
+        self.monotonic = monotonic
+        # What this process has seen of other workers' leases; it must outlive one job.
+        self.lease_observer = lease_observer or LeaseObserver(monotonic)
+
+    @property
+    def lease_timings(self) -> LeaseTimings:
+        return LeaseTimings(
+            stale_after_seconds=float(self.settings.lease_stale_after_seconds),
+            heartbeat_seconds=float(self.heartbeat_seconds if self.heartbeat_seconds is not None else self.settings.lease_heartbeat_seconds),
+            busy_retry_seconds=self.settings.stack_busy_retry_seconds,
+        )
 
     # ------------------------------------------------------------------ entry point
 
     def converge(self, job: Job, attempt: int = 1) -> ConvergeOutcome:
-        run = _Run(job=job, env=self.settings.environment(job.environment), started_at=self.clock())
-        leased = False
+        run = _Run(job=job, env=self.settings.environments.get(job.environment), started_at=self.clock())
         try:
             outcome = self._guards(run)
             if outcome is None:
-                leased = True
-                with self._heartbeat(run):
+                assert run.held is not None
+                with run.held.heartbeat():
                     outcome = self._phases(run)
+        except LeaseLostError as exc:
+            run.error = str(exc)
+            outcome = ConvergeOutcome(
+                "failed", EventKind.CONVERGE_FAILED, Reason.LEASE_LOST, Severity.ERROR,
+                f"stopped in {run.phase.value}: {exc}; the job is retried", retry_after_seconds=self.lease_timings.busy_retry_seconds,
+            )
         except Exception as exc:
-            outcome = ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, Reason.ENGINE_FAILED, Severity.ERROR, f"unexpected error in {run.phase.value}: {exc}")
+            outcome = ConvergeOutcome(
+                "failed", EventKind.CONVERGE_FAILED, Reason.UNEXPECTED_ERROR, Severity.ERROR, f"unexpected error in {run.phase.value}: {exc}"
+            )
             run.error = f"{type(exc).__name__}: {exc}"
             try:
-                self._finish(run, outcome, attempt, leased)
+                self._finish(run, outcome, attempt)
             except Exception:
                 # The original error is the one the queue must see; the reporting failure is logged beside it.
                 log.exception("could not record the failed job", extra={"stack": job.stack, "job_id": job.job_id})
-            raise
-        else:
-            self._finish(run, outcome, attempt, leased)
-            return outcome
+            message = self.redactor.scrub(f"job {job.job_id} on stack {job.stack} failed unexpectedly in {run.phase.value}: {run.error}")
+            raise UnexpectedJobError(message, outcome) from exc
+        self._finish(run, outcome, attempt)
+        return outcome
 
-    def record_job(self, job: Job, outcome: ConvergeOutcome, details: dict[str, Any] | None = None, error: str | None = None) -> None:
-        """Audit and notify a job that is not a converge (an image push, a scan event): one record each."""
-        run = _Run(job=job, env=self.settings.environment(job.environment), started_at=self.clock(), phase=Phase.DONE)
+    def record_job(self, job: Job, outcome: ConvergeOutcome, details: dict[str, Any] | None = None, error: str | None = None) -> ConvergeOutcome:
+        """Audit and notify a job that is not a converge (an image push, a scan event): one record each.
+
+        A job of an environment the settings no longer manage is recorded as that refusal instead.
+        Returns the outcome recorded.
+        """
+        run = _Run(job=job, env=self.settings.environments.get(job.environment), started_at=self.clock(), phase=Phase.DONE)
         run.details.update(details or {})
         run.error = error
+        if run.env is None:
+            outcome = self._unknown_environment(run)
         self._report(run, outcome, 1, self.clock())
+        return outcome
 
     # ------------------------------------------------------------------ guards
 
+    def _unknown_environment(self, run: _Run) -> ConvergeOutcome:
+        try:
+            self.settings.environment(run.job.environment)
+        except SettingsError as exc:
+            run.error = str(exc)
+        return ConvergeOutcome(
+            "refused", EventKind.REFUSED, Reason.UNKNOWN_ENVIRONMENT, Severity.ERROR,
+            f"{run.error}; the job is dropped. If the environment should be managed, add it to the reconciler settings and push again",
+        )
+
     def _guards(self, run: _Run) -> ConvergeOutcome | None:
-        job, env = run.job, run.env
+        job = run.job
+        if run.env is None:
+            return self._unknown_environment(run)
+        env = run.env
         if env.suspended:
             return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, f"environment {job.environment} is suspended")
         now = self.clock()
@@ -161,94 +223,100 @@ class Converger:
                     f"{window.reason}; waiting until {reopens}", retry_after_seconds=max(wait, 60),
                 )
             run.details["windowOverride"] = {"window": window.reason, "by": job.window_override.by, "reason": job.window_override.reason}
-        if not self._take_lease(run):
-            return ConvergeOutcome(
-                "waiting", EventKind.STACK_BUSY, Reason.STACK_LOCKED, Severity.WARNING,
-                f"stack {job.stack} is being converged by another worker; retrying in {BUSY_RETRY_SECONDS}s",
-                retry_after_seconds=BUSY_RETRY_SECONDS,
-            )
-        return None
+        return self._take_lease(run)
 
-    def _take_lease(self, run: _Run) -> bool:
-        now = self.clock()
-        taken = False
+    def _take_lease(self, run: _Run) -> ConvergeOutcome | None:
+        """Take the stack's lease (conditional write), unless another worker's lease still looks alive to us."""
+        job, timings, now = run.job, self.lease_timings, self.clock()
+        taken: Lease | None = None
+        busy: Lease | None = None
 
         def change(status: StackStatus) -> StackStatus | None:
-            nonlocal taken
-            lease = status.lease
-            if lease and lease.holder != self.worker_id and now - lease.heartbeat_at < LEASE_STALE_AFTER:
-                taken = False
+            nonlocal taken, busy
+            taken, busy, lease = None, None, status.lease
+            if lease is not None and lease.holder != self.worker_id and not self.lease_observer.may_take(job.stack, lease, timings.stale_after_seconds):
+                busy = lease
                 return None
-            taken = True
+            token = max(status.fencing_token, lease.token if lease else 0) + 1
+            taken = Lease(holder=self.worker_id, job_id=job.job_id, acquired_at=now, heartbeat_at=now, counter=0, token=token)
+            if lease is not None and lease.holder != self.worker_id:
+                run.details["tookOverFrom"] = {"holder": lease.holder, "jobId": lease.job_id, "token": lease.token}
             return status.model_copy(
-                update={
-                    "environment": run.job.environment,
-                    "lease": Lease(holder=self.worker_id, job_id=run.job.job_id, acquired_at=now, heartbeat_at=now),
-                    "current_job_id": run.job.job_id,
-                    "phase": Phase.GUARDS,
-                }
+                update={"environment": job.environment, "lease": taken, "fencing_token": token, "current_job_id": job.job_id, "phase": Phase.GUARDS}
             )
 
-        self.states.update(run.job.stack, change)
-        return taken
-
-    @contextmanager
-    def _heartbeat(self, run: _Run) -> Iterator[None]:
-        """Keep the lease fresh while a long engine call runs, so nobody takes the stack as abandoned."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(self.heartbeat_seconds):
-                now = self.clock()
-
-                def change(status: StackStatus, beat_at: datetime = now) -> StackStatus | None:
-                    lease = status.lease
-                    if lease is None or lease.holder != self.worker_id or lease.job_id != run.job.job_id:
-                        return None
-                    return status.model_copy(update={"lease": lease.model_copy(update={"heartbeat_at": beat_at})})
-
-                try:
-                    self.states.update(run.job.stack, change)
-                except Exception:  # noqa: BLE001 - a missed beat is retried next time; the job itself must go on
-                    log.warning("lease heartbeat failed", extra={"stack": run.job.stack, "job_id": run.job.job_id}, exc_info=True)
-
-        thread = threading.Thread(target=beat, name=f"lease-{run.job.stack}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=10)
+        self.states.update(job.stack, change)
+        if taken is None:
+            assert busy is not None
+            return ConvergeOutcome(
+                "waiting", EventKind.STACK_BUSY, Reason.STACK_LOCKED, Severity.WARNING,
+                f"stack {job.stack} is being converged by {busy.holder} (job {busy.job_id}, heartbeat {busy.counter}); "
+                f"it is taken over only after this worker sees no heartbeat for {int(timings.stale_after_seconds)}s; "
+                f"retrying in {timings.busy_retry_seconds}s",
+                retry_after_seconds=timings.busy_retry_seconds,
+            )
+        if "tookOverFrom" in run.details:
+            log.warning("took over a stale stack lease", extra={"stack": job.stack, "job_id": job.job_id, **run.details["tookOverFrom"]})
+        self.lease_observer.forget(job.stack)
+        run.held = HeldLease(self.states, job.stack, taken, self.clock, self.monotonic, timings)
+        return None
 
     # ------------------------------------------------------------------ phases
 
     def _enter(self, run: _Run, phase: Phase) -> None:
+        """Save the phase (fenced by the lease: a worker that lost it stops here)."""
+        assert run.held is not None
         run.phase = phase
         now = self.clock()
 
         def change(status: StackStatus) -> StackStatus:
-            lease = status.lease.model_copy(update={"heartbeat_at": now}) if status.lease and status.lease.holder == self.worker_id else status.lease
+            assert status.lease is not None
+            lease = status.lease.model_copy(update={"counter": status.lease.counter + 1, "heartbeat_at": now})
             return status.model_copy(update={"phase": phase, "current_job_id": run.job.job_id, "lease": lease})
 
-        self.states.update(run.job.stack, change)
+        run.held.update(change)
         log.info("phase", extra={"stack": run.job.stack, "job_id": run.job.job_id, "phase": phase.value})
 
     def _phases(self, run: _Run) -> ConvergeOutcome:
-        job, env = run.job, run.env
-        status = self.states.get(job.stack)
+        for phase in (self._fetch, self._validate, self._plan, self._apply):
+            outcome = phase(run)
+            if outcome is not None:
+                return outcome
+        return self._verify(run)
 
-        # fetch
+    def _fetch(self, run: _Run) -> ConvergeOutcome | None:
+        """The branch head, whatever commit woke this job; a named commit off the branch is refused."""
+        job, env = run.job, run.environment
         self._enter(run, Phase.FETCH)
         if hasattr(self.source, "refresh"):
             self.source.refresh()  # a long-running worker must see pushes made since its last job
         try:
-            run.checkout = self.source.fetch(job.commit)
+            run.checkout = self.source.fetch(None)
+            head = run.checkout.commit
+            # Reachable from the very head fetched (one snapshot of the branch, so a push in between cannot
+            # slip an unchecked commit through): what the source's on_branch means.
+            if job.commit and head is None:
+                raise SourceError(f"the desired-state source has no commits (a plain directory); a job naming commit {job.commit[:12]} cannot run on it")
+            if job.commit and head is not None and job.commit != head and not self.source.is_ancestor(job.commit, head):
+                run.error = ordering.not_on_branch_message(job.commit, self.settings.repository.branch)
+                self._drop_checkout(run)  # the record names the refused commit, not the head
+                return ConvergeOutcome("refused", EventKind.REFUSED, Reason.NOT_ON_BRANCH, Severity.ERROR, run.error)
         except SourceError as exc:
             run.error = str(exc)
+            if job.commit:
+                self._drop_checkout(run)
             return ConvergeOutcome("refused", EventKind.CONVERGE_FAILED, Reason.SOURCE_MISSING, Severity.ERROR, str(exc))
-        skip = self._ordering(run, status)
-        if skip is not None:
-            return skip
+        if head is not None:
+            decision = ordering.decide(job.trigger, job.commit, head, self.states.get(job.stack).last_applied_commit)
+            if isinstance(decision, ordering.Skip):
+                if job.commit:
+                    self._drop_checkout(run)  # nothing is converged: the record names the job's own commit
+                severity = Severity.INFO if decision.reason == Reason.ALREADY_APPLIED else Severity.WARNING
+                return ConvergeOutcome("skipped", EventKind.SKIPPED, decision.reason, severity, decision.message)
+            if decision.superseded:
+                run.details["supersededCommit"] = decision.superseded
+                self._update(run, lambda s: s.model_copy(update={"superseded_job_ids": [*s.superseded_job_ids[-49:], job.job_id]}))
+                log.info("converging the branch head in place of the job's commit", extra={"stack": job.stack, "commit": decision.superseded, "head": head})
         if env.signed_commits_required:
             try:
                 run.details["signedBy"] = self.source.verify_signature(
@@ -257,36 +325,50 @@ class Converger:
             except (SignatureError, SourceError) as exc:
                 run.error = str(exc)
                 return ConvergeOutcome("refused", EventKind.REFUSED_UNSIGNED, Reason.UNSIGNED_COMMIT, Severity.ERROR, str(exc))
+        return None
 
-        # validate: schema, then the policy gate on the offline render
+    def _validate(self, run: _Run) -> ConvergeOutcome | None:
+        """Schema, identity (settings), overrides, floors (settings), then the policy gate on the offline render."""
+        job, env = run.job, run.environment
         self._enter(run, Phase.VALIDATE)
+        assert run.checkout is not None
         try:
-            run.loaded = load_environment(run.checkout.path, job.environment)
+            run.loaded = self._load(run.checkout, job.environment)
         except DesiredStateError as exc:
             run.error = str(exc)
             return ConvergeOutcome("refused", EventKind.REFUSED_INVALID, Reason.INVALID_DESIRED_STATE, Severity.ERROR, str(exc))
-        traffic = status.traffic or TrafficState()
+        file, line_of = _source_file(run.loaded, run.checkout), _line_of(run.loaded)
+        identity = identity_problems(run.loaded.state, env, file, line_of)
+        if identity:
+            return self._refused_by_settings(run, identity, Reason.IDENTITY_MISMATCH)
+        status = self.states.get(job.stack)
         if status.image_overrides:
             git_images = {svc: spec.image for svc, spec in run.loaded.state.services.items()}
             caught_up = sorted(svc for svc, image in status.image_overrides.items() if git_images.get(svc) == image)
             if caught_up:
                 # Git now says the same: the override has done its job.
-                self.states.update(job.stack, lambda s: s.model_copy(update={"image_overrides": {k: v for k, v in s.image_overrides.items() if k not in caught_up}}))
+                self._update(run, lambda s: s.model_copy(update={"image_overrides": {k: v for k, v in s.image_overrides.items() if k not in caught_up}}))
             overrides = {svc: image for svc, image in status.image_overrides.items() if svc not in caught_up}
             if overrides:
                 # A rollout staged these images without a git commit; they win over git until git catches up.
                 run.details["imageOverrides"] = {svc: image.reference for svc, image in overrides.items()}
                 run.loaded = replace(run.loaded, state=run.loaded.state.with_images(overrides))
-        run.policy = self._policy(run.loaded, traffic)
+        floors = floor_problems(run.loaded.state, env.floors, file, line_of)
+        if floors:
+            return self._refused_by_settings(run, floors, Reason.BELOW_FLOOR)
+        run.traffic = status.traffic or TrafficState()
+        run.policy = self._policy(run.loaded, run.traffic)
         if not run.policy.passed:
             return ConvergeOutcome(
                 "refused", EventKind.REFUSED_BY_POLICY, Reason.POLICY_VIOLATION, Severity.ERROR,
                 f"{run.policy.mandatory} mandatory policy violation(s); nothing was applied",
             )
+        return None
 
-        # plan
+    def _plan(self, run: _Run) -> ConvergeOutcome | None:
+        job = run.job
         self._enter(run, Phase.PLAN)
-        request = self._request(run, traffic, refresh=job.trigger == Trigger.SCHEDULED_DRIFT_CHECK)
+        request = self._request(run, refresh=job.trigger == Trigger.SCHEDULED_DRIFT_CHECK)
         if job.dry_run and not _engine_available(self.engine):
             run.details["preview"] = "skipped: the Pulumi CLI is not installed"
             return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, "schema and policy passed; engine preview skipped (no Pulumi CLI)")
@@ -299,68 +381,54 @@ class Converger:
             return self._drift_report(run)
         if job.dry_run:
             return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, f"plan only: {_describe(run.plan)}")
+        if run.environment.require_approval:
+            return self._approval(run, request)
+        return None
 
-        if env.require_approval:
-            gate = self._approval(run)
-            if gate is not None:
-                return gate
-
-        # apply
+    def _apply(self, run: _Run) -> ConvergeOutcome | None:
         self._enter(run, Phase.APPLY)
         try:
-            applied = self.engine.up(request)
+            applied = self.engine.up(self._request(run))
         except EngineError as exc:
             return self._engine_failure(run, exc)
+        run.applied = applied
         run.plan, run.engine_version = applied.summary, applied.engine_version or run.engine_version
+        return None
 
-        # verify
+    def _verify(self, run: _Run) -> ConvergeOutcome:
         self._enter(run, Phase.VERIFY)
-        problem = self._verify(applied, traffic)
+        assert run.applied is not None and run.traffic is not None
+        problem = _verify_outputs(run.applied, run.traffic)
         if problem:
             run.error = problem
             return ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, Reason.ENGINE_FAILED, Severity.ERROR, problem)
         self._record_applied(run)
+        assert run.plan is not None
         reason = Reason.APPLIED if run.plan.has_changes else Reason.NO_CHANGES
         return ConvergeOutcome("succeeded", EventKind.CONVERGE_SUCCEEDED, reason, Severity.INFO, _describe(run.plan))
 
-    def _ordering(self, run: _Run, status: StackStatus) -> ConvergeOutcome | None:
-        """Never go back to an older commit; skip a commit a newer queued push supersedes."""
-        job, checkout = run.job, run.checkout
-        assert checkout is not None
-        commit, applied = checkout.commit, status.last_applied_commit
-        # A manual job for a named commit (e.g. an approval's) may re-apply the applied commit, never an older one.
-        named_manual = commit is not None and job.trigger == Trigger.MANUAL and job.commit is not None
-        if named_manual and applied and commit != applied and self.source.is_ancestor(commit, applied):
-            return ConvergeOutcome(
-                "skipped", EventKind.SKIPPED, Reason.OLDER_THAN_APPLIED, Severity.WARNING,
-                f"commit {commit[:12]} is older than the applied {applied[:12]}; a stack is never rolled back to an older commit",
-            )
-        if commit is None or job.trigger not in PUSH_TRIGGERS:
-            return None
-        if applied and commit == applied:
-            return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.ALREADY_APPLIED, Severity.INFO, f"commit {commit[:12]} is already applied")
-        if applied and self.source.is_ancestor(commit, applied):
-            return ConvergeOutcome(
-                "skipped", EventKind.SKIPPED, Reason.OLDER_THAN_APPLIED, Severity.WARNING,
-                f"commit {commit[:12]} is older than the applied {applied[:12]}; a stack is never rolled back to an older commit",
-            )
-        head = checkout.branch_head
-        if head and head != commit and self.source.is_ancestor(commit, head):
-            # Converge the newest commit, which contains this one, instead of this one. Skipping would
-            # lose the change when the newer push touched only other environments and queued no job here.
-            self.states.update(job.stack, lambda s: s.model_copy(update={"superseded_job_ids": [*s.superseded_job_ids[-49:], job.job_id]}))
-            run.details["supersededCommit"] = commit
-            if hasattr(self.source, "cleanup"):
-                self.source.cleanup(checkout)
-            run.checkout = self.source.fetch(head)
-            if applied and head == applied:
-                return ConvergeOutcome(
-                    "skipped", EventKind.SKIPPED, Reason.SUPERSEDED, Severity.INFO,
-                    f"commit {commit[:12]} is superseded by {head[:12]}, which is already applied",
-                )
-            log.info("superseded commit; converging the branch head", extra={"stack": job.stack, "commit": commit, "head": head})
-        return None
+    def _drop_checkout(self, run: _Run) -> None:
+        if run.checkout is not None and hasattr(self.source, "cleanup"):
+            self.source.cleanup(run.checkout)
+        run.checkout = None
 
+    def _update(self, run: _Run, change: Callable[[StackStatus], StackStatus | None]) -> StackStatus:
+        """Every status write inside the phases goes through the lease's fence."""
+        assert run.held is not None
+        return run.held.update(change)
+
+    def _load(self, checkout: Checkout, environment: str) -> LoadedEnvironment:
+        extra: dict[str, Any] = {}
+        if "commit" in _LOADER_KEYWORDS:
+            extra["commit"] = checkout.commit
+        if "max_file_bytes" in _LOADER_KEYWORDS:
+            extra["max_file_bytes"] = self.settings.max_desired_state_file_bytes
+        return load_environment(checkout.path, environment, **extra)
+
+    def _refused_by_settings(self, run: _Run, problems: list[FieldProblem], reason: Reason) -> ConvergeOutcome:
+        """The desired state asks for what the settings do not allow; nothing is rendered."""
+        run.error = str(DesiredStateError(problems))
+        return ConvergeOutcome("refused", EventKind.REFUSED, reason, Severity.ERROR, run.error)
     def _policy(self, loaded: LoadedEnvironment, traffic: TrafficState) -> PolicyResult:
         from policies.offline import check_rendered
         from program.platform import StackInputs
@@ -397,70 +465,61 @@ class Converger:
             f"drift: {_describe(run.plan)}; resources: {shown or 'see the plan'}; the next resync converges it",
         )
 
-    def _request(self, run: _Run, traffic: TrafficState, refresh: bool = False) -> StackRequest:
-        assert run.loaded is not None
+
+    def _request(self, run: _Run, refresh: bool = False) -> StackRequest:
+        """The final stack inputs: what the engine gets and what an approval's digest covers."""
+        assert run.loaded is not None and run.traffic is not None
         return StackRequest(
             stack=run.job.stack,
             config={
                 "ecs-gitops:desiredState": run.loaded.state.model_dump_json(by_alias=True),
-                "ecs-gitops:trafficState": traffic.model_dump_json(by_alias=True),
+                "ecs-gitops:trafficState": run.traffic.model_dump_json(by_alias=True),
                 "ecs-gitops:environment": run.job.environment,
             },
             message=f"ecs-gitops {run.job.trigger.value} {(run.checkout.commit or 'working tree')[:12] if run.checkout else ''} job {run.job.job_id}",
             refresh=refresh,
         )
 
-    def _approval(self, run: _Run) -> ConvergeOutcome | None:
-        """Apply only a plan someone approved: same commit, same desired state, same changes."""
+    def _approval(self, run: _Run, request: StackRequest) -> ConvergeOutcome | None:
+        """Apply only a plan someone approved: the same commit, stack inputs, program and changes."""
         assert run.loaded is not None and run.plan is not None and run.checkout is not None
-        digest = plan_digest(run.checkout.commit, run.loaded.digest, run.plan)
-        pending = self.states.get(run.job.stack).pending_approval
         commit = run.checkout.commit
-        if pending and commit and pending.commit != commit and self.source.is_ancestor(commit, pending.commit):
-            # An older commit's job (a late approval, a retry) must not displace the newer plan that waits.
-            return ConvergeOutcome(
-                "skipped", EventKind.SKIPPED, Reason.SUPERSEDED, Severity.INFO,
-                f"commit {commit[:12]} is older than the plan waiting for approval ({pending.commit[:12]}); that plan stays",
-            )
+        digest = approval_digest.plan_digest(commit, request, _program_version(), run.plan)
+        pending = self.states.get(run.job.stack).pending_approval
         if pending and pending.plan_digest == digest and pending.approved_by:
             run.details["approvedBy"] = pending.approved_by
-            self.states.update(run.job.stack, lambda s: s.model_copy(update={"pending_approval": None}))
+            self._update(run, lambda s: s.model_copy(update={"pending_approval": None}))
             return None
+        superseded = run.details.get("supersededCommit")
+        if pending and superseded and pending.plan_digest == digest and not pending.approved_by:
+            # An older commit's job (a late approval, a retry) converges the head, whose plan already waits.
+            return ConvergeOutcome(
+                "skipped", EventKind.SKIPPED, Reason.SUPERSEDED, Severity.INFO,
+                f"commit {superseded[:12]} is superseded by the branch head {pending.commit[:12]}, whose plan waits for approval",
+            )
         stale = bool(pending and pending.approved_by and pending.plan_digest != digest)
-        request = PendingApproval(
-            commit=run.checkout.commit or "",
+        waiting = PendingApproval(
+            commit=commit or "",
             job_id=run.job.job_id,
             desired_state_digest=run.loaded.digest,
             plan_digest=digest,
             plan=run.plan,
             requested_at=self.clock(),
         )
-        self.states.update(run.job.stack, lambda s: s.model_copy(update={"pending_approval": request}))
-        run.details["approveWith"] = f"ecs-gitops approve --environment {run.job.environment} --commit {request.commit}"
+        self._update(run, lambda s: s.model_copy(update={"pending_approval": waiting}))
+        run.details["approveWith"] = f"ecs-gitops approve --environment {run.job.environment} --commit {waiting.commit}"
         reason = Reason.APPROVAL_STALE if stale else Reason.AWAITING_APPROVAL
-        note = "the approved plan no longer matches; " if stale else ""
+        note = "the approved plan no longer matches what would be applied (stack inputs, program or changes); " if stale else ""
         return ConvergeOutcome(
             "waiting", EventKind.WAITING_FOR_APPROVAL, reason, Severity.WARNING,
-            f"{note}plan for {request.commit[:12]} waits for approval ({_describe(run.plan)}); run: {run.details['approveWith']}",
+            f"{note}plan for {waiting.commit[:12]} waits for approval ({_describe(run.plan)}); run: {run.details['approveWith']}",
         )
-
-    def _verify(self, applied: EngineResult, traffic: TrafficState) -> str | None:
-        outputs = applied.outputs
-        missing = [key for key in EXPECTED_OUTPUTS if key not in outputs]
-        if missing:
-            return f"apply finished but the stack lacks outputs {', '.join(missing)}"
-        live = outputs.get("liveColours") or {}
-        for service, colour in live.items():
-            expected = traffic.of(service).live_colour
-            if colour != expected:
-                return f"apply finished but {service} is live on {colour}, not {expected} as the traffic state says"
-        return None
 
     def _engine_failure(self, run: _Run, exc: EngineError) -> ConvergeOutcome:
         run.error = str(exc)
         if isinstance(exc, StackLockedError) and self.locks is not None:
             now = self.clock()
-            stuck = stuck_locks(self.locks, self.settings.project, run.job.stack, now, timedelta(minutes=run.env.stuck_lock_after_minutes))
+            stuck = stuck_locks(self.locks, self.settings.project, run.job.stack, now, timedelta(minutes=run.environment.stuck_lock_after_minutes))
             if stuck:
                 run.details["stuckLocks"] = [
                     {"holder": lock.holder, "ageMinutes": int(lock.age(now).total_seconds() // 60), "key": lock.key} for lock in stuck
@@ -475,31 +534,30 @@ class Converger:
         return ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, reason, Severity.ERROR, str(exc))
 
     def _record_applied(self, run: _Run) -> None:
+        """What was applied, always: also an older commit after a deliberate reset of the branch."""
         commit = run.checkout.commit if run.checkout else None
         now = self.clock()
-
-        def change(status: StackStatus) -> StackStatus:
-            update: dict[str, Any] = {"last_applied_at": now}
-            # Only move forward: a resync at an older head must not rewind the record.
-            if commit and (not status.last_applied_commit or status.last_applied_commit == commit or self.source.is_ancestor(status.last_applied_commit, commit)):
-                update["last_applied_commit"] = commit
-            return status.model_copy(update=update)
-
-        self.states.update(run.job.stack, change)
+        update: dict[str, Any] = {"last_applied_at": now, **({"last_applied_commit": commit} if commit else {})}
+        self._update(run, lambda status: status.model_copy(update=update))
 
     # ------------------------------------------------------------------ reporting
 
-    def _finish(self, run: _Run, outcome: ConvergeOutcome, attempt: int, leased: bool) -> None:
+    def _finish(self, run: _Run, outcome: ConvergeOutcome, attempt: int) -> None:
         finished = self.clock()
+        held = run.held
 
-        def change(status: StackStatus) -> StackStatus:
+        def change(status: StackStatus) -> StackStatus | None:
+            if held is not None and not held.is_mine(status.lease):
+                # The stack is someone else's now: its status is theirs to write.
+                return None
             update: dict[str, Any] = {"last_job_id": run.job.job_id, "last_outcome": outcome.outcome}
-            if leased and status.lease and status.lease.holder == self.worker_id:
+            if held is not None:
                 update.update({"lease": None, "current_job_id": None, "phase": Phase.DONE})
             return status.model_copy(update=update)
 
         try:
-            self.states.update(run.job.stack, change)
+            if run.env is not None:
+                self.states.update(run.job.stack, change)
         finally:
             self._report(run, outcome, attempt, finished)
             if run.checkout is not None and hasattr(self.source, "cleanup"):
@@ -568,6 +626,33 @@ class Converger:
                 subject=f"[{job.environment}] {outcome.kind.value}: {outcome.reason.value} ({short})",
                 body=body,
             )
+
+
+def _verify_outputs(applied: EngineResult, traffic: TrafficState) -> str | None:
+    outputs = applied.outputs
+    missing = [key for key in EXPECTED_OUTPUTS if key not in outputs]
+    if missing:
+        return f"apply finished but the stack lacks outputs {', '.join(missing)}"
+    live = outputs.get("liveColours") or {}
+    for service, colour in live.items():
+        expected = traffic.of(service).live_colour
+        if colour != expected:
+            return f"apply finished but {service} is live on {colour}, not {expected} as the traffic state says"
+    return None
+
+
+def _source_file(loaded: LoadedEnvironment, checkout: Checkout) -> str:
+    """The file as it is named in the desired-state repo (``environments/prod.yaml``)."""
+    named = getattr(loaded, "source_file", None)
+    if named:
+        return str(named)
+    path = Path(loaded.file)
+    return str(path.relative_to(checkout.path)) if path.is_relative_to(checkout.path) else str(path)
+
+
+def _line_of(loaded: LoadedEnvironment) -> Callable[[str], int | None]:
+    line_of = getattr(loaded, "line_of", None)
+    return line_of if callable(line_of) else (lambda field: None)
 
 
 def _engine_available(engine: Engine) -> bool:

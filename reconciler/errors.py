@@ -59,3 +59,19 @@ class EventRefused(EventRejected):
     def __init__(self, message: str, reason: str, status_code: int = 422):
         super().__init__(message, status_code)
         self.reason = reason
+
+
+class UnexpectedJobError(ReconcilerError):
+    """A converge failed in a way the code did not expect; it is recorded (outcome, audit, one notification).
+
+    Raised from the original exception (``__cause__``) so the queue redelivers the message and the
+    DLQ gets it after the redrive limit. ``outcome`` is the recorded outcome.
+    """
+
+    def __init__(self, message: str, outcome: object):
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class LeaseLostError(ReconcilerError):
+    """This worker's stack lease is gone (taken over, or the heartbeat kept failing); it stops before the next phase."""

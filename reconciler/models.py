@@ -118,5 +118,5 @@ class AuditRecord(Record):
     approved_by: str | None = None
     # Images a rollout staged over git's desired state for this converge (service -> reference).
     image_overrides: dict[str, str] = Field(default_factory=dict)
-    # A newer commit this job converged in place of its own (skip intermediate commits).
+    # The job's own commit when it converged the (newer) branch head in its place.
     superseded_commit: str | None = None

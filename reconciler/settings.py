@@ -11,7 +11,7 @@ import os
 import re
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -31,6 +31,7 @@ AWS_ENV_VARS = {
     "tickQueueUrl": "ECS_GITOPS_TICK_QUEUE_URL",
 }
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+EnvironmentClass = Literal["production", "non-production"]
 
 
 class Model(BaseModel):
@@ -60,6 +61,23 @@ class ChangeWindow(Model):
         if self.start == self.end:
             raise ValueError("start and end are equal; the window would be empty")
         return self
+
+
+class Floors(Model):
+    """What git may not go below for one environment; unset means no floor.
+
+    The desired state sets each service's rollout (steps, bake, scan threshold); these floors bound
+    it from the settings side. Approval and change windows are not in the desired state at all: they
+    live only here, so git can never loosen them.
+    """
+
+    # Each service's rollout needs at least this many traffic steps (``steps: [100]`` is one).
+    min_rollout_steps: int | None = Field(default=None, ge=1, le=100)
+    # Each step bakes (alarms watched) at least this long.
+    min_bake_seconds: int | None = Field(default=None, ge=0, le=86400)
+    # The least strict scan threshold allowed: a service may block on this severity or a lower one
+    # (stricter), never only on a higher one. HIGH allows INFORMATIONAL..HIGH and refuses CRITICAL.
+    max_scan_severity_threshold: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"] | None = None
 
 
 class EnvironmentSettings(Model):
@@ -104,10 +122,31 @@ class EnvironmentSettings(Model):
         return self
 
     stuck_lock_after_minutes: int = Field(default=60, ge=1)
+    # The class the desired state must declare (environmentClass). Derived from ``production`` when
+    # not given; given, it must agree with ``production``. ``None`` (only built in code, never read
+    # from a settings file) means "not declared": a local run without settings has no identity to check.
+    environment_class: EnvironmentClass | None = None
+    floors: Floors = Floors()
 
     @property
     def signed_commits_required(self) -> bool:
         return self.production if self.require_signed_commits is None else self.require_signed_commits
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_class(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "environment_class" not in data and "environmentClass" not in data:
+            data = {**data, "environment_class": "production" if data.get("production") is True else "non-production"}
+        return data
+
+    @model_validator(mode="after")
+    def _class_agrees(self) -> EnvironmentSettings:
+        if self.environment_class is not None and (self.environment_class == "production") != self.production:
+            raise ValueError(
+                f"environmentClass {self.environment_class} disagrees with production: {str(self.production).lower()}; "
+                "set one of them (production: true is environmentClass: production)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _signers(self) -> EnvironmentSettings:
@@ -162,7 +201,24 @@ class ReconcilerSettings(Model):
     secrets_provider: str | None = None
     work_dir: str = "~/.ecs-gitops/work"
     max_webhook_bytes: int = Field(default=1_048_576, ge=1024)
+    # Desired-state files larger than this are refused before parsing.
+    max_desired_state_file_bytes: int = Field(default=1_048_576, ge=1024)
+    # The stack lease: a contender takes it over only after seeing its (holder, heartbeat counter)
+    # unchanged for leaseStaleAfterSeconds on its own monotonic clock; the holder beats every
+    # leaseHeartbeatSeconds and a job that finds the stack busy comes back after stackBusyRetrySeconds.
+    lease_stale_after_seconds: int = Field(default=900, ge=10)
+    lease_heartbeat_seconds: int = Field(default=60, ge=1)
+    stack_busy_retry_seconds: int = Field(default=60, ge=1)
     aws: AwsResources = AwsResources()
+
+    @model_validator(mode="after")
+    def _heartbeat_well_inside_stale_interval(self) -> ReconcilerSettings:
+        if self.lease_heartbeat_seconds * 3 > self.lease_stale_after_seconds:
+            raise ValueError(
+                f"leaseHeartbeatSeconds ({self.lease_heartbeat_seconds}) must be at most a third of leaseStaleAfterSeconds "
+                f"({self.lease_stale_after_seconds}), so a live holder never looks stale"
+            )
+        return self
 
     @model_validator(mode="after")
     def _write_back_can_be_converged(self) -> ReconcilerSettings:
@@ -195,6 +251,15 @@ def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
     except yaml.YAMLError as exc:
         raise SettingsError(f"{file}: not valid YAML: {exc}") from None
     if isinstance(data, dict):
+        undeclared = [
+            name for name, env in (data.get("environments") or {}).items()
+            if isinstance(env, dict) and "environmentClass" in env and env["environmentClass"] is None
+        ]
+        if undeclared:
+            raise SettingsError(
+                f"{file}: environments.{undeclared[0]}.environmentClass: null is not allowed in a settings file; "
+                "use production or non-production (or leave it out: it follows production)"
+            )
         # Names of resources template.yaml creates arrive as environment variables; they win.
         aws = dict(data.get("aws") or {})
         for key, variable in AWS_ENV_VARS.items():

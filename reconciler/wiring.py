@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from reconciler.adapters.secrets import SecretReader
 from reconciler.adapters.stack_state import DynamoStackStateStore, FileStackStateStore, StackStateStore
 from reconciler.converge import Converger
 from reconciler.engine import AutomationEngine, Engine
+from reconciler.lease import LeaseObserver
 from reconciler.locks import LockStore, lock_store_for
 from reconciler.errors import SettingsError
 from reconciler.models import Job, Trigger
@@ -48,6 +50,8 @@ class Components:
     queue: JobQueue | None
     locks: LockStore | None
     session: Any | None = None
+    # What this process saw of other workers' stack leases; shared by every converger it builds.
+    lease_observer: LeaseObserver = field(default_factory=lambda: LeaseObserver(time.monotonic))
 
     def converger(self) -> Converger:
         return Converger(
@@ -59,6 +63,8 @@ class Components:
             notifier=self.notifier,
             redactor=self.redactor,
             locks=self.locks,
+            monotonic=time.monotonic,
+            lease_observer=self.lease_observer,
         )
 
 

@@ -1,8 +1,8 @@
 """Per-stack status in DynamoDB, moved only by conditional writes on a version number.
 
 One item per stack (``pk = stack#<stack>``) holds the last applied commit, the current job and
-phase, the worker lease (holder + heartbeat: who is converging this stack right now), and the
-plan waiting for approval. Every change reads the item, computes the new one and writes it
+phase, the worker lease (who is converging this stack right now: holder, heartbeat counter and
+fencing token), and the plan waiting for approval. Every change reads the item, computes the new one and writes it
 with ``version = :expected``; a lost race raises :class:`ConflictError` and the caller re-reads.
 """
 
@@ -28,10 +28,21 @@ from reconciler.models import PlanSummary, Record
 
 
 class Lease(Record):
+    """Who converges the stack now.
+
+    Contenders judge staleness only from ``(holder, counter)`` not changing for the stale interval on
+    their own monotonic clock, never from the timestamps (another machine's clock). ``token`` is the
+    fencing token: it grows with every acquisition, so a holder whose lease was taken over sees a
+    different token and stops. The timestamps are for people (``locks``) and ``unlock``.
+    """
+
     holder: str
     job_id: str
     acquired_at: datetime
     heartbeat_at: datetime
+    # Incremented by every heartbeat of the holder.
+    counter: int = 0
+    token: int = 0
 
 
 class PendingApproval(Record):
@@ -56,6 +67,8 @@ class StackStatus(Record):
     current_job_id: str | None = None
     phase: Phase | None = None
     lease: Lease | None = None
+    # The last fencing token handed out; kept when a lease is released so tokens never repeat.
+    fencing_token: int = 0
     pending_approval: PendingApproval | None = None
     superseded_job_ids: list[str] = Field(default_factory=list)
     # Owned by the rollout controller; the program renders from it so converges never fight a rollout.

@@ -32,6 +32,7 @@ from reconciler.adapters.stack_state import (
 from reconciler.converge import ConvergeOutcome, Converger
 from reconciler.engine import EngineResult, StackRequest
 from reconciler.errors import EngineError, StackLockedError
+from reconciler.lease import LeaseObserver
 from reconciler.models import AuditRecord, Job, PlanSummary, Trigger
 from reconciler.redact import Redactor
 from reconciler.settings import (
@@ -71,6 +72,20 @@ class FixedClock:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock()
+
+
+class MonotonicClock:
+    """A worker's own monotonic clock (seconds), moved only by the test; each worker gets its own."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
 
 
 # --------------------------------------------------------------------------- git repo
@@ -285,8 +300,12 @@ class PhaseRecordingStore(FileStackStateStore):
 # --------------------------------------------------------------------------- a converger over the temp repo
 
 
+# prod is a production environment, as its desired state says; signing is tested on its own.
+CLASS_DEFAULTS: dict[str, dict[str, Any]] = {"prod": {"production": True, "require_signed_commits": False}}
+
+
 def environment_settings(name: str, **overrides: Any) -> EnvironmentSettings:
-    return EnvironmentSettings(stack=name, suffix=name, **overrides)
+    return EnvironmentSettings(stack=name, suffix=name, **{**CLASS_DEFAULTS.get(name, {}), **overrides})
 
 
 @dataclass
@@ -304,8 +323,12 @@ class Harness:
     audit: Any = None
     notifier: Any = None
     worker_id: str = "worker-a:1"
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
     _source: GitSource | None = None
     _events: int = 0
+    # Each worker process has its own monotonic clock and its own memory of the leases it saw.
+    monotonic_clocks: dict[str, MonotonicClock] = field(default_factory=dict)
+    lease_observers: dict[str, LeaseObserver] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.states = self.states or PhaseRecordingStore(self.root / "status")
@@ -324,6 +347,7 @@ class Harness:
             environments={name: environment_settings(name, **self.env_overrides.get(name, {})) for name in ("dev", "prod")},
             backend_url=f"file://{self.root / 'backend'}",
             work_dir=str(self.root / "work"),
+            **self.settings_overrides,
         )
 
     @property
@@ -332,17 +356,24 @@ class Harness:
             self._source = GitSource(str(self.repo.path), "main", self.root / "work")
         return self._source
 
-    def converger(self, worker_id: str | None = None) -> Converger:
+    def monotonic(self, worker_id: str | None = None) -> MonotonicClock:
+        return self.monotonic_clocks.setdefault(worker_id or self.worker_id, MonotonicClock())
+
+    def converger(self, worker_id: str | None = None, clock: Callable[[], datetime] | None = None, engine: Any = None) -> Converger:
+        worker = worker_id or self.worker_id
+        monotonic = self.monotonic(worker)
         return Converger(
             settings=self.settings,
             states=self.states,
             source=self.source,
-            engine=self.engine,
+            engine=engine or self.engine,
             audit=self.audit,
             notifier=self.notifier,
             redactor=self.redactor,
-            clock=self.clock,
-            worker_id=worker_id or self.worker_id,
+            clock=clock or self.clock,
+            worker_id=worker,
+            monotonic=monotonic,
+            lease_observer=self.lease_observers.setdefault(worker, LeaseObserver(monotonic)),
         )
 
     # jobs

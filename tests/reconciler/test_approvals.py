@@ -9,7 +9,8 @@ from reconciler.adapters.audit import DynamoAuditLog
 from reconciler.adapters.notify import SnsNotifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.stack_state import DynamoStackStateStore
-from reconciler.converge import plan_digest
+from program.platform import PROGRAM_VERSION
+from reconciler.approval_digest import plan_digest
 from reconciler.errors import ApprovalError
 from reconciler.events import EventKind, Reason
 from reconciler.models import PlanSummary, Trigger
@@ -34,7 +35,8 @@ def test_first_run_waits_with_the_plan_recorded(harness, git_repo, engine):
     record = harness.last_record()
     assert pending is not None and pending.commit == commit and pending.approved_by is None
     assert pending.plan == engine.summary
-    assert pending.plan_digest == plan_digest(commit, record.desired_state_digest, engine.summary)
+    # The digest covers the exact stack inputs the engine previewed, the program version and the plan.
+    assert pending.plan_digest == plan_digest(commit, engine.requests("preview")[0], PROGRAM_VERSION, engine.summary)
     assert pending.desired_state_digest == record.desired_state_digest
     assert harness.status().last_applied_commit is None and harness.status().lease is None
     note = harness.notifications()[0]

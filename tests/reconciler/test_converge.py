@@ -12,6 +12,7 @@ from program.platform import PROGRAM_VERSION
 from reconciler.adapters.audit import DynamoAuditLog
 from reconciler.adapters.notify import SnsNotifier
 from reconciler.adapters.stack_state import DynamoStackStateStore, StackStatus
+from reconciler.errors import UnexpectedJobError
 from reconciler.events import EventKind, Phase, Reason
 from reconciler.models import PlanSummary, Trigger
 
@@ -291,11 +292,14 @@ def test_unexpected_exception_is_recorded_and_reraised(harness, git_repo, engine
     engine.fail("up", RuntimeError("disk full while writing the checkpoint"))
     job = harness.job(git_repo.head)
 
-    with pytest.raises(RuntimeError, match="disk full"):
+    with pytest.raises(UnexpectedJobError, match="disk full") as raised:
         harness.run(job)
 
+    # One clear type for the worker loop to catch; the original is its cause, the outcome is recorded.
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert (raised.value.outcome.outcome, raised.value.outcome.reason) == ("failed", Reason.UNEXPECTED_ERROR)
     record, note = assert_one_attempt_reported(harness)
-    assert record.outcome == "failed" and record.reason == Reason.ENGINE_FAILED
+    assert record.outcome == "failed" and record.reason == Reason.UNEXPECTED_ERROR
     assert record.error == "RuntimeError: disk full while writing the checkpoint"
     assert record.last_phase == Phase.APPLY
     assert note["kind"] == "converge-failed" and note["error"] == record.error

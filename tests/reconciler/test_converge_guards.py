@@ -90,14 +90,25 @@ def test_fresh_lease_of_another_worker_makes_the_job_wait(harness, git_repo, eng
     assert len(harness.history()) == 1 and harness.last_record().reason == Reason.STACK_LOCKED
 
 
-def test_stale_lease_is_taken_over(harness, git_repo, engine, clock):
+def test_stale_lease_is_taken_over_only_after_this_worker_saw_it_unchanged_for_the_stale_interval(harness, git_repo, engine, clock):
+    """Staleness is what this worker observed itself (client-go's observed record), not the record's timestamps."""
     stale_at = clock() - timedelta(minutes=16)
-    gone = Lease(holder="worker-b:7", job_id="other-job", acquired_at=stale_at, heartbeat_at=stale_at)
-    harness.states.put(StackStatus(stack="dev"), StackStatus(stack="dev", lease=gone, current_job_id="other-job", phase=Phase.APPLY))
+    gone = Lease(holder="worker-b:7", job_id="other-job", acquired_at=stale_at, heartbeat_at=stale_at, counter=4, token=3)
+    harness.states.put(StackStatus(stack="dev"), StackStatus(stack="dev", lease=gone, fencing_token=3, current_job_id="other-job", phase=Phase.APPLY))
 
+    first = harness.run(harness.job(git_repo.head))
+    assert (first.outcome, first.kind, first.retry_after_seconds) == ("waiting", EventKind.STACK_BUSY, 60)
+    assert engine.calls == [] and harness.status().lease == gone
+
+    harness.monotonic().advance(899)
+    assert harness.run(harness.job(git_repo.head)).outcome == "waiting"
+    harness.monotonic().advance(1)
     outcome = harness.run(harness.job(git_repo.head))
 
     assert (outcome.outcome, outcome.reason) == ("succeeded", Reason.APPLIED)
+    taken = next(s for s in harness.states.written if s.phase == Phase.GUARDS and s.lease and s.lease.holder == harness.worker_id)
+    assert taken.lease.token == 4 and taken.fencing_token == 4  # a new fencing token for the new holder
+    assert harness.notifications()[-1]["details"]["tookOverFrom"] == {"holder": "worker-b:7", "jobId": "other-job", "token": 3}
     taken = next(s for s in harness.states.written if s.phase == Phase.GUARDS)
     assert taken.lease.holder == harness.worker_id
     status = harness.status()

@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from reconciler.errors import SettingsError
-from reconciler.settings import EnvironmentSettings, load_settings
+from reconciler.settings import EnvironmentSettings, Floors, load_settings
 
 
 def test_production_requires_signed_commits_by_default():
@@ -33,3 +33,42 @@ def test_invalid_settings_name_the_file_and_field(tmp_path):
     with pytest.raises(SettingsError) as refused:
         load_settings(file)
     assert str(file) in str(refused.value) and "environments.dev.suffix" in str(refused.value)
+
+
+def test_the_class_follows_production_and_an_explicit_class_must_agree():
+    assert EnvironmentSettings(stack="dev", suffix="dev").environment_class == "non-production"
+    prod = EnvironmentSettings(stack="prod", suffix="prod", production=True, require_signed_commits=False)
+    assert prod.environment_class == "production"
+    assert EnvironmentSettings.model_validate({"stack": "p", "suffix": "p", "production": True, "requireSignedCommits": False, "environmentClass": "production"}).environment_class == "production"
+    with pytest.raises(ValidationError, match="disagrees with production"):
+        EnvironmentSettings.model_validate({"stack": "p", "suffix": "p", "production": True, "requireSignedCommits": False, "environmentClass": "non-production"})
+    with pytest.raises(ValidationError, match="disagrees with production"):
+        EnvironmentSettings.model_validate({"stack": "d", "suffix": "d", "environmentClass": "production"})
+
+
+def test_an_undeclared_class_is_for_code_only_never_a_settings_file(tmp_path):
+    assert EnvironmentSettings(stack="dev", suffix="dev", environment_class=None).environment_class is None
+    file = tmp_path / "settings.yaml"
+    file.write_text("repository: {url: x}\nenvironments: {prod: {stack: prod, suffix: prod, environmentClass: null}}\n")
+    with pytest.raises(SettingsError, match="environments.prod.environmentClass: null is not allowed"):
+        load_settings(file)
+
+
+def test_the_example_settings_set_floors_and_lease_timings(monkeypatch):
+    settings = load_settings("reconciler-settings.example.yaml")
+    prod, dev = settings.environment("prod"), settings.environment("dev")
+    assert (prod.environment_class, dev.environment_class) == ("production", "non-production")
+    assert (prod.floors.min_rollout_steps, prod.floors.min_bake_seconds, prod.floors.max_scan_severity_threshold) == (3, 300, "HIGH")
+    assert dev.floors == Floors()
+    assert (settings.lease_stale_after_seconds, settings.lease_heartbeat_seconds, settings.stack_busy_retry_seconds) == (900, 60, 60)
+    assert settings.max_desired_state_file_bytes == 1_048_576
+
+
+def test_lease_and_floor_settings_are_checked(tmp_path):
+    file = tmp_path / "settings.yaml"
+    file.write_text("repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\nleaseStaleAfterSeconds: 60\nleaseHeartbeatSeconds: 30\n")
+    with pytest.raises(SettingsError, match="at most a third of leaseStaleAfterSeconds"):
+        load_settings(file)
+    file.write_text("repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev, floors: {maxScanSeverityThreshold: SEVERE}}}\n")
+    with pytest.raises(SettingsError, match="environments.dev.floors.maxScanSeverityThreshold"):
+        load_settings(file)

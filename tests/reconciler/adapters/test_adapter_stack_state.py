@@ -196,3 +196,21 @@ def test_file_store_threads_using_update_lose_no_change(tmp_path):
     final = store.get("dev")
     assert final.version == workers
     assert sorted(final.superseded_job_ids) == sorted(f"w{i}" for i in range(workers))
+
+
+def test_the_lease_counter_token_and_fencing_token_round_trip(store):
+    from datetime import UTC, datetime
+
+    from reconciler.adapters.stack_state import Lease
+
+    at = datetime(2025, 3, 5, 12, 0, tzinfo=UTC)
+    lease = Lease(holder="worker-a:1", job_id="j1", acquired_at=at, heartbeat_at=at, counter=7, token=3)
+    store.put(store.get("dev"), StackStatus(stack="dev", lease=lease, fencing_token=3))
+    stored = store.get("dev")
+    assert stored.lease == lease and stored.fencing_token == 3
+
+
+def test_a_lease_written_before_counters_existed_still_reads():
+    old = '{"stack": "dev", "version": 3, "lease": {"holder": "w:1", "jobId": "j", "acquiredAt": "2025-03-05T12:00:00Z", "heartbeatAt": "2025-03-05T12:00:00Z"}}'
+    status = StackStatus.model_validate_json(old)
+    assert (status.lease.counter, status.lease.token, status.fencing_token) == (0, 0, 0)
