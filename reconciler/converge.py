@@ -19,7 +19,6 @@ repeated failures, parks it in the DLQ.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import socket
@@ -27,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from desired_state.errors import DesiredStateError, FieldProblem
@@ -64,8 +62,6 @@ log = logging.getLogger("ecs_gitops.converge")
 # The default stale interval; the converger uses the settings' leaseStaleAfterSeconds.
 LEASE_STALE_AFTER = timedelta(seconds=LeaseTimings().stale_after_seconds)
 EXPECTED_OUTPUTS = ("albDnsName", "clusterArn", "serviceArns", "liveColours")
-# The loader takes these keywords once its contract lands (commit for messages, a size cap).
-_LOADER_KEYWORDS = set(inspect.signature(load_environment).parameters)
 
 
 @dataclass
@@ -337,7 +333,7 @@ class Converger:
         except DesiredStateError as exc:
             run.error = str(exc)
             return ConvergeOutcome("refused", EventKind.REFUSED_INVALID, Reason.INVALID_DESIRED_STATE, Severity.ERROR, str(exc))
-        file, line_of = _source_file(run.loaded, run.checkout), _line_of(run.loaded)
+        file, line_of = run.loaded.source_file, run.loaded.line_of
         identity = identity_problems(run.loaded.state, env, file, line_of)
         if identity:
             return self._refused_by_settings(run, identity, Reason.IDENTITY_MISMATCH)
@@ -418,16 +414,15 @@ class Converger:
         return run.held.update(change)
 
     def _load(self, checkout: Checkout, environment: str) -> LoadedEnvironment:
-        extra: dict[str, Any] = {}
-        if "commit" in _LOADER_KEYWORDS:
-            extra["commit"] = checkout.commit
-        if "max_file_bytes" in _LOADER_KEYWORDS:
-            extra["max_file_bytes"] = self.settings.max_desired_state_file_bytes
-        return load_environment(checkout.path, environment, **extra)
+        return load_environment(
+            checkout.path, environment, commit=checkout.commit, max_file_bytes=self.settings.max_desired_state_file_bytes
+        )
 
     def _refused_by_settings(self, run: _Run, problems: list[FieldProblem], reason: Reason) -> ConvergeOutcome:
         """The desired state asks for what the settings do not allow; nothing is rendered."""
-        run.error = str(DesiredStateError(problems))
+        # Named like the loader's own problems: environments/prod.yaml:3 at 3f2a9c1.
+        commit = run.loaded.commit[:7] if run.loaded and run.loaded.commit else None
+        run.error = str(DesiredStateError([replace(problem, commit=commit) for problem in problems]))
         return ConvergeOutcome("refused", EventKind.REFUSED, reason, Severity.ERROR, run.error)
     def _policy(self, loaded: LoadedEnvironment, traffic: TrafficState) -> PolicyResult:
         from policies.offline import check_rendered
@@ -639,20 +634,6 @@ def _verify_outputs(applied: EngineResult, traffic: TrafficState) -> str | None:
         if colour != expected:
             return f"apply finished but {service} is live on {colour}, not {expected} as the traffic state says"
     return None
-
-
-def _source_file(loaded: LoadedEnvironment, checkout: Checkout) -> str:
-    """The file as it is named in the desired-state repo (``environments/prod.yaml``)."""
-    named = getattr(loaded, "source_file", None)
-    if named:
-        return str(named)
-    path = Path(loaded.file)
-    return str(path.relative_to(checkout.path)) if path.is_relative_to(checkout.path) else str(path)
-
-
-def _line_of(loaded: LoadedEnvironment) -> Callable[[str], int | None]:
-    line_of = getattr(loaded, "line_of", None)
-    return line_of if callable(line_of) else (lambda field: None)
 
 
 def _engine_available(engine: Engine) -> bool:

@@ -230,14 +230,14 @@ def test_desired_state_failing_the_schema_is_refused_with_file_line_field(harnes
     record = harness.last_record()
     assert record.commit == broken
     assert record.kind == EventKind.REFUSED_INVALID
-    assert f"environments/dev.yaml:{line}: services.frontend.cpu" in record.error
+    assert f"environments/dev.yaml:{line} at {broken[:7]}: services.frontend.cpu" in record.error
     assert "valid integer" in record.error
     assert record.desired_state_digest is None and record.plan is None
     assert record.last_phase == Phase.VALIDATE
     notes = harness.notifications()
     assert len(notes) == 1
     assert notes[0]["kind"] == "refused-invalid-desired-state" and notes[0]["severity"] == "error"
-    assert f"environments/dev.yaml:{line}: services.frontend.cpu" in notes[0]["error"]
+    assert f"environments/dev.yaml:{line} at {broken[:7]}: services.frontend.cpu" in notes[0]["error"]
 
 
 def test_policy_violation_in_prod_is_refused_and_nothing_applied(harness, git_repo, engine):
