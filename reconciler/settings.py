@@ -203,6 +203,8 @@ class ReconcilerSettings(Model):
     max_webhook_bytes: int = Field(default=1_048_576, ge=1024)
     # Desired-state files larger than this are refused before parsing.
     max_desired_state_file_bytes: int = Field(default=1_048_576, ge=1024)
+    # The desired-state repo's archive of one commit is streamed to disk and refused past this.
+    max_desired_state_archive_bytes: int = Field(default=512 * 1024 * 1024, ge=1_048_576)
     # The stack lease: a contender takes it over only after seeing its (holder, heartbeat counter)
     # unchanged for leaseStaleAfterSeconds on its own monotonic clock; the holder beats every
     # leaseHeartbeatSeconds and a job that finds the stack busy comes back after stackBusyRetrySeconds.

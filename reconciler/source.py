@@ -546,9 +546,11 @@ class DirectorySource:
         """Nothing to remove: the directory belongs to the user."""
 
 
-def open_source(location: str, branch: str, work_dir: str | Path) -> GitSource | DirectorySource:
+def open_source(
+    location: str, branch: str, work_dir: str | Path, max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
+) -> GitSource | DirectorySource:
     """A git source for URLs and git repositories, a directory source for plain directories."""
     path = Path(location).expanduser()
     if path.is_dir() and not (path / ".git").exists() and not (path / "HEAD").exists():
         return DirectorySource(path)
-    return GitSource(str(path.resolve()) if path.exists() else location, branch, work_dir)
+    return GitSource(str(path.resolve()) if path.exists() else location, branch, work_dir, max_archive_bytes=max_archive_bytes)

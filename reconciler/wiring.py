@@ -79,13 +79,19 @@ def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DI
         session = boto3.session.Session()
     base = Path(state_dir).expanduser()
     states: StackStateStore = DynamoStackStateStore(session.client("dynamodb"), aws.state_table) if aws.state_table else FileStackStateStore(base / "status")
-    audit: AuditLog = DynamoAuditLog(session.client("dynamodb"), aws.audit_table) if aws.audit_table else FileAuditLog(base / "audit")
-    notifier: Notifier = SnsNotifier(session.client("sns"), aws.topic_arn) if aws.topic_arn else StreamNotifier()
+    # The adapters scrub with the same redactor as the converger, so a secret registered later
+    # (the webhook key below) is masked at the last step before a record or message leaves too.
+    audit: AuditLog = (
+        DynamoAuditLog(session.client("dynamodb"), aws.audit_table, redactor=redactor) if aws.audit_table else FileAuditLog(base / "audit", redactor=redactor)
+    )
+    notifier: Notifier = SnsNotifier(session.client("sns"), aws.topic_arn, redactor=redactor) if aws.topic_arn else StreamNotifier(redactor=redactor)
     queue = JobQueue(session.client("sqs"), aws.job_queue_url) if aws.job_queue_url else None
     if settings.repository.webhook_secret_id and session is not None:
         redactor.add(SecretReader(session.client("secretsmanager")).read(settings.repository.webhook_secret_id))
     engine = AutomationEngine(project=settings.project, backend_url=settings.backend_url, secrets_provider=settings.secrets_provider)
-    source = open_source(settings.repository.url, settings.repository.branch, settings.work_dir)
+    source = open_source(
+        settings.repository.url, settings.repository.branch, settings.work_dir, max_archive_bytes=settings.max_desired_state_archive_bytes
+    )
     locks = lock_store_for(settings.backend_url, session.client("s3") if session is not None and settings.backend_url.startswith("s3://") else None)
     return Components(settings, states, audit, notifier, source, engine, redactor, queue, locks, session)
 
