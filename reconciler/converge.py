@@ -155,25 +155,33 @@ class Converger:
                 with run.held.heartbeat():
                     outcome = self._phases(run)
         except LeaseLostError as exc:
+            if run.held is None or run.held.lost_reason is None:
+                # Not our lease's loss (a library raised it, or a nested call): as unexpected as any other error.
+                raise self._unexpected(run, exc, attempt) from exc
             run.error = str(exc)
             outcome = ConvergeOutcome(
                 "failed", EventKind.CONVERGE_FAILED, Reason.LEASE_LOST, Severity.ERROR,
                 f"stopped in {run.phase.value}: {exc}; the job is retried", retry_after_seconds=self.lease_timings.busy_retry_seconds,
             )
         except Exception as exc:
-            outcome = ConvergeOutcome(
-                "failed", EventKind.CONVERGE_FAILED, Reason.UNEXPECTED_ERROR, Severity.ERROR, f"unexpected error in {run.phase.value}: {exc}"
-            )
-            run.error = f"{type(exc).__name__}: {exc}"
-            try:
-                self._finish(run, outcome, attempt)
-            except Exception:
-                # The original error is the one the queue must see; the reporting failure is logged beside it.
-                log.exception("could not record the failed job", extra={"stack": job.stack, "job_id": job.job_id})
-            message = self.redactor.scrub(f"job {job.job_id} on stack {job.stack} failed unexpectedly in {run.phase.value}: {run.error}")
-            raise UnexpectedJobError(message, outcome) from exc
+            raise self._unexpected(run, exc, attempt) from exc
         self._finish(run, outcome, attempt)
         return outcome
+
+    def _unexpected(self, run: _Run, exc: Exception, attempt: int) -> UnexpectedJobError:
+        """Record an error the code did not expect (outcome, audit, one notification); the caller raises what this returns."""
+        job = run.job
+        outcome = ConvergeOutcome(
+            "failed", EventKind.CONVERGE_FAILED, Reason.UNEXPECTED_ERROR, Severity.ERROR, f"unexpected error in {run.phase.value}: {exc}"
+        )
+        run.error = f"{type(exc).__name__}: {exc}"
+        try:
+            self._finish(run, outcome, attempt)
+        except Exception:
+            # The original error is the one the queue must see; the reporting failure is logged beside it.
+            log.exception("could not record the failed job", extra={"stack": job.stack, "job_id": job.job_id})
+        message = self.redactor.scrub(f"job {job.job_id} on stack {job.stack} failed unexpectedly in {run.phase.value}: {run.error}")
+        return UnexpectedJobError(message, outcome)
 
     def record_job(self, job: Job, outcome: ConvergeOutcome, details: dict[str, Any] | None = None, error: str | None = None) -> ConvergeOutcome:
         """Audit and notify a job that is not a converge (an image push, a scan event): one record each.

@@ -27,8 +27,8 @@ from reconciler.adapters.audit import DynamoAuditLog
 from reconciler.adapters.notify import SnsNotifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.stack_state import DynamoStackStateStore
-from reconciler.errors import EventRejected, SourceError
-from reconciler.events import Reason
+from reconciler.errors import EventRefused, EventRejected, SourceError, UnexpectedJobError
+from reconciler.events import Phase, Reason
 from reconciler.source import GitSource
 from reconciler.worker import Backoff, Worker, WorkerTimings
 
@@ -36,19 +36,24 @@ SECRET = "unexpected-secret-51d0c2"
 
 
 class FaultySourceDouble(GitSource):
-    """The real git source, except that ``fetch`` of one commit raises the exception under test.
+    """The real git source, except that ``fetch`` raises the exception under test while one stack is converged.
 
     It stands for a fault the real source cannot be made to produce on demand (a library bug, a
     full disk, a throttled API) at the first phase of a converge, so each case costs no render.
+    Every converge fetches the branch head (an event's commit is only a wake-up), so the fault is
+    keyed on the stack whose converge is in its fetch phase (read from the status store), not on
+    the commit: the other stack's converge of the same head must go through.
     """
 
-    def __init__(self, source: GitSource, commit: str, exc: BaseException):
+    def __init__(self, source: GitSource, states, stack: str, exc: BaseException):
         super().__init__(source.url, source.branch, source.work_dir)
-        self.faulty_commit = commit
+        self.states = states
+        self.faulty_stack = stack
         self.exc = exc
 
     def fetch(self, commit):
-        if commit == self.faulty_commit:
+        status = self.states.get(self.faulty_stack)
+        if status.phase == Phase.FETCH and status.lease is not None:
             raise self.exc
         return super().fetch(commit)
 
@@ -81,6 +86,11 @@ def make(cls: type[BaseException]) -> BaseException:
         return cls([FieldProblem(file="environments/dev.yaml", field="services.frontend", line=3, reason=f"bad {SECRET}")])
     if cls is EventRejected:
         return cls(f"rejected {SECRET}", 400)
+    if cls is EventRefused:
+        return cls(f"refused {SECRET}", Reason.UNDEPLOYABLE_IMAGE.value)
+    if cls is UnexpectedJobError:
+        # Raised by a nested converger (e.g. a rollout converging through another worker's code path).
+        return cls(f"unexpected {SECRET}", None)
     parameters = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self" and p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
     assert len(parameters) <= 1, f"{cls.__name__} takes {parameters}; teach make() how to build it"
     return cls(f"{cls.__name__} {SECRET}: what to do")
@@ -142,7 +152,7 @@ def loop(make_harness, reconciler_aws, git_repo):
     def start(exc: BaseException, timings: WorkerTimings = WorkerTimings()) -> tuple[Worker, RecordingQueue, str]:
         """Queue dev's job (it will raise ``exc``) and then prod's; a worker over them. Returns dev's job id."""
         n = next(cases)
-        harness._source = FaultySourceDouble(real_source, commit, exc)
+        harness._source = FaultySourceDouble(real_source, harness.states, "dev", exc)
         queue = RecordingQueue(aws.sqs, aws.queue_url)
         dev = harness.job(commit, event_id=f"dev-push-{n}")
         queue.send(dev)
