@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from reconciler.events import EventKind, Phase, Reason
@@ -27,6 +27,9 @@ class Trigger(StrEnum):
     SCHEDULED_RESYNC = "scheduled-resync"
     SCHEDULED_DRIFT_CHECK = "scheduled-drift-check"
     MANUAL = "manual"
+    # Only on audit records: a queued message the worker could not read as a job (its own trigger
+    # is unknown or missing). Never a job's trigger: a Job refuses it.
+    UNREADABLE_MESSAGE = "unreadable-message"
 
 
 class ImageEvent(Record):
@@ -59,6 +62,13 @@ class Job(Record):
     image: ImageEvent | None = None
     dry_run: bool = False
     window_override: WindowOverride | None = None
+
+    @field_validator("trigger")
+    @classmethod
+    def _a_job_trigger(cls, trigger: Trigger) -> Trigger:
+        if trigger == Trigger.UNREADABLE_MESSAGE:
+            raise ValueError("unreadable-message marks audit records of messages that were not jobs; it is not a job's trigger")
+        return trigger
 
     @staticmethod
     def make_id(event_id: str, environment: str) -> str:

@@ -97,6 +97,12 @@ class EnvironmentSettings(Model):
     # Armored public keys of those fingerprints (``gpg --armor --export``). Verification imports only
     # the listed keys from it into a keyring built for the check; the worker's own keyring never counts.
     trusted_gpg_keys_file: str | None = None
+    stuck_lock_after_minutes: int = Field(default=60, ge=1)
+    # The class the desired state must declare (environmentClass). Derived from ``production`` when
+    # not given; given, it must agree with ``production``. ``None`` (only built in code, never read
+    # from a settings file) means "not declared": a local run without settings has no identity to check.
+    environment_class: EnvironmentClass | None = None
+    floors: Floors = Floors()
 
     @field_validator("trusted_gpg_fingerprints")
     @classmethod
@@ -121,12 +127,6 @@ class EnvironmentSettings(Model):
             raise ValueError("trustedGpgKeysFile is set but trustedGpgFingerprints lists no key; list the fingerprints to trust")
         return self
 
-    stuck_lock_after_minutes: int = Field(default=60, ge=1)
-    # The class the desired state must declare (environmentClass). Derived from ``production`` when
-    # not given; given, it must agree with ``production``. ``None`` (only built in code, never read
-    # from a settings file) means "not declared": a local run without settings has no identity to check.
-    environment_class: EnvironmentClass | None = None
-    floors: Floors = Floors()
 
     @property
     def signed_commits_required(self) -> bool:
@@ -253,8 +253,9 @@ def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
     except yaml.YAMLError as exc:
         raise SettingsError(f"{file}: not valid YAML: {exc}") from None
     if isinstance(data, dict):
+        environments = data.get("environments")
         undeclared = [
-            name for name, env in (data.get("environments") or {}).items()
+            name for name, env in (environments.items() if isinstance(environments, dict) else ())
             if isinstance(env, dict) and "environmentClass" in env and env["environmentClass"] is None
         ]
         if undeclared:
@@ -263,8 +264,9 @@ def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
                 "use production or non-production (or leave it out: it follows production)"
             )
         # Names of resources template.yaml creates arrive as environment variables; they win.
-        aws = dict(data.get("aws") or {})
-        for key, variable in AWS_ENV_VARS.items():
+        # A malformed aws section is left for the model to refuse, with its field named.
+        aws = dict(data.get("aws") or {}) if isinstance(data.get("aws") or {}, dict) else data["aws"]
+        for key, variable in AWS_ENV_VARS.items() if isinstance(aws, dict) else ():
             if os.environ.get(variable):
                 aws[key] = os.environ[variable]
         data = {**data, "aws": aws}

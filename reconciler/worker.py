@@ -39,20 +39,23 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from desired_state.errors import EcsGitopsError
-from desired_state.loader import load_environment
+from desired_state.errors import DesiredStateError, EcsGitopsError
+from desired_state.loader import LoadedEnvironment, load_environment
 from desired_state.schema import DIGEST_PATTERN
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.queue import JobQueue, ReceivedJob, UnreadableMessage
 from reconciler.converge import ConvergeOutcome, Converger
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, SignatureError
 from reconciler.events import EventKind, Phase, Reason, Severity
+from reconciler.floors import floor_problems
+from reconciler.identity import identity_problems
 from reconciler.models import COMMIT_PATTERN, AuditRecord, Job, Trigger
 from reconciler.redact import RedactingFilter, Redactor, format_exception_scrubbed
 from reconciler.rollout import commands
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
 from reconciler.rollout.starter import undeployable_image
-from reconciler.settings import load_settings
+from reconciler.settings import EnvironmentSettings, load_settings
+from reconciler.source import SignerTrust
 from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
 
 log = logging.getLogger("ecs_gitops.worker")
@@ -167,6 +170,19 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _settings_refusal(loaded: LoadedEnvironment, env: EnvironmentSettings) -> ConvergeOutcome | None:
+    """A rollout starts only from a desired state the settings accept: the same identity and floors as a converge."""
+    commit = loaded.commit[:7] if loaded.commit else None
+    for problems, reason in (
+        (identity_problems(loaded.state, env, loaded.source_file, loaded.line_of), Reason.IDENTITY_MISMATCH),
+        (floor_problems(loaded.state, env.floors, loaded.source_file, loaded.line_of), Reason.BELOW_FLOOR),
+    ):
+        if problems:
+            error = DesiredStateError([replace(problem, commit=commit) for problem in problems])
+            return ConvergeOutcome("refused", EventKind.REFUSED, reason, Severity.ERROR, str(error))
+    return None
+
+
 class Worker:
     def __init__(
         self,
@@ -260,7 +276,7 @@ class Worker:
             return None
         if job.trigger == Trigger.ECR_IMAGE_PUSH:
             problem = undeployable_image(job.image, env.suffix)
-        elif job.image is None or not job.image.digest or not DIGEST_PATTERN.match(job.image.digest):
+        elif job.image is None or not job.image.digest or not DIGEST_PATTERN.fullmatch(job.image.digest):
             problem = "the scan event carries no well-formed image digest; no rollout can wait for it"
         else:
             problem = None
@@ -278,9 +294,9 @@ class Worker:
             job_id=fields.get("jobId") or attributes.get("deduplicationId") or message.message_id,
             environment=fields.get("environment") or attributes.get("environment") or "unknown",
             # An audit record needs a trigger; one the worker does not know is kept in the details instead.
-            trigger=trigger or Trigger.MANUAL,
+            trigger=trigger or Trigger.UNREADABLE_MESSAGE,
             event_id=fields.get("eventId") or f"sqs:{message.message_id}",
-            commit=fields.get("commit") if re.match(COMMIT_PATTERN, fields.get("commit") or "") else None,
+            commit=fields.get("commit") if re.fullmatch(COMMIT_PATTERN, fields.get("commit") or "") else None,
             author=fields.get("author"),
         )
         details: dict[str, Any] = {"sqsMessageId": message.message_id, "receiveCount": message.receive_count}
@@ -354,10 +370,22 @@ class Worker:
             self.converger.source.refresh()
         checkout = self.converger.source.fetch(None)
         try:
-            desired = load_environment(checkout.path, job.environment, commit=checkout.commit).state
+            if env.signed_commits_required:
+                # The rollout's steps, bake and gates come from this commit: it must be trusted like a converge's.
+                try:
+                    self.converger.source.verify_signature(checkout.commit or "", SignerTrust.for_environment(env))
+                except SignatureError as exc:
+                    return ConvergeOutcome("refused", EventKind.REFUSED_UNSIGNED, Reason.UNSIGNED_COMMIT, Severity.ERROR, str(exc))
+            loaded = load_environment(
+                checkout.path, job.environment, commit=checkout.commit, max_file_bytes=self.converger.settings.max_desired_state_file_bytes
+            )
         finally:
             if hasattr(self.converger.source, "cleanup"):
                 self.converger.source.cleanup(checkout)
+        refusal = _settings_refusal(loaded, env)
+        if refusal is not None:
+            return refusal
+        desired = loaded.state
         result = self.rollouts.starter.on_image_push(job, env, desired, self.clock())
         if result.undeployable:
             return ConvergeOutcome("refused", EventKind.REFUSED, Reason.UNDEPLOYABLE_IMAGE, Severity.WARNING, result.message)

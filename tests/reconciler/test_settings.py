@@ -72,3 +72,20 @@ def test_lease_and_floor_settings_are_checked(tmp_path):
     file.write_text("repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev, floors: {maxScanSeverityThreshold: SEVERE}}}\n")
     with pytest.raises(SettingsError, match="environments.dev.floors.maxScanSeverityThreshold"):
         load_settings(file)
+
+
+@pytest.mark.parametrize(
+    "document, field",
+    [
+        ("repository: {url: x}\nenvironments: 5\n", "environments"),
+        ("repository: {url: x}\nenvironments: [dev]\n", "environments"),
+        ("repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\naws: [1, 2]\n", "aws"),
+        ("repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\naws: text\n", "aws"),
+    ],
+    ids=["environments-int", "environments-list", "aws-list", "aws-string"],
+)
+def test_a_section_of_the_wrong_type_is_a_settings_error_naming_it(tmp_path, document, field):
+    file = tmp_path / "settings.yaml"
+    file.write_text(document)
+    with pytest.raises(SettingsError, match=rf"settings.yaml: invalid reconciler settings: {field}: "):
+        load_settings(file)

@@ -163,6 +163,7 @@ UNREADABLE = {
     "image event without a service": (_job_document(image={"repository": "ecr-frontend-dev", "tag": "3.0.0"}), Reason.UNDEPLOYABLE_IMAGE),
     "deeply nested": ("[" * 100_000 + "]" * 100_000, Reason.MALFORMED_JOB),
     "a secret in the body": (json.dumps({"stack": "dev", "token": SECRET, "trigger": 7}), Reason.MALFORMED_JOB),
+    "the audit-only trigger": (_job_document(trigger="unreadable-message", image=None), Reason.MALFORMED_JOB),
 }
 
 
@@ -187,7 +188,10 @@ def test_a_message_that_is_not_a_job_is_refused_audited_and_deleted(rig, sns_inb
     refused = sorted((r for r in history if r.outcome == "refused"), key=lambda r: r.finished_at)
     assert [r.reason for r in refused] == [reason for _, reason in UNREADABLE.values()]
     assert all(r.kind == EventKind.REFUSED and "cannot be read as a job" in (r.error or "") for r in refused)
-    assert "trigger" in refused[list(UNREADABLE).index("unknown trigger")].error
+    unknown = refused[list(UNREADABLE).index("unknown trigger")]
+    assert "trigger" in unknown.error
+    # The record says what it was (not a made-up "manual"), so an auditor can tell it from a person's job.
+    assert unknown.trigger == Trigger.UNREADABLE_MESSAGE
     notifications = sns_inbox()
     assert [n["attributes"]["kind"] for n in notifications] == ["refused"] * len(UNREADABLE) + ["skipped"]
     everything = json.dumps([r.model_dump(mode="json") for r in history]) + json.dumps(notifications)

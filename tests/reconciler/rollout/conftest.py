@@ -35,6 +35,7 @@ from desired_state.loader import EXAMPLE_DIR, validate_document
 from desired_state.schema import DesiredState, ImageRef, RolloutSpec
 from desired_state.traffic import TrafficState
 from reconciler.adapters.stack_state import FileStackStateStore, StackStatus
+from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.rollout import commands
 from reconciler.rollout.controller import RolloutController
 from reconciler.rollout.execute import RolloutExecutor, StatusImageUpdater
@@ -46,6 +47,7 @@ from reconciler.rollout.model import (
 )
 from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.router import AlbWeightedRouter
+from reconciler.rollout.starter import RolloutStarter
 from reconciler.rollout.store import RolloutStore
 
 SUFFIX = "dev"
@@ -619,3 +621,31 @@ def kit() -> Any:
         OLD_TAGS=OLD_TAGS,
         ROLLOUT_TABLE=ROLLOUT_TABLE,
     )
+
+
+class StarterRig:
+    def __init__(self, world):
+        self.world = world
+        self.ticks: list[str] = []
+        self.converges: list[str] = []
+        self.outputs_asked: list[str] = []
+        self.starter = RolloutStarter(world.store, world.states, world.observer(), self.outputs_of, lambda r: self.ticks.append(r.rollout_id), self.converges.append)
+        self._events = 0
+
+    def outputs_of(self, stack: str) -> dict[str, Any]:
+        self.outputs_asked.append(stack)
+        return self.world.outputs()
+
+    def job(self, service: str, image: ImageRef, trigger: Trigger = Trigger.ECR_IMAGE_PUSH, received_at=None) -> Job:
+        self._events += 1
+        event_id = f"ecr-evt-{self._events}"
+        return Job(
+            job_id=Job.make_id(event_id, "dev"), environment="dev", stack="dev", trigger=trigger, event_id=event_id,
+            received_at=received_at or self.world.clock(),
+            image=ImageEvent(repository=f"ecr-{service}-dev", service=service, tag=image.tag, digest=image.digest),
+        )
+
+
+@pytest.fixture
+def rig(world) -> StarterRig:
+    return StarterRig(world)

@@ -16,11 +16,10 @@ from desired_state.traffic import ServiceTraffic, TrafficState
 from reconciler.adapters.notify import SnsNotifier
 from reconciler.converge import Converger
 from reconciler.events import EventKind, Reason
-from reconciler.models import ImageEvent, Job, Trigger
+from reconciler.models import Trigger
 from reconciler.redact import Redactor
 from reconciler.rollout.controller import SqsTickScheduler
 from reconciler.rollout.model import RolloutPhase
-from reconciler.rollout.starter import RolloutStarter
 from reconciler.settings import (
     ChangeWindow,
     EnvironmentSettings,
@@ -39,34 +38,6 @@ def set_threshold(service: str, threshold: str):
         document["services"][service].setdefault("rollout", {})["scanSeverityThreshold"] = threshold
 
     return mutate
-
-
-class StarterRig:
-    def __init__(self, world):
-        self.world = world
-        self.ticks: list[str] = []
-        self.converges: list[str] = []
-        self.outputs_asked: list[str] = []
-        self.starter = RolloutStarter(world.store, world.states, world.observer(), self.outputs_of, lambda r: self.ticks.append(r.rollout_id), self.converges.append)
-        self._events = 0
-
-    def outputs_of(self, stack: str) -> dict[str, Any]:
-        self.outputs_asked.append(stack)
-        return self.world.outputs()
-
-    def job(self, service: str, image: ImageRef, trigger: Trigger = Trigger.ECR_IMAGE_PUSH, received_at=None) -> Job:
-        self._events += 1
-        event_id = f"ecr-evt-{self._events}"
-        return Job(
-            job_id=Job.make_id(event_id, "dev"), environment="dev", stack="dev", trigger=trigger, event_id=event_id,
-            received_at=received_at or self.world.clock(),
-            image=ImageEvent(repository=f"ecr-{service}-dev", service=service, tag=image.tag, digest=image.digest),
-        )
-
-
-@pytest.fixture
-def rig(world) -> StarterRig:
-    return StarterRig(world)
 
 
 # --------------------------------------------------------------------------- processing-service: scan gate, then rolling deploy
