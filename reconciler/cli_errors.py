@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from desired_state.errors import EcsGitopsError
+from reconciler.errors import UnexpectedJobError
 
 DEBUG_HINT = "rerun with --debug for the traceback"
 AWS_CREDENTIALS_HINT = (
@@ -82,6 +83,10 @@ def describe_error(exc: BaseException) -> str:
     """The text after ``error: `` for ``exc``; it may span lines only for the project's own detailed errors."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (whatever was in progress stopped there; run the command again to finish it)"
+    if isinstance(exc, UnexpectedJobError) and exc.__cause__ is not None:
+        # The converger recorded the job and wrapped what it raised; a person needs the cause said
+        # the way it would be said on its own (no credentials, a path that is a file, ...).
+        return describe_error(exc.__cause__)
     if isinstance(exc, EcsGitopsError):
         # The project's messages say what is wrong and what to do; a desired-state error lists
         # every problem on its own line, which the caller indents under the error line.

@@ -244,7 +244,8 @@ class Converger:
             token = max(status.fencing_token, lease.token if lease else 0) + 1
             taken = Lease(holder=self.worker_id, job_id=job.job_id, acquired_at=now, heartbeat_at=now, counter=0, token=token)
             if lease is not None and lease.holder != self.worker_id:
-                run.details["tookOverFrom"] = {"holder": lease.holder, "jobId": lease.job_id, "token": lease.token}
+                # "fencingNumber", not "token": the redactor masks values under credential-named keys.
+                run.details["tookOverFrom"] = {"holder": lease.holder, "jobId": lease.job_id, "fencingNumber": lease.token}
             return status.model_copy(
                 update={"environment": job.environment, "lease": taken, "fencing_token": token, "current_job_id": job.job_id, "phase": Phase.GUARDS}
             )

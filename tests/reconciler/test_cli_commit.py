@@ -61,8 +61,8 @@ def resolving_source(monkeypatch):
     config: dict[str, list[str]] = {"branch": [], "off": []}
     real_open = wiring.open_source
 
-    def open_source(location, branch, work_dir):
-        double = ResolvingSourceDouble(real_open(location, branch, work_dir), config["branch"], config["off"])
+    def open_source(location, branch, work_dir, **options):
+        double = ResolvingSourceDouble(real_open(location, branch, work_dir, **options), config["branch"], config["off"])
         doubles.append(double)
         return double
 

@@ -254,6 +254,15 @@ def _botocore(name: str, **kwargs):
     return getattr(exceptions, name)(**kwargs)
 
 
+def _wrapped_by_the_converger(cause: BaseException):
+    from reconciler.errors import UnexpectedJobError
+
+    try:
+        raise UnexpectedJobError("job j on stack dev failed unexpectedly in guards", None) from cause
+    except UnexpectedJobError as exc:
+        return exc
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
@@ -272,6 +281,9 @@ def _botocore(name: str, **kwargs):
         (_validation_error, "invalid _Limits: count: Input should be a valid integer"),
         (lambda: SourceError("commit 3f2a9c1 is not on branch main; converge the branch head"), "commit 3f2a9c1 is not on branch main; converge"),
         (lambda: KeyError("x"), "unexpected KeyError: 'x'; rerun with --debug for the traceback"),
+        # A converge records what it did not expect and re-raises it wrapped: the cause is what a person reads.
+        (lambda: _wrapped_by_the_converger(_botocore("NoCredentialsError")), "no AWS credentials found (set AWS_PROFILE"),
+        (lambda: _wrapped_by_the_converger(NotADirectoryError(20, "Not a directory", "/dev/null/state")), "/dev/null/state: Not a directory"),
     ],
 )
 def test_each_kind_of_error_reads_as_what_and_what_to_do(make, expected):

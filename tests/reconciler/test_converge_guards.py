@@ -108,7 +108,7 @@ def test_stale_lease_is_taken_over_only_after_this_worker_saw_it_unchanged_for_t
     assert (outcome.outcome, outcome.reason) == ("succeeded", Reason.APPLIED)
     taken = next(s for s in harness.states.written if s.phase == Phase.GUARDS and s.lease and s.lease.holder == harness.worker_id)
     assert taken.lease.token == 4 and taken.fencing_token == 4  # a new fencing token for the new holder
-    assert harness.notifications()[-1]["details"]["tookOverFrom"] == {"holder": "worker-b:7", "jobId": "other-job", "token": 3}
+    assert harness.notifications()[-1]["details"]["tookOverFrom"] == {"holder": "worker-b:7", "jobId": "other-job", "fencingNumber": 3}
     taken = next(s for s in harness.states.written if s.phase == Phase.GUARDS)
     assert taken.lease.holder == harness.worker_id
     status = harness.status()
