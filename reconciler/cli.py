@@ -485,12 +485,16 @@ def _cmd_locks(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_unlock(args: argparse.Namespace, out: TextIO) -> int:
-    from reconciler.converge import LEASE_STALE_AFTER
     from reconciler.locks import unlock
 
     settings, env, components = _lock_components(args)
     assert components.locks is not None  # checked by _lock_components
-    removed = unlock(components.locks, components.states, settings.project, env.stack, datetime.now(UTC), LEASE_STALE_AFTER)
+    # Two heartbeats and a margin: a live holder beats at least once while this watches.
+    observe = args.observe_seconds if args.observe_seconds is not None else 2 * settings.lease_heartbeat_seconds + 5
+    removed = unlock(
+        components.locks, components.states, settings.project, env.stack, datetime.now(UTC),
+        timedelta(seconds=settings.lease_stale_after_seconds), observe_seconds=observe,
+    )
     out.write(f"removed {len(removed)} lock(s) from {env.stack}" + "".join(f"\n  {lock.holder} ({lock.key})" for lock in removed) + "\n")
     return EXIT_OK
 
@@ -615,6 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
         _add_reconciler_options(command)
         command.set_defaults(handler=handler)
+        if name == "unlock":
+            command.add_argument(
+                "--observe-seconds", type=float, metavar="SECONDS",
+                help="how long to watch a worker lease for a moving heartbeat before clearing it (default: two heartbeats and 5 s)",
+            )
     return parser
 
 

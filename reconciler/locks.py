@@ -5,7 +5,8 @@ holding ``{"pid", "username", "hostname", "timestamp"}``, and deletes it when th
 A process that dies mid-update leaves its lock behind and every later update fails. Here a lock
 older than the environment's ``stuckLockAfterMinutes`` is a *stuck lock*: reported with holder
 and age. :func:`unlock` removes locks only after checking that no worker still holds the stack
-(its lease in the status store is fresh) and, for a holder on this host, that its process is gone.
+(its lease in the status store is neither fresh by its timestamp nor moving while watched) and,
+for a holder on this host, that its process is gone.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +27,8 @@ from reconciler.adapters.stack_state import StackStateStore, StackStatus
 from reconciler.errors import ReconcilerError
 
 DIY_ORGANIZATION = "organization"
+# How often unlock re-reads a lease it is watching.
+OBSERVE_POLL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -134,8 +139,17 @@ def unlock(
     stack: str,
     now: datetime,
     lease_stale_after: timedelta,
+    *,
+    observe_seconds: float = 0.0,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[StackLock]:
-    """Remove the stack's locks if nobody can still be holding them; raise with the reason if someone may."""
+    """Remove the stack's locks if nobody can still be holding them; raise with the reason if someone may.
+
+    A lease's timestamps are another machine's clock, so they can only refuse, never clear: the lease
+    is also watched for ``observe_seconds`` on this machine's own monotonic clock, and a holder whose
+    heartbeat counter (or token) moves meanwhile is alive, whatever its timestamps say.
+    """
     status = states.get(stack)
     lease = status.lease
     if lease is not None and now - lease.heartbeat_at < lease_stale_after:
@@ -144,6 +158,17 @@ def unlock(
             f"not unlocking {stack}: worker {lease.holder} holds it for job {lease.job_id} (heartbeat {seconds}s ago); "
             "wait for it to finish or stop that worker first"
         )
+    if lease is not None:
+        deadline = monotonic() + observe_seconds
+        while (remaining := deadline - monotonic()) > 0:
+            sleep(min(remaining, OBSERVE_POLL_SECONDS))
+            seen = states.get(stack).lease
+            if seen != lease:
+                holder = seen.holder if seen is not None else lease.holder
+                raise ReconcilerError(
+                    f"not unlocking {stack}: the lease of {holder} changed while this command watched it, so its worker "
+                    "is alive (its clock may differ from this machine's); wait for it to finish or stop that worker first"
+                )
     locks = store.list(project, stack)
     alive = [lock for lock in locks if _alive_here(lock)]
     if alive:

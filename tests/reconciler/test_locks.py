@@ -112,3 +112,60 @@ def test_an_s3_backend_lock_store_uses_the_region_in_the_backend_url(monkeypatch
     assert isinstance(store, S3LockStore)
     assert store.bucket == "example-ecs-gitops-state" and store.prefix == ""
     assert store._s3.meta.region_name == "eu-west-1"
+
+
+class WatchClockDouble:
+    """This machine's monotonic clock and sleep for unlock's watch, with no real waiting.
+
+    ``during_sleep`` runs each time unlock waits: it is where another worker's heartbeat lands.
+    """
+
+    def __init__(self, during_sleep=lambda: None):
+        self.now = 1000.0
+        self.during_sleep = during_sleep
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+        self.during_sleep()
+
+
+def _old_looking_lease(states, counter=7):
+    # The holder's clock runs 20 minutes behind this machine's: its fresh beats look stale here.
+    lease = Lease(holder="worker-b:7", job_id="job-9", acquired_at=NOW - timedelta(hours=2), heartbeat_at=NOW - timedelta(minutes=20), counter=counter)
+    states.update("prod", lambda s: s.model_copy(update={"lease": lease, "current_job_id": "job-9"}))
+    return lease
+
+
+def test_unlock_refuses_a_lease_whose_heartbeat_moves_while_it_watches_whatever_its_timestamp(tmp_path):
+    write_lock(tmp_path / "backend", "prod", "l1", pid=99999999, host="gone-host", at=NOW - timedelta(hours=2))
+    states = FileStackStateStore(tmp_path / "status")
+    _old_looking_lease(states)
+
+    def beat():
+        states.update("prod", lambda s: s.model_copy(update={"lease": s.lease.model_copy(update={"counter": s.lease.counter + 1})}))
+
+    clock = WatchClockDouble(during_sleep=beat)
+    with pytest.raises(ReconcilerError, match="changed while this command watched it"):
+        unlock(FileLockStore(tmp_path / "backend"), states, "ecs-gitops", "prod", NOW, STALE,
+               observe_seconds=125, monotonic=clock.monotonic, sleep=clock.sleep)
+    assert len(FileLockStore(tmp_path / "backend").list("ecs-gitops", "prod")) == 1
+    assert states.get("prod").lease is not None
+
+
+def test_unlock_clears_a_lease_that_holds_still_for_the_whole_watch(tmp_path):
+    write_lock(tmp_path / "backend", "prod", "l1", pid=99999999, host="gone-host", at=NOW - timedelta(hours=2))
+    states = FileStackStateStore(tmp_path / "status")
+    _old_looking_lease(states)
+    clock = WatchClockDouble()
+
+    removed = unlock(FileLockStore(tmp_path / "backend"), states, "ecs-gitops", "prod", NOW, STALE,
+                     observe_seconds=125, monotonic=clock.monotonic, sleep=clock.sleep)
+
+    assert [lock.holder for lock in removed] == ["ci@gone-host (pid 99999999)"]
+    assert clock.slept >= 125
+    assert states.get("prod").lease is None
