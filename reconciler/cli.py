@@ -26,7 +26,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -463,7 +463,6 @@ def _lock_components(args: argparse.Namespace) -> tuple[ReconcilerSettings, Envi
 
 
 def _cmd_locks(args: argparse.Namespace, out: TextIO) -> int:
-    from datetime import timedelta
 
     from reconciler.locks import stuck_locks
 
