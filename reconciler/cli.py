@@ -463,7 +463,6 @@ def _lock_components(args: argparse.Namespace) -> tuple[ReconcilerSettings, Envi
 
 
 def _cmd_locks(args: argparse.Namespace, out: TextIO) -> int:
-
     from reconciler.locks import stuck_locks
 
     settings, env, components = _lock_components(args)
