@@ -181,7 +181,7 @@ _BARE_AUTHORIZATION = r"(?:bearer|basic)(?P<sep>\s+)(?P<value>(?=[a-z._~+/=-]*[0
 # separator; the whole key is read leftwards and judged by looks_like_credential_name. A colon
 # counts only after a quoted key or before a space, so ARNs (``...:secret:name``) are left alone.
 _ASSIGNMENT = (
-    r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|dsn|auth(?:orization)?|credentials?|cookie|key|str(?:ing)?)"
+    r"(?:pass(?:word|wd|phrase|code)?|pwd|secret|token|dsn|auth(?:orization)?|credentials?|cookie|key|str(?:ing)?|sig(?:nature)?)"
     r"(?P<sep>\s*=(?!=)\s*|[\"']\s*[:=]\s*|:[ \t]+)"  # not ``token == x``: a comparison in a traceback's source line
 )
 
@@ -287,7 +287,8 @@ def _assignment_spans(text: str, lowered: str | None, previous_mask: str) -> Ite
         while key_start > 0 and key_end - key_start < MAX_KEY_LENGTH and _is_key_char(text[key_start - 1]):
             key_start -= 1
         key = text[key_start:key_end]
-        if not looks_like_credential_name(key):
+        in_query = key_start > 0 and text[key_start - 1] in "?&"
+        if not (looks_like_credential_name(key) or (in_query and _is_query_signature(key))):
             continue
         value_start = match.end()
         if value_start < len(text) and text[value_start] in "\"'":
@@ -303,12 +304,21 @@ def _assignment_spans(text: str, lowered: str | None, previous_mask: str) -> Ite
         if value_end <= value_start or text.startswith(previous_mask, value_start):
             continue  # empty, or masked by an earlier pass
         done = value_end
-        yield CredentialSpan(value_start, value_end, _assignment_what(text, key_start, key, scheme is not None))
+        yield CredentialSpan(value_start, value_end, _assignment_what(key, in_query, scheme is not None))
 
 
-def _assignment_what(text: str, key_start: int, key: str, has_scheme: bool) -> str:
+def _is_query_signature(key: str) -> bool:
+    """``?sig=`` (an Azure SAS), ``&X-Amz-Signature=`` (a presigned URL): whoever holds the URL holds the access.
+
+    Only in a query: a ``Signature`` header or field (``X-Hub-Signature-256``) is a digest, no credential.
+    """
+    words = name_words(key)
+    return bool(words) and words[-1] in {"SIG", "SIGNATURE"}
+
+
+def _assignment_what(key: str, in_query: bool, has_scheme: bool) -> str:
     words = set(name_words(key))
-    if key_start > 0 and text[key_start - 1] in "?&":
+    if in_query:
         return QUERY_TOKEN_WHAT
     if has_scheme or words & _HTTP_AUTH_WORDS:
         return HTTP_AUTHORIZATION_WHAT

@@ -119,7 +119,11 @@ SHAPES: dict[str, list[tuple[str, str]]] = {
         ("sent Bearer 9f8e7d6c5b4a39281706 upstream", "9f8e7d6c5b4a39281706"),
         ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
     ],
-    "a URL with a token in its query": [("GET /cb?access_token=abc123def&state=xyz", "abc123def")],
+    "a URL with a token in its query": [
+        ("GET /cb?access_token=abc123def&state=xyz", "abc123def"),
+        ("https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=AbC%2Bd3Ef", "AbC%2Bd3Ef"),
+        ("https://b.s3.amazonaws.com/k?X-Amz-Date=20250101T000000Z&X-Amz-Signature=9f8e7d6c", "9f8e7d6c"),
+    ],
     "a connection string with a password": [("host=db user=app password=hunter2 dbname=orders", "hunter2"), ("Server=db;Password=hunter2;Database=orders", "hunter2")],
     "a value assigned to a credential-named key": [('{"client_secret": "cs-8d7f6e5a4b3c", "id": 4}', "cs-8d7f6e5a4b3c")],
 }
@@ -164,6 +168,8 @@ COUNTER_EXAMPLES = [
     "commit 6113728f27ae82c7b1a177c8d03f9e96e0adf246",
     '    if token == expected and api_key != "":',
     "key=environments/dev.yaml",  # a bare key is an identifier in text
+    "X-Hub-Signature-256: sha256=0123abcd",  # a digest header, not a query signature
+    "signature=0123abcd sig=42",
 ]
 
 
