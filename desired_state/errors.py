@@ -106,7 +106,8 @@ def hides_value(path: FieldPath, value: Any = None) -> bool:
     (``environment.DB_PASSWORD``), or the value itself has a credential's shape.
     """
     names = [part for part in path if isinstance(part, str) and part != _KEY_MARKER]
-    if names and looks_like_credential_name(names[-1]):
+    # A bare KEY counts here: hiding a value costs the message only its example.
+    if names and looks_like_credential_name(names[-1], bare_key_counts=True):
         return True
     return value is not None and not isinstance(value, (dict, list)) and looks_like_credential_value(value)
 

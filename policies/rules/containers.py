@@ -123,14 +123,17 @@ def secrets_by_arn(stack: Stack) -> Iterator[Finding]:
 @rule(
     "SECRET-002",
     "mandatory",
-    "No environment value looks like a credential. By name (whole words, trailing numbers and OLD/NEW dropped): "
-    "PASSWORD, PASSWD, PASS, PWD, PASSPHRASE, SECRET(S), TOKEN or *TOKEN, CREDENTIAL(S), CREDS, DSN, AUTH, SALT, "
-    "CONNECTION_STRING, ACCESS_KEY_ID, and any *_KEY except public and data keys (PUBLIC_KEY, PARTITION_KEY, SORT_KEY, "
-    "CACHE_KEY, ROUTING_KEY, ...); not a name whose last word describes the credential (TOKEN_TTL_SECONDS, "
-    "PASSWORD_MIN_LENGTH, PUBLIC_KEY_URL, AUTH_URL, SECRET_ARN, *_FILE). KEYCLOAK_URL holds no KEY word. By value, "
-    "whatever the name: AWS access key ids (AKIA/ASIA), an AWS secret access key after its key, PEM private keys, "
-    "GitHub (ghp_, github_pat_) and Slack tokens, JWTs, user:password@ in a URL (a '/' in the password included), "
-    "password= in a connection string, Bearer/Basic credentials, tokens in a URL query, long high-entropy strings. "
+    "No environment value looks like a credential (the heuristic is desired_state.credentials, shared with the "
+    "loader and the redactor). By name (whole words split on _ - . and camel case, trailing numbers and OLD/NEW dropped): "
+    "PASSWORD, PASSWD, PASS, PWD, PASSPHRASE, PASSCODE, SECRET(S), TOKEN or *TOKEN, CREDENTIAL(S), CREDS, DSN, AUTH, "
+    "AUTHORIZATION, BEARER, COOKIE, SALT, PEPPER, CONNECTION_STRING, ACCESS_KEY_ID, KEY, and any *_KEY except public and "
+    "data keys (PUBLIC_KEY, PARTITION_KEY, SORT_KEY, CACHE_KEY, ROUTING_KEY, KMS_KEY, ...); not a name whose last word "
+    "describes the credential (TOKEN_TTL_SECONDS, PASSWORD_MIN_LENGTH, PUBLIC_KEY_URL, AUTH_URL, SECRET_ARN, *_FILE). "
+    "KEYCLOAK_URL holds no KEY word. By value, whatever the name: AWS access key ids (AKIA/ASIA), an AWS secret access "
+    "key after its key, PEM private keys, GitHub (ghp_, github_pat_), GitLab (glpat-) and Slack tokens, JWTs, "
+    "user:password@ in a URL (a '/' in the password included; host:port/path@ is none), a value assigned to a "
+    "credential-named key (password= in a connection string, tokens in a URL query, Authorization: ...), "
+    "Bearer/Basic credentials, long high-entropy strings. "
     "Empty values pass. Messages never quote the value.",
 )
 def no_credentials_in_environment(stack: Stack) -> Iterator[Finding]:

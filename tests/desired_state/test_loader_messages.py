@@ -212,22 +212,22 @@ def test_a_bad_tag_under_a_credential_name_does_not_echo_it(dev_yaml, refuse):
     assert "s3cr3tvalue" not in refusal.message
 
 
-@pytest.mark.parametrize("name", ["DB_PASSWORD", "dbPassword", "db-pass", "PWD", "API_KEY", "apiKey", "SENTRY_DSN", "BASIC_AUTH", "DBPASSWORD", "github_token", "CREDENTIALS_FILE", "PRIVATE_KEY"])
+@pytest.mark.parametrize("name", ["DB_PASSWORD", "dbPassword", "db-pass", "PWD", "API_KEY", "apiKey", "SENTRY_DSN", "BASIC_AUTH", "DBPASSWORD", "github_token", "CREDENTIALS", "PRIVATE_KEY"])
 def test_credential_names_are_recognised(name):
     assert looks_like_credential_name(name)
 
 
-@pytest.mark.parametrize("name", ["LOG_LEVEL", "PASSENGER_COUNT", "AUTHOR", "MONKEY_MODE", "KEYBOARD_LAYOUT", "API_BASE_PATH", "cpu", "desiredCount"])
+@pytest.mark.parametrize("name", ["LOG_LEVEL", "PASSENGER_COUNT", "AUTHOR", "MONKEY_MODE", "KEYBOARD_LAYOUT", "API_BASE_PATH", "cpu", "desiredCount", "CREDENTIALS_FILE"])  # a *_FILE holds a path, as in SECRET-002
 def test_ordinary_names_are_not_credentials(name):
     assert not looks_like_credential_name(name)
 
 
-@pytest.mark.parametrize("value", ["ASIAIOSFODNN7EXAMPLE", "postgres://u:p@h/db", "ghs_" + "z" * 30, "Bearer abcdefghijk"])
+@pytest.mark.parametrize("value", ["ASIAIOSFODNN7EXAMPLE", "postgres://u:p@h/db", "ghs_" + "z" * 30, "Bearer abcdefghijk12345"])
 def test_credential_values_are_recognised(value):
     assert looks_like_credential_value(value)
 
 
-@pytest.mark.parametrize("value", ["1.4.2", "https://example.com/path", "AKIA", "mailto:me@example.com", "user@example.com"])
+@pytest.mark.parametrize("value", ["1.4.2", "https://example.com/path", "AKIA", "mailto:me@example.com", "user@example.com", "Bearer authentication"])
 def test_ordinary_values_are_not_credentials(value):
     assert not looks_like_credential_value(value)
 

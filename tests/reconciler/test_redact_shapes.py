@@ -167,6 +167,9 @@ def test_counter_examples_survive_a_redactor_with_registered_secrets_too():
         "dsn", "SENTRY_DSN", "auth", "basic_auth", "Authorization", "credentials", "credential",
         "private_key", "PrivateKey", "SIGNING_KEY", "aws_secret_access_key", "PULUMI_CONFIG_PASSPHRASE",
         "DATABASE_CONNECTION_STRING", "Cookie", "OAuth", "sshKey", "session_token",
+        # One heuristic with SECRET-002 (desired_state.credentials): the static AWS key pair's id
+        # and a ``secrets`` key count; the ``secrets`` reference lists are walked, see below.
+        "AWS_ACCESS_KEY_ID", "secrets", "SecretString", "auth_header",
     ],
 )
 def test_credential_names(name):
@@ -176,8 +179,8 @@ def test_credential_names(name):
 @pytest.mark.parametrize(
     "name",
     [
-        "author", "authority", "key", "sort_key", "public_key", "configKey", "kms_key", "AWS_ACCESS_KEY_ID",
-        "webhookSecretId", "secretArn", "secrets", "tokens_used", "bypass", "passenger", "monkey",
+        "author", "authority", "key", "sort_key", "public_key", "configKey", "kms_key", "token_ttl_seconds",
+        "webhookSecretId", "secretArn", "SecretId", "password_file", "tokens_used", "bypass", "passenger", "monkey",
         "environment", "image", "commit", "", "desiredStateDigest", "partition_key", "kmsKeyId", "X-Hub-Signature-256",
     ],
 )
@@ -207,6 +210,19 @@ def test_scrub_value_can_leave_keys_that_are_names_not_credentials():
     """Image overrides are keyed by service name; a service called ``auth`` is not a credential."""
     value = Redactor().scrub_value({"auth": "repo/auth@sha256:" + "a" * 64}, mask_credential_keys=False)
     assert value == {"auth": "repo/auth@sha256:" + "a" * 64}
+
+
+def test_scrub_value_walks_the_secrets_reference_lists_though_secrets_is_a_credential_word():
+    """The desired state's and ECS's ``secrets`` hold names and ARNs: readable, their strings still scrubbed."""
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-credentials-AbCdEf"
+    value = Redactor().scrub_value(
+        {"secrets": [{"name": "DB_PASSWORD", "valueFrom": arn}, {"env": "API_KEY", "secret": "api-keys", "key": "token", "note": "token=s3cr3t-v4lue"}]}
+    )
+
+    assert value == {
+        "secrets": [{"name": "DB_PASSWORD", "valueFrom": arn}, {"env": "API_KEY", "secret": "api-keys", "key": "token", "note": f"token={MASK}"}]
+    }
+    assert Redactor().scrub_value({"APP_SECRETS": "plain"}) == {"APP_SECRETS": MASK}
 
 
 def test_scrub_value_scrubs_keys_numbers_and_other_objects():
