@@ -6,6 +6,7 @@ modules do not import this file by name).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -472,3 +473,67 @@ def audit_record() -> Callable[..., AuditRecord]:
         return AuditRecord(**fields)
 
     return _make
+
+
+# --------------------------------------------------------------------------- objects whose ids share a prefix
+
+
+def object_id(kind: str, body: bytes) -> str:
+    """The SHA-1 git gives an object of ``kind`` with ``body`` (what ``git hash-object -t kind`` prints)."""
+    return hashlib.sha1(f"{kind} {len(body)}\0".encode() + body).hexdigest()
+
+
+def commit_body(tree: str, parent: str, n: int) -> bytes:
+    """A raw commit object over ``tree`` with ``parent``; ``n`` in the message makes each one different."""
+    return (
+        f"tree {tree}\nparent {parent}\nauthor A <a@example.com> 1700000000 +0000\n"
+        f"committer A <a@example.com> 1700000000 +0000\n\nattempt {n}\n"
+    ).encode()
+
+
+def shared_prefix(first: Callable[[int], tuple[str, bytes]], second: Callable[[int], tuple[str, bytes]]) -> tuple[bytes, bytes]:
+    """Bodies ``first(n)``/``second(m)`` whose object ids share their first 7 hex digits (a birthday search over 28 bits: tens of thousands of SHA-1s, well under a second)."""
+    seen_first: dict[str, bytes] = {}
+    seen_second: dict[str, bytes] = {}
+    for n in range(2_000_000):
+        (kind_a, body_a), (kind_b, body_b) = first(n), second(n)
+        a, b = object_id(kind_a, body_a)[:7], object_id(kind_b, body_b)[:7]
+        seen_first.setdefault(a, body_a)
+        seen_second.setdefault(b, body_b)
+        if a in seen_second and seen_second[a] != body_a:
+            return body_a, seen_second[a]
+        if b in seen_first and seen_first[b] != body_b:
+            return seen_first[b], body_b
+    raise AssertionError("no shared prefix found")
+
+
+def twin_commits(repo: GitRepo) -> tuple[str, str]:
+    """Two real commits on top of ``repo``'s head whose SHAs share their first 7 hex digits, written to its object store.
+
+    Neither is on any branch yet; the caller decides where each goes.
+    """
+    head = repo.head
+    tree = repo.git("rev-parse", "HEAD^{tree}")
+    one, other = shared_prefix(lambda n: ("commit", commit_body(tree, head, 2 * n)), lambda n: ("commit", commit_body(tree, head, 2 * n + 1)))
+    written = []
+    for body in (one, other):
+        result = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=repo.path, input=body, capture_output=True, check=True)
+        written.append(result.stdout.decode().strip())
+    a, b = written
+    assert a[:7] == b[:7] and a != b
+    return a, b
+
+
+@dataclass(frozen=True)
+class PrefixTwins:
+    """The birthday-search helpers, handed to tests by the ``prefix_twins`` fixture (test modules do not import conftest)."""
+
+    object_id: Callable[[str, bytes], str] = object_id
+    commit_body: Callable[[str, str, int], bytes] = commit_body
+    shared_prefix: Callable[..., tuple[bytes, bytes]] = shared_prefix
+    twin_commits: Callable[[GitRepo], tuple[str, str]] = twin_commits
+
+
+@pytest.fixture
+def prefix_twins() -> PrefixTwins:
+    return PrefixTwins()

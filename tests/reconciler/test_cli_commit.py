@@ -1,78 +1,58 @@
 """``reconcile --commit`` and ``approve --commit`` take only a commit the branch holds, named by its SHA.
 
 The command line checks the syntax itself (empty, not hex, shorter than 7, longer than 40) before
-it asks anything; which commit a prefix names and whether the branch holds it is the source's
-``resolve_on_branch``, stood in for here by :class:`ResolvingSourceDouble`.
+it asks anything; which commit a prefix names and whether the branch holds it is the real
+``GitSource.resolve_on_branch``, over a real repository the CLI opens through its normal wiring
+(``--desired-state`` or the settings' repository url).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reconciler import wiring
 from reconciler.adapters.stack_state import FileStackStateStore, PendingApproval
 from reconciler.cli import EXIT_INVALID, EXIT_OK, check_commit_ref, main
 from reconciler.cli import ArgumentError
-from reconciler.errors import SourceError
 from reconciler.models import PlanSummary
-
-
-class ResolvingSourceDouble:
-    """TEST DOUBLE for ``GitSource.resolve_on_branch``, which lands from helper ``sign``'s branch.
-
-    The contract (full SHA or a unique prefix of 7+ hex characters, resolved only if reachable from
-    the branch head; SourceError otherwise) is not on this branch's GitSource yet, so this double
-    answers it from a list of the branch's commits and of commits that exist off the branch.
-    Everything else (fetch, signatures, cleanup) is the real source's, delegated unchanged.
-    """
-
-    def __init__(self, real: Any, branch_commits: list[str], off_branch: list[str] = ()):
-        self._real = real
-        self.branch_commits = list(branch_commits)
-        self.off_branch = list(off_branch)
-        self.asked: list[str] = []
-
-    def resolve_on_branch(self, ref: str) -> str:
-        self.asked.append(ref)
-        matches = [c for c in self.branch_commits + self.off_branch if c.startswith(ref)]
-        if len(matches) > 1:
-            raise SourceError(f"commit prefix {ref} is ambiguous ({len(matches)} commits); give more characters")
-        if not matches:
-            raise SourceError(f"commit {ref} is not in the desired-state repository")
-        if matches[0] not in self.branch_commits:
-            raise SourceError(f"commit {ref} is not on branch main; only commits reachable from its head can be converged")
-        return matches[0]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
+from reconciler.source import GitSource
 
 
 @pytest.fixture
-def resolving_source(monkeypatch):
-    """Install a ResolvingSourceDouble over whatever source the CLI opens; returns a setter for its commits."""
-    doubles: list[ResolvingSourceDouble] = []
-    config: dict[str, list[str]] = {"branch": [], "off": []}
-    real_open = wiring.open_source
+def resolutions(monkeypatch) -> list[str]:
+    """Every ref the CLI asks the real ``GitSource.resolve_on_branch`` about; the spy delegates unchanged."""
+    asked: list[str] = []
+    real = GitSource.resolve_on_branch
 
-    def open_source(location, branch, work_dir, **options):
-        double = ResolvingSourceDouble(real_open(location, branch, work_dir, **options), config["branch"], config["off"])
-        doubles.append(double)
-        return double
+    def spy(self: GitSource, ref: str) -> str:
+        asked.append(ref)
+        return real(self, ref)
 
-    monkeypatch.setattr(wiring, "open_source", open_source)
+    monkeypatch.setattr(GitSource, "resolve_on_branch", spy)
+    return asked
 
-    def configure(branch_commits: list[str], off_branch: list[str] = ()) -> list[ResolvingSourceDouble]:
-        config["branch"], config["off"] = list(branch_commits), list(off_branch)
-        return doubles
 
-    return configure
+def off_branch_commit(git_repo) -> str:
+    """A commit kept on branch ``side`` only: made on main, then main is reset past it and moves on."""
+    base = git_repo.head
+    dropped = git_repo.bump("dev")
+    git_repo.git("branch", "side")
+    git_repo.git("reset", "-q", "--hard", base)
+    git_repo.bump("dev")
+    return dropped
+
+
+def ambiguous_pair(git_repo, prefix_twins) -> tuple[str, str]:
+    """Two real commits sharing a 7-hex prefix: the first on main, the second on branch ``other``."""
+    on_main, elsewhere = prefix_twins.twin_commits(git_repo)
+    git_repo.git("merge", "-q", "--ff-only", on_main)
+    git_repo.git("branch", "other", elsewhere)
+    return on_main, elsewhere
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -113,112 +93,125 @@ def _audit_records(state: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted((state / "audit").rglob("*.json"))] if (state / "audit").exists() else []
 
 
+def _reconcile(git_repo, state: Path, ref: str) -> tuple[int, str, str]:
+    return run("reconcile", "--desired-state", str(git_repo.path), "--environment", "dev", "--dry-run",
+               "--commit", ref, "--state-dir", str(state))
+
+
 @pytest.mark.parametrize("ref", ["", "main", "deadbe", "HEAD~1"])
-def test_reconcile_refuses_a_bad_ref_before_asking_git(git_repo, tmp_path, resolving_source, ref):
-    doubles = resolving_source([git_repo.head])
+def test_reconcile_refuses_a_bad_ref_before_asking_git(git_repo, tmp_path, resolutions, ref):
     state = tmp_path / "state"
-    code, out, err = run("reconcile", "--desired-state", str(git_repo.path), "--environment", "dev", "--dry-run",
-                         "--commit", ref, "--state-dir", str(state))
+    code, out, err = _reconcile(git_repo, state, ref)
     assert (code, out) == (EXIT_INVALID, "")
     assert err.startswith("error: --commit ")
-    assert all(double.asked == [] for double in doubles)
+    assert resolutions == []
     assert _audit_records(state) == []
 
 
-def test_reconcile_converges_the_full_commit_a_prefix_resolves_to(git_repo, tmp_path, resolving_source, monkeypatch):
+def test_reconcile_converges_the_full_commit_a_prefix_resolves_to(git_repo, tmp_path, resolutions, monkeypatch):
     from reconciler.engine import AutomationEngine
 
     monkeypatch.setattr(AutomationEngine, "available", lambda self: False)
-    older = git_repo.head
     newer = git_repo.bump("dev")
-    doubles = resolving_source([older, newer])
     state = tmp_path / "state"
-    code, out, err = run("reconcile", "--desired-state", str(git_repo.path), "--environment", "dev", "--dry-run",
-                         "--commit", newer[:7].upper(), "--state-dir", str(state))
+    code, out, err = _reconcile(git_repo, state, newer[:7].upper())
     assert code == EXIT_OK, err
     assert out.startswith("dry-run: DryRun:")
-    assert doubles[-1].asked == [newer[:7]]
+    assert resolutions == [newer[:7]]
     assert [record["commit"] for record in _audit_records(state)] == [newer]
 
 
 @pytest.mark.parametrize("case", ["off-branch", "ambiguous", "unknown"])
-def test_reconcile_refuses_what_the_source_will_not_resolve(git_repo, tmp_path, resolving_source, case):
-    off = "f" * 40
-    twins = ["abcdef1" + "0" * 33, "abcdef1" + "1" * 33]
-    resolving_source([git_repo.head, *twins], [off])
-    ref = {"off-branch": off, "ambiguous": "abcdef1", "unknown": "1234567"}[case]
+def test_reconcile_refuses_what_the_source_will_not_resolve(git_repo, tmp_path, prefix_twins, case):
+    if case == "off-branch":
+        ref = off_branch_commit(git_repo)
+        expected = f"commit {ref[:12]} is not on branch main (not reachable from its head {git_repo.head[:12]})"
+    elif case == "ambiguous":
+        ref = ambiguous_pair(git_repo, prefix_twins)[0][:7]
+        expected = f"commit prefix {ref} is ambiguous: it matches 2 commits"
+    else:
+        ref = next(p for p in ("1234567", "7654321") if not git_repo.git("rev-parse", f"--disambiguate={p}"))
+        expected = f"commit {ref} is not in {git_repo.path.resolve()}; check the SHA"
     state = tmp_path / "state"
-    code, out, err = run("reconcile", "--desired-state", str(git_repo.path), "--environment", "dev", "--dry-run",
-                         "--commit", ref, "--state-dir", str(state))
+    code, out, err = _reconcile(git_repo, state, ref)
     assert (code, out) == (EXIT_INVALID, "")
-    expected = {"off-branch": "is not on branch main", "ambiguous": "is ambiguous", "unknown": "is not in the desired-state repository"}[case]
-    assert err.startswith("error: commit ") and expected in err
+    assert err.startswith(f"error: {expected}"), err
     assert _audit_records(state) == []
 
 
 # --------------------------------------------------------------------------- approve
 
 
-@pytest.fixture
-def waiting(tmp_path):
-    """A plan waiting for approval on dev at a commit, in the local status store the CLI reads."""
-    commit = subprocess.run(["git", "hash-object", "--stdin"], input=b"waiting plan", capture_output=True, check=True).stdout.decode().strip()
-    settings = tmp_path / "settings.yaml"
-    settings.write_text(
-        f"repository: {{url: {tmp_path / 'repo'}}}\n"
-        "environments:\n  dev: {stack: dev, suffix: dev, requireApproval: true}\n"
-        f"backendUrl: file://{tmp_path / 'state' / 'backend'}\nworkDir: {tmp_path / 'state' / 'work'}\n"
-    )
-    states = FileStackStateStore(tmp_path / "state" / "status")
-    pending = PendingApproval(
-        commit=commit, job_id="j" * 32, desired_state_digest="sha256:" + "0" * 64, plan_digest="sha256:" + "1" * 64,
-        plan=PlanSummary(create=1), requested_at=datetime(2026, 12, 1, tzinfo=UTC),
-    )
-    states.update("dev", lambda status: status.model_copy(update={"pending_approval": pending}))
+class Waiting:
+    """A plan waiting for approval on dev, in the local status store the CLI reads; settings point at ``git_repo``."""
 
-    def approve(ref: str) -> tuple[int, str, str]:
+    def __init__(self, git_repo, root: Path):
+        self.repo = git_repo
+        self.root = root
+        self.settings = root / "settings.yaml"
+        self.settings.write_text(
+            f"repository: {{url: {git_repo.path}, branch: main}}\n"
+            "environments:\n  dev: {stack: dev, suffix: dev, requireApproval: true}\n"
+            f"backendUrl: file://{root / 'state' / 'backend'}\nworkDir: {root / 'state' / 'work'}\n"
+        )
+        self.states = FileStackStateStore(root / "state" / "status")
+        self.commit = ""
+        self.wait_at(git_repo.bump("dev"))
+
+    def wait_at(self, commit: str) -> None:
+        """The waiting plan is for ``commit`` (a real commit of the repository)."""
+        self.commit = commit
+        pending = PendingApproval(
+            commit=commit, job_id="j" * 32, desired_state_digest="sha256:" + "0" * 64, plan_digest="sha256:" + "1" * 64,
+            plan=PlanSummary(create=1), requested_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+        self.states.update("dev", lambda status: status.model_copy(update={"pending_approval": pending}))
+
+    def approve(self, ref: str) -> tuple[int, str, str]:
         return run("approve", "--environment", "dev", "--commit", ref, "--by", "alice",
-                   "--settings", str(settings), "--state-dir", str(tmp_path / "state"))
+                   "--settings", str(self.settings), "--state-dir", str(self.root / "state"))
 
-    def approved_by() -> str | None:
-        return states.get("dev").pending_approval.approved_by
+    def approved_by(self) -> str | None:
+        return self.states.get("dev").pending_approval.approved_by
 
-    return commit, approve, approved_by
+
+@pytest.fixture
+def waiting(git_repo, tmp_path) -> Waiting:
+    return Waiting(git_repo, tmp_path)
 
 
 @pytest.mark.parametrize("ref", ["", "main", "abc12"])
-def test_approve_refuses_an_empty_or_unusable_ref(waiting, resolving_source, ref):
+def test_approve_refuses_an_empty_or_unusable_ref(waiting, resolutions, ref):
     """``approve --commit ''`` approved whatever waited: every SHA starts with the empty string."""
-    commit, approve, approved_by = waiting
-    resolving_source([commit])
-    code, out, err = approve(ref)
+    code, out, err = waiting.approve(ref)
     assert (code, out) == (EXIT_INVALID, "")
     assert err.startswith("error: --commit ")
-    assert approved_by() is None
+    assert resolutions == []
+    assert waiting.approved_by() is None
 
 
-def test_approve_resolves_a_prefix_to_the_waiting_commit(waiting, resolving_source):
-    commit, approve, approved_by = waiting
-    resolving_source([commit])
-    code, out, err = approve(commit[:7])
+def test_approve_resolves_a_prefix_to_the_waiting_commit(waiting, resolutions):
+    code, out, err = waiting.approve(waiting.commit[:7])
     assert code == EXIT_OK, err
-    assert f"at {commit[:12]} by alice" in out
-    assert approved_by() == "alice"
+    assert f"at {waiting.commit[:12]} by alice" in out
+    assert resolutions == [waiting.commit[:7]]
+    assert waiting.approved_by() == "alice"
 
 
 @pytest.mark.parametrize("case", ["off-branch", "ambiguous", "other-commit"])
-def test_approve_refuses_a_ref_that_is_not_exactly_the_waiting_commit(waiting, resolving_source, case):
-    commit, approve, approved_by = waiting
-    other = "e" * 40
-    twin = commit[:7] + ("0" if commit[7] != "0" else "1") * 33
+def test_approve_refuses_a_ref_that_is_not_exactly_the_waiting_commit(waiting, git_repo, prefix_twins, case):
     if case == "off-branch":
-        resolving_source([], [commit])
+        waiting.wait_at(off_branch_commit(git_repo))
+        ref = waiting.commit[:7]
+        expected = f"commit {waiting.commit[:12]} is not on branch main (not reachable from its head {git_repo.head[:12]})"
     elif case == "ambiguous":
-        resolving_source([commit, twin])
+        waiting.wait_at(ambiguous_pair(git_repo, prefix_twins)[0])
+        ref = waiting.commit[:7]
+        expected = f"commit prefix {ref} is ambiguous: it matches 2 commits"
     else:
-        resolving_source([commit, other])
-    code, _, err = approve(other if case == "other-commit" else commit[:7])
+        ref = git_repo.git("rev-parse", "HEAD~1")  # on the branch, but an older commit than the waiting plan's
+        expected = f"approval for {ref[:12]} rejected: the plan waiting on dev is for {waiting.commit[:12]}; an older or different plan cannot be approved"
+    code, _, err = waiting.approve(ref)
     assert code == EXIT_INVALID
-    expected = {"off-branch": "is not on branch main", "ambiguous": "is ambiguous", "other-commit": "an older or different plan cannot be approved"}[case]
-    assert expected in err and err.startswith("error: ")
-    assert approved_by() is None
+    assert err.startswith(f"error: {expected}"), err
+    assert waiting.approved_by() is None

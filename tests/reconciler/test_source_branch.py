@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,40 +67,8 @@ def test_anything_else_is_refused_with_what_to_give(source, git_repo, ref, reaso
     assert "full 40-character commit SHA or a unique prefix of at least 7" in str(refused.value) or "is not in" in reason
 
 
-def _object_id(kind: str, body: bytes) -> str:
-    return hashlib.sha1(f"{kind} {len(body)}\0".encode() + body).hexdigest()
-
-
-def _commit_body(tree: str, parent: str, n: int) -> bytes:
-    return (
-        f"tree {tree}\nparent {parent}\nauthor A <a@example.com> 1700000000 +0000\n"
-        f"committer A <a@example.com> 1700000000 +0000\n\nattempt {n}\n"
-    ).encode()
-
-
-def _shared_prefix(first: Callable[[int], tuple[str, bytes]], second: Callable[[int], tuple[str, bytes]]) -> tuple[bytes, bytes]:
-    """Bodies ``first(n)``/``second(m)`` whose object ids share their first 7 hex digits (a birthday search over 28 bits: tens of thousands of SHA-1s, well under a second)."""
-    seen_first: dict[str, bytes] = {}
-    seen_second: dict[str, bytes] = {}
-    for n in range(2_000_000):
-        (kind_a, body_a), (kind_b, body_b) = first(n), second(n)
-        a, b = _object_id(kind_a, body_a)[:7], _object_id(kind_b, body_b)[:7]
-        seen_first.setdefault(a, body_a)
-        seen_second.setdefault(b, body_b)
-        if a in seen_second and seen_second[a] != body_a:
-            return body_a, seen_second[a]
-        if b in seen_first and seen_first[b] != body_b:
-            return seen_first[b], body_b
-    raise AssertionError("no shared prefix found")
-
-
-def test_an_ambiguous_prefix_is_refused_naming_the_candidates(source, git_repo):
-    head = git_repo.head
-    tree = git_repo.git("rev-parse", "HEAD^{tree}")
-    one, other = _shared_prefix(lambda n: ("commit", _commit_body(tree, head, 2 * n)), lambda n: ("commit", _commit_body(tree, head, 2 * n + 1)))
-    a = git(git_repo.path, "hash-object", "-t", "commit", "-w", "--stdin", input=one)
-    b = git(git_repo.path, "hash-object", "-t", "commit", "-w", "--stdin", input=other)
-    assert a[:7] == b[:7] and a != b
+def test_an_ambiguous_prefix_is_refused_naming_the_candidates(source, git_repo, prefix_twins):
+    a, b = prefix_twins.twin_commits(git_repo)
     git_repo.git("merge", "-q", "--ff-only", a)  # one of them on the branch; the other is in the repo too
     git_repo.git("push", "-q", "origin", "main", f"{b}:refs/heads/other")
     with pytest.raises(SourceError, match=f"commit prefix {a[:7]} is ambiguous: it matches 2 commits") as refused:
@@ -119,11 +85,11 @@ def test_the_ambiguity_decision():
         choose_commit("abcdef1", [], "repo")
 
 
-def test_a_prefix_shared_with_a_blob_still_names_the_one_commit(source, git_repo):
+def test_a_prefix_shared_with_a_blob_still_names_the_one_commit(source, git_repo, prefix_twins):
     """Only commits count: ``rev-parse --disambiguate`` lists blobs and trees too."""
     head = git_repo.head
     tree = git_repo.git("rev-parse", "HEAD^{tree}")
-    commit, blob = _shared_prefix(lambda n: ("commit", _commit_body(tree, head, n)), lambda n: ("blob", f"filler {n}\n".encode()))
+    commit, blob = prefix_twins.shared_prefix(lambda n: ("commit", prefix_twins.commit_body(tree, head, n)), lambda n: ("blob", f"filler {n}\n".encode()))
     c = git(git_repo.path, "hash-object", "-t", "commit", "-w", "--stdin", input=commit)
     b = git(git_repo.path, "hash-object", "-w", "--stdin", input=blob)
     assert c[:7] == b[:7]
