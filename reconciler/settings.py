@@ -181,6 +181,30 @@ class RepositorySettings(Model):
         return branch
 
 
+class RetrySettings(Model):
+    """A backoff: ``baseSeconds`` for the first retry, doubled for each further one, at most ``capSeconds``."""
+
+    base_seconds: int = Field(ge=0, le=43200)
+    cap_seconds: int = Field(ge=0, le=43200)
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> RetrySettings:
+        if self.cap_seconds < self.base_seconds:
+            raise ValueError(f"capSeconds ({self.cap_seconds}) is below baseSeconds ({self.base_seconds}); the cap bounds the doubling")
+        return self
+
+
+class WorkerSettings(Model):
+    """How long the worker holds, retries and parks messages. template.yaml's queues must agree:
+    the job queue's VisibilityTimeout and the tick queue's maxReceiveCount (tickMaxAttempts)."""
+
+    job_visibility_seconds: int = Field(default=2 * 3600, ge=60, le=43200)  # SQS caps visibility at 12 h
+    job_retry: RetrySettings = RetrySettings(base_seconds=60, cap_seconds=1800)
+    tick_retry: RetrySettings = RetrySettings(base_seconds=30, cap_seconds=900)
+    tick_max_attempts: int = Field(default=6, ge=1, le=1000)
+    loop_retry: RetrySettings = RetrySettings(base_seconds=5, cap_seconds=300)
+
+
 class AwsResources(Model):
     """Names of the reconciler's own AWS resources (created by template.yaml)."""
 
@@ -211,6 +235,7 @@ class ReconcilerSettings(Model):
     lease_stale_after_seconds: int = Field(default=900, ge=10)
     lease_heartbeat_seconds: int = Field(default=60, ge=1)
     stack_busy_retry_seconds: int = Field(default=60, ge=1)
+    worker: WorkerSettings = WorkerSettings()
     aws: AwsResources = AwsResources()
 
     @model_validator(mode="after")

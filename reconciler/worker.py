@@ -54,7 +54,7 @@ from reconciler.redact import RedactingFilter, Redactor, format_exception_scrubb
 from reconciler.rollout import commands
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
 from reconciler.rollout.starter import undeployable_image
-from reconciler.settings import EnvironmentSettings, load_settings
+from reconciler.settings import EnvironmentSettings, RetrySettings, WorkerSettings, load_settings
 from reconciler.source import SignerTrust
 from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
 
@@ -81,24 +81,34 @@ class Backoff:
         """The wait after failed attempt number ``attempt`` (1 for the first)."""
         return int(min(self.cap_seconds, self.base_seconds * 2 ** min(max(0, attempt - 1), 32)))
 
+    @classmethod
+    def of(cls, retry: RetrySettings) -> Backoff:
+        return cls(base_seconds=retry.base_seconds, cap_seconds=retry.cap_seconds)
+
+
+_DEFAULT_TIMINGS = WorkerSettings()
+
 
 @dataclass(frozen=True)
 class WorkerTimings:
-    """How long the worker holds, retries and parks things. The queue settings in template.yaml match these."""
+    """How long the worker holds, retries and parks things; from the settings' ``worker`` section
+    (:class:`~reconciler.settings.WorkerSettings`, where the defaults and their reasons live)."""
 
-    # The job queue's VisibilityTimeout: long enough for a full Pulumi update, during which the
-    # message stays invisible to other workers.
-    job_visibility_seconds: int = 2 * 3600
-    # An unexpected error's retry; the job queue's maxReceiveCount (5) then parks it in the DLQ
-    # after about 15 minutes instead of 5 x the 2 h visibility timeout.
-    job_retry: Backoff = field(default_factory=lambda: Backoff(base_seconds=60, cap_seconds=1800))
-    # A failing rollout tick: 30, 60, 120, 240, 480 s, then the last attempt (about 15 minutes in all).
-    tick_retry: Backoff = field(default_factory=lambda: Backoff(base_seconds=30, cap_seconds=900))
-    # Must equal the RolloutTickQueue's RedrivePolicy maxReceiveCount in template.yaml: on this
-    # attempt's failure the worker pauses the rollout and notifies, and SQS parks the tick next.
-    tick_max_attempts: int = 6
-    # A failing round of the loop itself (SQS unreachable, expired credentials).
-    loop_retry: Backoff = field(default_factory=lambda: Backoff(base_seconds=5, cap_seconds=300))
+    job_visibility_seconds: int = _DEFAULT_TIMINGS.job_visibility_seconds
+    job_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULT_TIMINGS.job_retry))
+    tick_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULT_TIMINGS.tick_retry))
+    tick_max_attempts: int = _DEFAULT_TIMINGS.tick_max_attempts
+    loop_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULT_TIMINGS.loop_retry))
+
+    @classmethod
+    def from_settings(cls, worker: WorkerSettings) -> WorkerTimings:
+        return cls(
+            job_visibility_seconds=worker.job_visibility_seconds,
+            job_retry=Backoff.of(worker.job_retry),
+            tick_retry=Backoff.of(worker.tick_retry),
+            tick_max_attempts=worker.tick_max_attempts,
+            loop_retry=Backoff.of(worker.loop_retry),
+        )
 
 
 ROLLOUT_KINDS = {
@@ -609,6 +619,8 @@ def main(
             rollouts = build_rollouts(components, clock)
             rollouts.controller.on_transition = rollout_notifier(components.notifier, components.redactor)
         tick_queue = components.session.client("sqs") if rollouts is not None and components.session is not None else None
+        # The caller's timings (tests) win; otherwise the settings' worker section.
+        timings = timings or WorkerTimings.from_settings(components.settings.worker)
         worker = Worker(
             components.queue, components.converger(), rollouts, tick_queue,
             **({"clock": clock} if clock else {}), timings=timings,

@@ -89,3 +89,28 @@ def test_a_section_of_the_wrong_type_is_a_settings_error_naming_it(tmp_path, doc
     file.write_text(document)
     with pytest.raises(SettingsError, match=rf"settings.yaml: invalid reconciler settings: {field}: "):
         load_settings(file)
+
+
+def test_the_worker_timings_come_from_the_settings_worker_section(tmp_path):
+    from reconciler.worker import Backoff, WorkerTimings
+
+    file = tmp_path / "settings.yaml"
+    file.write_text(
+        "repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\n"
+        "worker: {jobVisibilitySeconds: 3600, tickMaxAttempts: 4, jobRetry: {baseSeconds: 10, capSeconds: 40}}\n"
+    )
+    timings = WorkerTimings.from_settings(load_settings(file).worker)
+
+    assert (timings.job_visibility_seconds, timings.tick_max_attempts, timings.job_retry) == (3600, 4, Backoff(10, 40))
+    assert timings.tick_retry == WorkerTimings().tick_retry  # what is not set keeps its default
+    assert WorkerTimings.from_settings(load_settings(file).worker.model_copy(update={"tick_max_attempts": 6})).tick_max_attempts == 6
+
+
+def test_a_retry_whose_cap_is_below_its_base_is_refused(tmp_path):
+    file = tmp_path / "settings.yaml"
+    file.write_text(
+        "repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\n"
+        "worker: {tickRetry: {baseSeconds: 60, capSeconds: 30}}\n"
+    )
+    with pytest.raises(SettingsError, match="worker.tickRetry|worker.tick_retry"):
+        load_settings(file)
