@@ -22,7 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -455,6 +455,10 @@ class LoadedEnvironment:
         if not self.lines:
             return None
         return _nearest_line(self.lines, parse_field_path(field_path))
+
+    def refusal(self, problems: list[FieldProblem]) -> DesiredStateError:
+        """Problems found after loading (by settings, not the schema), named like the loader's own: at this file's commit."""
+        return DesiredStateError([replace(problem, commit=_short(self.commit)) for problem in problems])
 
 
 def environment_file(desired_state_dir: str | FsPath, environment: str) -> FsPath:

@@ -40,19 +40,16 @@ from reconciler.cli_errors import AWS_REGION_HINT, error_lines
 from reconciler.errors import EngineUnavailableError, ReconcilerError, SettingsError
 from reconciler.redact import Redactor, RedactingFilter
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings, load_settings
-
+from reconciler.source import MIN_SHA_PREFIX, SHA_HEX, SHA_LENGTH, DesiredStateSource
 
 if TYPE_CHECKING:
     from policies.model import PolicyReport
     from program.render import RenderedStack
-    from reconciler.source import DesiredStateSource
     from reconciler.wiring import Components
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
-MIN_COMMIT_PREFIX = 7
-HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 class ArgumentError(ReconcilerError):
@@ -69,14 +66,14 @@ def check_commit_ref(ref: str, option: str = "--commit") -> str:
     Only the syntax is checked here; which commit it names, and whether that commit is on the
     branch, is the source's to answer (:meth:`DesiredStateSource.resolve_on_branch`).
     """
-    takes = f"give the full SHA, or a unique prefix of at least {MIN_COMMIT_PREFIX} hex characters, of a commit on the branch"
+    takes = f"give the full SHA, or a unique prefix of at least {MIN_SHA_PREFIX} hex characters, of a commit on the branch"
     if not ref:
         raise ArgumentError(f"{option} is empty ({takes})")
-    if not HEX.fullmatch(ref):
+    if not SHA_HEX.fullmatch(ref):
         raise ArgumentError(f"{option} {ref!r} is not a commit SHA ({takes}; branch names, tags and HEAD~N are not accepted)")
-    if len(ref) < MIN_COMMIT_PREFIX:
+    if len(ref) < MIN_SHA_PREFIX:
         raise ArgumentError(f"{option} {ref} is too short to name one commit ({takes})")
-    if len(ref) > 40:
+    if len(ref) > SHA_LENGTH:
         raise ArgumentError(f"{option} {ref[:12]}... is longer than a commit SHA ({takes})")
     return ref.lower()
 

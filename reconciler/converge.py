@@ -59,8 +59,6 @@ from reconciler.windows import decide
 
 log = logging.getLogger("ecs_gitops.converge")
 
-# The default stale interval; the converger uses the settings' leaseStaleAfterSeconds.
-LEASE_STALE_AFTER = timedelta(seconds=LeaseTimings().stale_after_seconds)
 EXPECTED_OUTPUTS = ("albDnsName", "clusterArn", "serviceArns", "liveColours")
 
 
@@ -429,10 +427,10 @@ class Converger:
 
     def _refused_by_settings(self, run: _Run, problems: list[FieldProblem], reason: Reason) -> ConvergeOutcome:
         """The desired state asks for what the settings do not allow; nothing is rendered."""
-        # Named like the loader's own problems: environments/prod.yaml:3 at 3f2a9c1.
-        commit = run.loaded.commit[:7] if run.loaded and run.loaded.commit else None
-        run.error = str(DesiredStateError([replace(problem, commit=commit) for problem in problems]))
+        assert run.loaded is not None
+        run.error = str(run.loaded.refusal(problems))
         return ConvergeOutcome("refused", EventKind.REFUSED, reason, Severity.ERROR, run.error)
+
     def _policy(self, loaded: LoadedEnvironment, traffic: TrafficState) -> PolicyResult:
         from policies.offline import check_rendered
         from program.platform import StackInputs

@@ -35,9 +35,12 @@ GIT_TIMEOUT_SECONDS = 300
 DEFAULT_MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 # The loader reads environment files from here; anything under it must be a plain file or directory.
 ENVIRONMENTS_DIR = "environments"
+# A commit named by SHA: hex, at least MIN_SHA_PREFIX and at most SHA_LENGTH characters. The CLI
+# checks the same rule (with its own wording) before it asks git.
 MIN_SHA_PREFIX = 7
+SHA_LENGTH = 40
+SHA_HEX = re.compile(r"[0-9a-fA-F]+")
 _STREAM_CHUNK = 1024 * 1024
-_HEX = re.compile(r"[0-9a-fA-F]+")
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 
 
@@ -496,7 +499,7 @@ def check_commit_ref(ref: str) -> str:
     how = f"give the full 40-character commit SHA or a unique prefix of at least {MIN_SHA_PREFIX} hex characters"
     if not ref:
         raise SourceError(f"no commit given; {how}")
-    if not _HEX.fullmatch(ref) or len(ref) > 40:
+    if not SHA_HEX.fullmatch(ref) or len(ref) > SHA_LENGTH:
         raise SourceError(f"'{ref}' is not a commit SHA (branch names and expressions such as HEAD~1 are not accepted); {how}")
     if len(ref) < MIN_SHA_PREFIX:
         raise SourceError(f"commit prefix '{ref}' is shorter than {MIN_SHA_PREFIX} characters; {how}")

@@ -39,7 +39,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from desired_state.errors import DesiredStateError, EcsGitopsError
+from desired_state.errors import EcsGitopsError
 from desired_state.loader import LoadedEnvironment, load_environment
 from desired_state.schema import DIGEST_PATTERN
 from reconciler.adapters.notify import Notifier
@@ -182,14 +182,12 @@ def _error_text(exc: BaseException) -> str:
 
 def _settings_refusal(loaded: LoadedEnvironment, env: EnvironmentSettings) -> ConvergeOutcome | None:
     """A rollout starts only from a desired state the settings accept: the same identity and floors as a converge."""
-    commit = loaded.commit[:7] if loaded.commit else None
     for problems, reason in (
         (identity_problems(loaded.state, env, loaded.source_file, loaded.line_of), Reason.IDENTITY_MISMATCH),
         (floor_problems(loaded.state, env.floors, loaded.source_file, loaded.line_of), Reason.BELOW_FLOOR),
     ):
         if problems:
-            error = DesiredStateError([replace(problem, commit=commit) for problem in problems])
-            return ConvergeOutcome("refused", EventKind.REFUSED, reason, Severity.ERROR, str(error))
+            return ConvergeOutcome("refused", EventKind.REFUSED, reason, Severity.ERROR, str(loaded.refusal(problems)))
     return None
 
 

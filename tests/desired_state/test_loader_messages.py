@@ -306,3 +306,14 @@ def test_unreadable_files_are_left_to_their_own_load(write_environment, dev_yaml
     write_environment("empty", "")
 
     assert check_unique_suffixes(directory) is None
+
+
+def test_a_problem_found_after_loading_is_named_at_the_files_commit():
+    from desired_state.errors import FieldProblem
+    from desired_state.loader import EXAMPLE_DIR, load_environment
+
+    loaded = load_environment(EXAMPLE_DIR, "dev", commit="3f2a9c1d" + "0" * 32)
+    line = loaded.line_of("environmentSuffix")
+    refusal = loaded.refusal([FieldProblem(loaded.source_file, "environmentSuffix", line, "expected 'qa', found 'dev'")])
+
+    assert f"environments/dev.yaml:{line} at 3f2a9c1: environmentSuffix: expected 'qa', found 'dev'" in str(refusal)
