@@ -26,7 +26,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -354,7 +354,9 @@ def _looks_like_git_url(location: str) -> bool:
 
 
 def _local_settings(args: argparse.Namespace) -> ReconcilerSettings:
-    """Settings from --settings, else a one-environment set-up for this machine."""
+    """The caller's components' settings (tests), else settings from --settings, else a one-environment set-up for this machine."""
+    if args.components is not None:
+        return args.components.settings
     if args.settings:
         return load_settings(args.settings)
     try:
@@ -376,9 +378,14 @@ def _local_settings(args: argparse.Namespace) -> ReconcilerSettings:
 
 
 def _build(settings: ReconcilerSettings, args: argparse.Namespace) -> Components:
-    """The reconciler's components, after checking that AWS can be addressed when the settings name AWS resources."""
+    """The reconciler's components, after checking that AWS can be addressed when the settings name AWS resources.
+
+    Those :func:`main` was given, when it was given some (tests: an engine double, a fake clock, moto).
+    """
     from reconciler.wiring import build
 
+    if args.components is not None:
+        return args.components
     named = [field for field in AWS_SESSION_FIELDS if getattr(settings.aws, field)]
     if named:
         import boto3
@@ -421,7 +428,7 @@ def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         event_id=event_id,
         commit=commit,
         author=args.by,
-        received_at=datetime.now(UTC),
+        received_at=components.clock(),
         dry_run=args.dry_run,
         window_override=override,
     )
@@ -442,7 +449,7 @@ def _cmd_approve(args: argparse.Namespace, out: TextIO) -> int:
     # Say "nothing waits" before asking git anything; then approve exactly the commit the branch resolves to.
     waiting_plan(components.states, settings, args.environment)
     commit = resolve_commit(components.source, args.commit)
-    approval = approve(components.states, settings, args.environment, commit, args.by, datetime.now(UTC), components.queue)
+    approval = approve(components.states, settings, args.environment, commit, args.by, components.clock(), components.queue)
     out.write(
         f"approved plan {approval.plan_digest[:19]} for {args.environment} at {approval.commit[:12]} by {approval.approved_by}"
         f"{'; a converge job is queued' if components.queue else '; run ecs-gitops reconcile again to apply it'}\n"
@@ -464,7 +471,7 @@ def _cmd_locks(args: argparse.Namespace, out: TextIO) -> int:
 
     settings, env, components = _lock_components(args)
     assert components.locks is not None  # checked by _lock_components
-    now = datetime.now(UTC)
+    now = components.clock()
     locks = components.locks.list(settings.project, env.stack)
     stuck = {lock.key for lock in stuck_locks(components.locks, settings.project, env.stack, now, timedelta(minutes=env.stuck_lock_after_minutes))}
     lease = components.states.get(env.stack).lease
@@ -487,7 +494,7 @@ def _cmd_unlock(args: argparse.Namespace, out: TextIO) -> int:
     # Two heartbeats and a margin: a live holder beats at least once while this watches.
     observe = args.observe_seconds if args.observe_seconds is not None else 2 * settings.lease_heartbeat_seconds + 5
     removed = unlock(
-        components.locks, components.states, settings.project, env.stack, datetime.now(UTC),
+        components.locks, components.states, settings.project, env.stack, components.clock(),
         timedelta(seconds=settings.lease_stale_after_seconds), observe_seconds=observe,
     )
     out.write(f"removed {len(removed)} lock(s) from {env.stack}" + "".join(f"\n  {lock.holder} ({lock.key})" for lock in removed) + "\n")
@@ -503,7 +510,7 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
     settings = _local_settings(args)
     stack = settings.environment(args.environment).stack
     rollouts = build_rollouts(_build(settings, args))
-    now = datetime.now(UTC)
+    now = rollouts.controller.clock()  # the components' clock
     record = rollouts.store.active(stack, args.service) if args.action != "status" else (
         rollouts.store.active(stack, args.service) or rollouts.store.latest(stack, args.service)
     )
@@ -544,6 +551,8 @@ def _debug_option(parser: argparse.ArgumentParser, default: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ecs-gitops", description="GitOps reconciler for the ECS Fargate trading platform")
     _debug_option(parser, False)
+    # The reconciler's components, when the caller of main() hands them over (tests); else each command builds its own.
+    parser.set_defaults(components=None)
     # --debug is accepted after the subcommand too; there it must not reset the global one.
     common = argparse.ArgumentParser(add_help=False)
     _debug_option(common, argparse.SUPPRESS)
@@ -685,10 +694,15 @@ def _report(exc: BaseException, err: TextIO, debug: bool) -> int:
     return EXIT_INVALID
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None, *, components: Components | None = None
+) -> int:
+    """Run one command. ``components``: the commands that reach the reconciler's stores use these (and
+    their settings, engine and clock) instead of building their own from --settings (tests)."""
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)  # a usage error exits 2 here, with argparse's own message
+    args.components = components
     redactor = environment_redactor()
     stdout = ScrubbedStream(out, redactor, by_line=False)
     stderr = ScrubbedStream(err, redactor, by_line=True)

@@ -25,7 +25,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from desired_state.errors import DesiredStateError, FieldProblem
@@ -35,6 +35,7 @@ from reconciler import approval_digest, ordering
 from reconciler.adapters.audit import AuditLog
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.stack_state import Lease, PendingApproval, StackStateStore, StackStatus
+from reconciler.clock import Clock, Monotonic, utc_now
 from reconciler.engine import Engine, EngineResult, StackRequest
 from reconciler.errors import (
     EngineError,
@@ -111,11 +112,11 @@ class Converger:
         audit: AuditLog | None = None,
         notifier: Notifier | None = None,
         redactor: Redactor | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         worker_id: str | None = None,
         locks: LockStore | None = None,
         heartbeat_seconds: float | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Monotonic = time.monotonic,
         lease_observer: LeaseObserver | None = None,
     ):
         self.settings = settings

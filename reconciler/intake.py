@@ -21,8 +21,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -37,6 +36,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.secrets import SecretReader
+from reconciler.clock import Clock, utc_now
 from reconciler.errors import EventRejected, SettingsError
 from reconciler.events import Reason
 from reconciler.models import Job
@@ -80,7 +80,7 @@ class Intake:
         queue: JobQueue,
         secrets: SecretReader,
         persistence: BasePersistenceLayer,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ):
         self.settings = settings
         self.queue = queue

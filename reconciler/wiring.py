@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from reconciler.adapters.notify import Notifier, SnsNotifier, StreamNotifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.secrets import SecretReader
 from reconciler.adapters.stack_state import DynamoStackStateStore, FileStackStateStore, StackStateStore
+from reconciler.clock import Clock, Monotonic, utc_now
 from reconciler.converge import Converger
 from reconciler.engine import AutomationEngine, Engine
 from reconciler.lease import LeaseObserver
@@ -51,7 +51,16 @@ class Components:
     locks: LockStore | None
     session: Any | None = None
     # What this process saw of other workers' stack leases; shared by every converger it builds.
-    lease_observer: LeaseObserver = field(default_factory=lambda: LeaseObserver(time.monotonic))
+    # None: a new observer on ``monotonic``.
+    lease_observer: LeaseObserver | None = None
+    # THE clock: converges, audit records, refusals, rollouts and the command line all stamp with it.
+    clock: Clock = utc_now
+    # This process's own clock for how long it has watched a lease or held a message.
+    monotonic: Monotonic = time.monotonic
+
+    def __post_init__(self) -> None:
+        if self.lease_observer is None:
+            self.lease_observer = LeaseObserver(self.monotonic)
 
     def converger(self) -> Converger:
         return Converger(
@@ -63,13 +72,25 @@ class Components:
             notifier=self.notifier,
             redactor=self.redactor,
             locks=self.locks,
-            monotonic=time.monotonic,
+            clock=self.clock,
+            monotonic=self.monotonic,
             lease_observer=self.lease_observer,
         )
 
 
-def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DIR, boto3_session: Any | None = None) -> Components:
+def build(
+    settings: ReconcilerSettings,
+    state_dir: str | Path = DEFAULT_STATE_DIR,
+    boto3_session: Any | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    monotonic: Monotonic | None = None,
+) -> Components:
+    """The components the settings name. ``engine``: use this one instead of the Pulumi automation engine
+    (tests: the engine double); ``clock`` / ``monotonic``: the wall and monotonic clocks (default: the real ones)."""
     aws = settings.aws
+    monotonic = monotonic or time.monotonic
     redactor = Redactor()
     redactor.add_environment(dict(os.environ))
     session = boto3_session
@@ -85,15 +106,18 @@ def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DI
         DynamoAuditLog(session.client("dynamodb"), aws.audit_table, redactor=redactor) if aws.audit_table else FileAuditLog(base / "audit", redactor=redactor)
     )
     notifier: Notifier = SnsNotifier(session.client("sns"), aws.topic_arn, redactor=redactor) if aws.topic_arn else StreamNotifier(redactor=redactor)
-    queue = JobQueue(session.client("sqs"), aws.job_queue_url) if aws.job_queue_url else None
+    queue = JobQueue(session.client("sqs"), aws.job_queue_url, monotonic=monotonic) if aws.job_queue_url else None
     if settings.repository.webhook_secret_id and session is not None:
         redactor.add(SecretReader(session.client("secretsmanager")).read(settings.repository.webhook_secret_id))
-    engine = AutomationEngine(project=settings.project, backend_url=settings.backend_url, secrets_provider=settings.secrets_provider)
+    if engine is None:
+        engine = AutomationEngine(project=settings.project, backend_url=settings.backend_url, secrets_provider=settings.secrets_provider)
     source = open_source(
         settings.repository.url, settings.repository.branch, settings.work_dir, max_archive_bytes=settings.max_desired_state_archive_bytes
     )
     locks = lock_store_for(settings.backend_url, session.client("s3") if session is not None and settings.backend_url.startswith("s3://") else None)
-    return Components(settings, states, audit, notifier, source, engine, redactor, queue, locks, session)
+    return Components(
+        settings, states, audit, notifier, source, engine, redactor, queue, locks, session, clock=clock or utc_now, monotonic=monotonic
+    )
 
 
 def _author(text: str) -> tuple[str, str]:
@@ -110,12 +134,13 @@ class RolloutComponents:
     tick_queue_url: str
 
 
-def build_rollouts(components: Components, clock: Callable[[], datetime] | None = None) -> RolloutComponents:
-    """The rollout controller over the AWS clients of ``components`` (rollouts need AWS: ALB, ECS, ECR)."""
+def build_rollouts(components: Components, clock: Clock | None = None) -> RolloutComponents:
+    """The rollout controller over the AWS clients of ``components`` (rollouts need AWS: ALB, ECS, ECR),
+    on ``components.clock`` unless another ``clock`` is given."""
     settings, session = components.settings, components.session
     if session is None or not (settings.aws.rollout_table and settings.aws.tick_queue_url):
         raise SettingsError("rollouts need aws.rolloutTable and aws.tickQueueUrl (ECS_GITOPS_ROLLOUT_TABLE, ECS_GITOPS_TICK_QUEUE_URL)")
-    now = clock or (lambda: datetime.now(UTC))
+    now = clock or components.clock
     elbv2 = session.client("elbv2")
     store = RolloutStore(session.client("dynamodb"), settings.aws.rollout_table)
     scheduler = SqsTickScheduler(session.client("sqs"), settings.aws.tick_queue_url)

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -44,6 +44,7 @@ from desired_state.loader import LoadedEnvironment, load_environment
 from desired_state.schema import DIGEST_PATTERN
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.queue import JobQueue, ReceivedJob, UnreadableMessage
+from reconciler.clock import Clock, utc_now
 from reconciler.converge import ConvergeOutcome, Converger
 from reconciler.errors import ReconcilerError, SignatureError
 from reconciler.events import EventKind, Phase, Reason, Severity
@@ -198,7 +199,7 @@ class Worker:
         converger: Converger,
         rollouts: RolloutComponents | None = None,
         tick_queue: Any | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock | None = None,
         timings: WorkerTimings | None = None,
         notifier: Notifier | None = None,
         redactor: Redactor | None = None,
@@ -207,7 +208,8 @@ class Worker:
         self.converger = converger
         self.rollouts = rollouts
         self.tick_queue = tick_queue  # an SQS client for the rollout tick queue
-        self.clock = clock
+        # One clock: refusals are stamped like the converger's records unless a test says otherwise.
+        self.clock = clock or getattr(converger, "clock", None) or utc_now
         self.timings = timings or WorkerTimings()
         # Refusals and tick failures are reported like converges: through the converger's notifier and redactor.
         self.notifier = notifier if notifier is not None else getattr(converger, "notifier", None)
@@ -606,7 +608,10 @@ def main(
         handlers = install_process_handlers(early)
     try:
         if components is None:
-            components = build(load_settings())
+            components = build(load_settings(), clock=clock)
+        elif clock is not None:
+            # The caller's clock is THE clock: converges and audit records too, not only ticks and refusals.
+            components = replace(components, clock=clock)
         if handlers is not None:
             handlers.use(components.redactor)
         if components.queue is None:
@@ -614,14 +619,13 @@ def main(
             return 2
         aws = components.settings.aws
         if rollouts is None and aws.rollout_table and aws.tick_queue_url:
-            rollouts = build_rollouts(components, clock)
+            rollouts = build_rollouts(components)
             rollouts.controller.on_transition = rollout_notifier(components.notifier, components.redactor)
         tick_queue = components.session.client("sqs") if rollouts is not None and components.session is not None else None
         # The caller's timings (tests) win; otherwise the settings' worker section.
         timings = timings or WorkerTimings.from_settings(components.settings.worker)
         worker = Worker(
-            components.queue, components.converger(), rollouts, tick_queue,
-            **({"clock": clock} if clock else {}), timings=timings,
+            components.queue, components.converger(), rollouts, tick_queue, clock=components.clock, timings=timings,
         )
     except EcsGitopsError as exc:
         log.error("error: %s", exc)

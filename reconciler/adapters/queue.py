@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -104,9 +105,11 @@ def read_message(message: dict[str, Any]) -> ReceivedJob | UnreadableMessage:
 
 
 class JobQueue:
-    def __init__(self, sqs_client: Any, queue_url: str):
+    def __init__(self, sqs_client: Any, queue_url: str, monotonic: Callable[[], float] = time.monotonic):
         self._sqs = sqs_client
         self._url = queue_url
+        # How long a received message has been held is measured on this process's own clock.
+        self._monotonic = monotonic
 
     def send(self, job: Job) -> str:
         response = self._sqs.send_message(
@@ -133,7 +136,8 @@ class JobQueue:
         if visibility_timeout is not None:
             request["VisibilityTimeout"] = visibility_timeout
         messages = self._sqs.receive_message(**request).get("Messages", [])
-        return [read_message(m) for m in messages]
+        received = self._monotonic()
+        return [replace(read_message(m), received_monotonic=received) for m in messages]
 
     def delete(self, received: ReceivedJob | UnreadableMessage) -> None:
         self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=received.receipt_handle)
@@ -144,7 +148,7 @@ class JobQueue:
         A longer wait comes back early; the job then checks its gate again and is released again.
         Returns the delay actually set.
         """
-        held = (now_monotonic if now_monotonic is not None else time.monotonic()) - received.received_monotonic
+        held = (now_monotonic if now_monotonic is not None else self._monotonic()) - received.received_monotonic
         allowed = max(0, int(MAX_HIDDEN_SECONDS - held - SAFETY_SECONDS))
         delay = max(0, min(delay_seconds, allowed))
         self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=received.receipt_handle, VisibilityTimeout=delay)
