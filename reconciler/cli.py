@@ -496,6 +496,7 @@ def _cmd_unlock(args: argparse.Namespace, out: TextIO) -> int:
     removed = unlock(
         components.locks, components.states, settings.project, env.stack, components.clock(),
         timedelta(seconds=settings.lease_stale_after_seconds), observe_seconds=observe,
+        monotonic=components.monotonic, sleep=components.sleep,
     )
     out.write(f"removed {len(removed)} lock(s) from {env.stack}" + "".join(f"\n  {lock.holder} ({lock.key})" for lock in removed) + "\n")
     return EXIT_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -55,8 +56,9 @@ class Components:
     lease_observer: LeaseObserver | None = None
     # THE clock: converges, audit records, refusals, rollouts and the command line all stamp with it.
     clock: Clock = utc_now
-    # This process's own clock for how long it has watched a lease or held a message.
+    # This process's own clock for how long it has watched a lease or held a message, and its wait.
     monotonic: Monotonic = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
         if self.lease_observer is None:
@@ -86,9 +88,11 @@ def build(
     engine: Engine | None = None,
     clock: Clock | None = None,
     monotonic: Monotonic | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> Components:
     """The components the settings name. ``engine``: use this one instead of the Pulumi automation engine
-    (tests: the engine double); ``clock`` / ``monotonic``: the wall and monotonic clocks (default: the real ones)."""
+    (tests: the engine double); ``clock`` / ``monotonic`` / ``sleep``: the wall clock, the monotonic clock and the
+    wait that goes with it (default: the real ones)."""
     aws = settings.aws
     monotonic = monotonic or time.monotonic
     redactor = Redactor()
@@ -116,7 +120,8 @@ def build(
     )
     locks = lock_store_for(settings.backend_url, session.client("s3") if session is not None and settings.backend_url.startswith("s3://") else None)
     return Components(
-        settings, states, audit, notifier, source, engine, redactor, queue, locks, session, clock=clock or utc_now, monotonic=monotonic
+        settings, states, audit, notifier, source, engine, redactor, queue, locks, session, clock=clock or utc_now, monotonic=monotonic,
+        sleep=sleep or time.sleep,
     )
 
 

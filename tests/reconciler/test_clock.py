@@ -199,6 +199,46 @@ def test_cli_unlock_judges_the_lease_by_the_components_clock(git_repo, tmp_path,
     assert components.states.get("dev").lease is None
 
 
+class WatchDouble:
+    """This process's monotonic clock and sleep for ``unlock``'s watch, so the watch takes no real time.
+
+    Each sleep moves the clock on, and the holder's heartbeat lands during the second one.
+    """
+
+    def __init__(self, beat):
+        self.now = 500.0
+        self.sleeps: list[float] = []
+        self.beat = beat
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if len(self.sleeps) == 2:
+            self.beat()
+
+
+def test_cli_unlock_watches_the_lease_on_the_components_monotonic_clock(git_repo, tmp_path, engine, fake_clock):
+    """A stale-looking lease whose holder beats while ``unlock`` watches is alive: refused, with no real wait."""
+    components = build(local_settings(git_repo, tmp_path), state_dir=tmp_path / "state", engine=engine, clock=fake_clock)
+    beat = FAKE_NOW - timedelta(hours=2)
+    lease = Lease(holder="slow-clock-worker:1", job_id="k" * 32, acquired_at=beat, heartbeat_at=beat, counter=3, token=1)
+    components.states.update("dev", lambda status: status.model_copy(update={"lease": lease}))
+    watch = WatchDouble(lambda: components.states.update(
+        "dev", lambda status: status.model_copy(update={"lease": status.lease.model_copy(update={"counter": 4})})
+    ))
+    components.monotonic, components.sleep = watch.monotonic, watch.sleep
+
+    code, out, err = run_cli(components, "unlock", "--environment", "dev", "--observe-seconds", "600")
+
+    assert code == cli.EXIT_INVALID
+    assert "changed while this command watched it" in err
+    assert len(watch.sleeps) == 2 and sum(watch.sleeps) < 600
+    assert components.states.get("dev").lease.counter == 4
+
+
 def test_cli_locks_ages_locks_by_the_components_clock(git_repo, tmp_path, engine, fake_clock):
     components = build(local_settings(git_repo, tmp_path), state_dir=tmp_path / "state", engine=engine, clock=fake_clock)
     folder = tmp_path / "state" / "backend" / ".pulumi" / "locks" / "organization" / "ecs-gitops" / "dev"
