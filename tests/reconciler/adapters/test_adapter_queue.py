@@ -109,3 +109,22 @@ def test_messages_that_keep_failing_reach_the_dlq(reconciler_aws, queue):
     assert queue.receive() == []
     dead = JobQueue(reconciler_aws.sqs, reconciler_aws.dlq_url).receive()
     assert [d.job for d in dead] == [job]
+
+
+def test_how_long_a_message_was_held_is_measured_on_the_queues_own_monotonic_clock(reconciler_aws):
+    """Eleven and a half hours after the receive (by the injected clock), only what is left of SQS's
+    12 hours, less the safety margin, can still be asked for."""
+    held_for = {"now": 100.0}
+    queue = JobQueue(reconciler_aws.sqs, reconciler_aws.queue_url, monotonic=lambda: held_for["now"])
+    queue.send(make_job())
+    [received] = queue.receive(visibility_timeout=60)
+    seen: list[int] = []
+    reconciler_aws.sqs.meta.events.register(
+        "provide-client-params.sqs.ChangeMessageVisibility", lambda params, **_: seen.append(params["VisibilityTimeout"])
+    )
+    held_for["now"] += 11.5 * 3600
+
+    queue.release(received, 6 * 3600)
+
+    assert received.received_monotonic == 100.0
+    assert seen == [1800 - 60]
