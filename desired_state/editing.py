@@ -117,7 +117,8 @@ def _image_edits(text: str, node: yaml.MappingNode, image: ImageRef, current: di
         wanted = getattr(image, name)
         entry = entries.get(name)
         if entry is None:
-            if wanted is not None:
+            # Absent here; a merge key (``<<: *base``) may still give it the wanted value.
+            if wanted is not None and current.get(name) != wanted:
                 pending.append((name, _render(wanted, '"' if name == "tag" else None, flow)))
             continue
         add_after(last_present, pending)

@@ -242,3 +242,10 @@ def test_any_edit_reads_back_as_the_new_image_and_leaves_every_other_line_alone(
         assert "\n" not in edited.replace("\r\n", "")
     else:
         assert "\r" not in edited
+
+
+def test_a_field_given_by_a_merge_key_is_left_alone_when_it_already_has_the_value():
+    text = "base: &base {repository: frontend}\nservices:\n  frontend:\n    image:\n      <<: *base\n      tag: '1.2'\n"
+    assert set_service_image(text, "frontend", ImageRef(repository="frontend", tag="1.2")) == text
+    edited = set_service_image(text, "frontend", ImageRef(repository="frontend", tag="1.3"))
+    assert edited == text.replace("'1.2'", "'1.3'")
