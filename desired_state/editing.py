@@ -188,8 +188,6 @@ def set_service_image(
             # An alias (``image: *x``): its node is written elsewhere, and editing it edits every use.
             raise DesiredStateError([FieldProblem(file, field, line, "is a YAML alias of an image written elsewhere (an anchor); write the image out in full here so only this service changes")])
         edits = _image_edits(text, node, image, current)
-    elif current == image.model_dump(exclude_none=True):  # pragma: no cover - a mapping node reads as a dict
-        edits = []
     else:
         # Not a mapping (null, a string): whatever is there becomes the image.
         start, end = node.start_mark.index, node.end_mark.index

@@ -249,3 +249,9 @@ def test_a_field_given_by_a_merge_key_is_left_alone_when_it_already_has_the_valu
     assert set_service_image(text, "frontend", ImageRef(repository="frontend", tag="1.2")) == text
     edited = set_service_image(text, "frontend", ImageRef(repository="frontend", tag="1.3"))
     assert edited == text.replace("'1.2'", "'1.3'")
+
+
+def test_an_image_that_is_not_a_mapping_yet_becomes_one_in_place():
+    text = "services:\n  frontend:\n    image:\n    cpu: 256\n"
+    edited = set_service_image(text, "frontend", ImageRef(repository="frontend", tag="1.3"))
+    assert edited == 'services:\n  frontend:\n    image: {repository: frontend, tag: "1.3"}\n    cpu: 256\n'
