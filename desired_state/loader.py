@@ -525,6 +525,22 @@ def decode_text(raw: bytes, file: str, commit: str | None) -> str:
         ) from None
 
 
+def read_yaml_data(text: str, file: str, *, commit: str | None = None, limits: InputLimits = InputLimits()) -> Any:
+    """The plain data of one environment's YAML text within every bound the loader applies (size,
+    nesting, node count, aliases expanded), without the schema; raise :class:`DesiredStateError`
+    for what YAML itself refuses (bounds, tags, duplicate keys). For tools that edit a file the
+    schema may not accept yet."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_file_bytes:
+        raise DesiredStateError(
+            [FieldProblem(file, "", None, f"the file is larger than {limits.max_file_bytes} bytes, the limit for one environment file (max_desired_state_file_bytes)", commit)]
+        )
+    document = _Document(file, text, limits, commit)
+    if document.problems:
+        raise DesiredStateError(document.problems)
+    return document.data
+
+
 def parse_environment_text(
     text: str, file: str, *, commit: str | None = None, limits: InputLimits = InputLimits()
 ) -> tuple[DesiredState, dict[Path, int]]:

@@ -504,13 +504,17 @@ def _cmd_unlock(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.rollout import commands
+    from reconciler.rollout.notify import rollout_notifier
     from reconciler.wiring import build_rollouts
 
     if args.action != "status" and not args.by:
         raise ArgumentError(f"rollout {args.action} needs --by NAME so the rollout's history says who acted")
     settings = _local_settings(args)
     stack = settings.environment(args.environment).stack
-    rollouts = build_rollouts(_build(settings, args))
+    components = _build(settings, args)
+    rollouts = build_rollouts(components)
+    # A person's move is published like the controller's: who, why, through the same helper.
+    notify = rollout_notifier(components.notifier, components.redactor)
     now = rollouts.controller.clock()  # the components' clock
     record = rollouts.store.active(stack, args.service) if args.action != "status" else (
         rollouts.store.active(stack, args.service) or rollouts.store.latest(stack, args.service)
@@ -518,13 +522,15 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
     if record is None:
         raise ReconcilerError(f"no {'running ' if args.action != 'status' else ''}rollout of {args.service} on {args.environment}")
     if args.action == "promote":
-        record = commands.promote(rollouts.store, record.rollout_id, by=args.by, now=now)
+        record = commands.promote(rollouts.store, record.rollout_id, by=args.by, now=now, on_transition=notify)
     elif args.action == "abort":
-        record = commands.abort(rollouts.store, record.rollout_id, by=args.by, reason=args.reason or "aborted from the command line", now=now)
+        reason = args.reason or "aborted from the command line"
+        record = commands.abort(rollouts.store, record.rollout_id, by=args.by, reason=reason, now=now, on_transition=notify)
     elif args.action == "pause":
-        record = commands.pause(rollouts.store, record.rollout_id, by=args.by, reason=args.reason or "paused from the command line", now=now)
+        reason = args.reason or "paused from the command line"
+        record = commands.pause(rollouts.store, record.rollout_id, by=args.by, reason=reason, now=now, on_transition=notify)
     elif args.action == "resume":
-        record = commands.resume(rollouts.store, record.rollout_id, by=args.by, now=now)
+        record = commands.resume(rollouts.store, record.rollout_id, by=args.by, now=now, on_transition=notify)
     if args.action != "status":
         # Act now rather than at the next scheduled tick.
         rollouts.controller.scheduler.schedule(record.rollout_id, now, now)

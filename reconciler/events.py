@@ -36,6 +36,9 @@ class EventKind(StrEnum):
     # A job refused before any phase ran (unknown environment, undeployable image, identity mismatch).
     REFUSED = "refused"
     ROLLOUT_TICK_FAILED = "rollout-tick-failed"
+    # A rollout held (by a person, the worker or a deny window) and let go again.
+    ROLLOUT_PAUSED = "rollout-paused"
+    ROLLOUT_RESUMED = "rollout-resumed"
 
 
 class Reason(StrEnum):

@@ -27,6 +27,7 @@ from reconciler.redact import Redactor
 from reconciler.rollout.controller import RolloutController, SqsTickScheduler
 from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
 from reconciler.rollout.model import RolloutRecord
+from reconciler.rollout.notify import rollout_notifier
 from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.router import AlbWeightedRouter
 from reconciler.rollout.starter import RolloutStarter
@@ -172,7 +173,7 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
     writer = (
         GitImageWriteBack(
             repo.url, repo.branch, components.states, *_author(repo.write_back_author),
-            work_dir=settings.work_dir, signing_key=repo.write_back_signing_key,
+            work_dir=settings.work_dir, signing_key=repo.write_back_signing_key, max_file_bytes=settings.max_desired_state_file_bytes,
         )
         if repo.image_write_back
         else None
@@ -184,4 +185,6 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
         store, components.states, observer, components.engine.outputs,
         lambda record: scheduler.schedule(record.rollout_id, now(), now()), request_converge,
     )
+    # Every transition, the controller's and a superseding push's abort, goes out through the one helper.
+    controller.on_transition = starter.on_transition = rollout_notifier(components.notifier, components.redactor)
     return RolloutComponents(store, controller, starter, settings.aws.tick_queue_url)

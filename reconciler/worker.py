@@ -53,7 +53,8 @@ from reconciler.identity import identity_problems
 from reconciler.models import COMMIT_PATTERN, AuditRecord, Job, Trigger
 from reconciler.redact import RedactingFilter, Redactor, format_exception_scrubbed
 from reconciler.rollout import commands
-from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
+from reconciler.rollout.model import RolloutPhase, RolloutRecord
+from reconciler.rollout.notify import rollout_notifier
 from reconciler.rollout.starter import undeployable_image
 from reconciler.settings import EnvironmentSettings, RetrySettings, WorkerSettings, load_settings
 from reconciler.source import SignerTrust
@@ -110,45 +111,6 @@ class WorkerTimings:
             tick_max_attempts=worker.tick_max_attempts,
             loop_retry=Backoff.of(worker.loop_retry),
         )
-
-
-ROLLOUT_KINDS = {
-    RolloutPhase.SCANNING: EventKind.ROLLOUT_STARTED,
-    RolloutPhase.PROMOTED: EventKind.ROLLOUT_PROMOTED,
-    RolloutPhase.COMPLETE: EventKind.ROLLOUT_COMPLETE,
-    RolloutPhase.ROLLING_BACK: EventKind.ROLLOUT_ROLLING_BACK,
-    RolloutPhase.ROLLED_BACK: EventKind.ROLLOUT_ROLLED_BACK,
-}
-
-
-def rollout_notifier(notifier: Notifier | None, redactor: Redactor) -> Callable[[RolloutRecord, Transition], None]:
-    """Every rollout transition goes out through this one helper, scrubbed."""
-
-    def notify(record: RolloutRecord, transition: Transition) -> None:
-        kind = ROLLOUT_KINDS.get(transition.to_phase, EventKind.ROLLOUT_PROGRESS)
-        severity = Severity.ERROR if transition.to_phase in (RolloutPhase.ROLLING_BACK, RolloutPhase.ROLLED_BACK) else Severity.INFO
-        body = redactor.scrub_value(
-            {
-                "stack": record.stack,
-                "service": record.service,
-                "rolloutId": record.rollout_id,
-                "phase": transition.to_phase.value,
-                "from": transition.from_phase.value if transition.from_phase else None,
-                "reason": transition.reason,
-                "evidence": transition.evidence,
-                "weights": record.weights.model_dump(),
-                "newImage": record.new_image.reference,
-                "oldImage": record.old_image.reference,
-            }
-        )
-        log.info("rollout transition", extra=body)
-        if notifier is not None:
-            notifier.publish(
-                kind=kind, severity=severity, environment=record.environment,
-                subject=f"[{record.environment}] {record.service} {kind.value}: {transition.to_phase.value}", body=body,
-            )
-
-    return notify
 
 
 class TickMessage(BaseModel):

@@ -1,7 +1,11 @@
 """Starting a rollout and the manual controls: status, promote, abort, pause, resume.
 
 Every control is a conditional write on the record's version, retried on conflict, so it is
-safe in the middle of any step; the next tick acts on it. A new image for a service whose
+safe in the middle of any step; the next tick acts on it. Each control records who acted
+(``by``) on the transition it writes and hands that transition, once the write has landed, to
+``on_transition``: the same callable the controller notifies through
+(:func:`reconciler.rollout.notify.rollout_notifier`), so a person's move is published like the
+controller's. A new image for a service whose
 rollout is still running supersedes it: the running one is aborted (traffic back on the live
 colour in one call) and the new one starts from its scan gate. Queueing instead would finish
 shifting customers onto an image that git no longer wants, only to replace it right after.
@@ -17,7 +21,8 @@ from typing import Any
 from desired_state.schema import ImageRef, RolloutSpec
 from desired_state.traffic import ColourWeights, TrafficState, other_colour
 from reconciler.errors import ConflictError, ReconcilerError
-from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources, Transition
+from reconciler.rollout.model import OperatorAction, RolloutPhase, RolloutRecord, RolloutResources, Transition
+from reconciler.rollout.notify import OnTransition
 from reconciler.rollout.store import RolloutStore
 
 
@@ -59,8 +64,12 @@ def start_rollout(
     now: datetime,
     by: str,
     mode: str = "blue-green",
+    on_transition: OnTransition | None = None,
 ) -> RolloutRecord:
-    """Create the rollout record (scan gate first), superseding a running rollout of the same service."""
+    """Create the rollout record (scan gate first), superseding a running rollout of the same service.
+
+    The superseded rollout's abort goes to ``on_transition``; the start itself is reported as the
+    image job's outcome."""
     # The id follows from what is rolled out, so a retried start (same push) names the same rollout.
     rollout_id = hashlib.sha256(f"{stack}|{service}|{new_image.digest or new_image.tag}".encode()).hexdigest()[:32]
     earlier = store.find(rollout_id)
@@ -68,7 +77,10 @@ def start_rollout(
         return earlier  # this very image was already rolled out (or is being): nothing new to start
     running = store.active(stack, service)
     if running is not None and running.phase != RolloutPhase.ROLLING_BACK:
-        abort(store, running.rollout_id, by=by, reason=f"superseded by rollout {rollout_id} of {new_image.reference}", now=now, superseded_by=rollout_id)
+        abort(
+            store, running.rollout_id, by=by, reason=f"superseded by rollout {rollout_id} of {new_image.reference}", now=now,
+            superseded_by=rollout_id, on_transition=on_transition,
+        )
     if mode == "rolling":
         # No colours: ECS replaces the tasks in place.
         from_colour = to_colour = "rolling"
@@ -95,7 +107,7 @@ def start_rollout(
         phase_started_at=now,
         created_at=now,
         updated_at=now,
-        history=[Transition(at=now, from_phase=None, to_phase=RolloutPhase.SCANNING, reason=f"started by {by} for {new_image.reference}")],
+        history=[Transition(at=now, from_phase=None, to_phase=RolloutPhase.SCANNING, reason=f"started by {by} for {new_image.reference}", by=by)],
     )
     for _ in range(5):
         try:
@@ -111,38 +123,70 @@ def start_rollout(
     raise ReconcilerError(f"could not start a rollout of {service} on {stack}: the active rollout kept changing")
 
 
-def _control(store: RolloutStore, rollout_id: str, change: Callable[[RolloutRecord], RolloutRecord], attempts: int = 5) -> RolloutRecord:
+def _control(
+    store: RolloutStore,
+    rollout_id: str,
+    change: Callable[[RolloutRecord], RolloutRecord],
+    on_transition: OnTransition | None,
+    attempts: int = 5,
+) -> RolloutRecord:
     for _ in range(attempts):
         record = store.get(rollout_id)
         if record.phase.terminal:
             raise ReconcilerError(f"rollout {rollout_id} already finished ({record.phase.value})")
         try:
-            return store.put(record, change(record))
+            written = store.put(record, change(record))
         except ConflictError:
             continue
+        # Only a write that landed is news, and exactly once: a retried conflict wrote nothing.
+        if on_transition is not None:
+            on_transition(written, written.history[-1])
+        return written
     raise ReconcilerError(f"rollout {rollout_id} kept changing; try again")
 
 
-def _note(record: RolloutRecord, now: datetime, reason: str, to_phase: RolloutPhase | None = None) -> list[Transition]:
-    return [*record.history, Transition(at=now, from_phase=record.phase, to_phase=to_phase or record.phase, reason=reason)]
+def _note(
+    record: RolloutRecord, now: datetime, reason: str, *, by: str, action: OperatorAction, to_phase: RolloutPhase | None = None
+) -> list[Transition]:
+    transition = Transition(at=now, from_phase=record.phase, to_phase=to_phase or record.phase, reason=reason, by=by, action=action)
+    return [*record.history, transition]
 
 
-def pause(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime) -> RolloutRecord:
+def pause(
+    store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime, on_transition: OnTransition | None = None
+) -> RolloutRecord:
     # An operator's pause is theirs to lift: it must not resume when a change window opens.
     return _control(
         store, rollout_id,
-        lambda r: r.model_copy(update={"paused": True, "paused_by_window": False, "pause_reason": f"{reason} ({by})", "updated_at": now, "history": _note(r, now, f"paused by {by}: {reason}")}),
+        lambda r: r.model_copy(update={
+            "paused": True, "paused_by_window": False, "pause_reason": f"{reason} ({by})", "updated_at": now,
+            "history": _note(r, now, f"paused by {by}: {reason}", by=by, action="pause"),
+        }),
+        on_transition,
     )
 
 
-def resume(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> RolloutRecord:
+def resume(store: RolloutStore, rollout_id: str, *, by: str, now: datetime, on_transition: OnTransition | None = None) -> RolloutRecord:
     return _control(
         store, rollout_id,
-        lambda r: r.model_copy(update={"paused": False, "pause_reason": None, "paused_by_window": False, "updated_at": now, "history": _note(r, now, f"resumed by {by}")}),
+        lambda r: r.model_copy(update={
+            "paused": False, "pause_reason": None, "paused_by_window": False, "updated_at": now,
+            "history": _note(r, now, f"resumed by {by}", by=by, action="resume"),
+        }),
+        on_transition,
     )
 
 
-def abort(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime, superseded_by: str | None = None) -> RolloutRecord:
+def abort(
+    store: RolloutStore,
+    rollout_id: str,
+    *,
+    by: str,
+    reason: str,
+    now: datetime,
+    superseded_by: str | None = None,
+    on_transition: OnTransition | None = None,
+) -> RolloutRecord:
     def change(r: RolloutRecord) -> RolloutRecord:
         text = f"aborted by {by}: {reason}"
         return r.model_copy(
@@ -153,14 +197,14 @@ def abort(store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: da
                 "paused": False,
                 "superseded_by": superseded_by,
                 "updated_at": now,
-                "history": _note(r, now, text, RolloutPhase.ROLLING_BACK),
+                "history": _note(r, now, text, by=by, action="abort", to_phase=RolloutPhase.ROLLING_BACK),
             }
         )
 
-    return _control(store, rollout_id, change)
+    return _control(store, rollout_id, change, on_transition)
 
 
-def promote(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> RolloutRecord:
+def promote(store: RolloutStore, rollout_id: str, *, by: str, now: datetime, on_transition: OnTransition | None = None) -> RolloutRecord:
     def change(r: RolloutRecord) -> RolloutRecord:
         if r.phase in (RolloutPhase.SCANNING, RolloutPhase.DEPLOYING, RolloutPhase.SMOKE_TESTING):
             raise ReconcilerError(f"rollout {r.rollout_id} is {r.phase.value}: the new colour has not passed its gates, so it cannot take traffic yet")
@@ -176,11 +220,13 @@ def promote(store: RolloutStore, rollout_id: str, *, by: str, now: datetime) -> 
                 "manual_promote": True,
                 "paused": False,
                 "updated_at": now,
-                "history": _note(r, now, f"promoted by {by}: all traffic to {r.to_colour} without further bakes", RolloutPhase.SHIFTING),
+                "history": _note(
+                    r, now, f"promoted by {by}: all traffic to {r.to_colour} without further bakes", by=by, action="promote", to_phase=RolloutPhase.SHIFTING
+                ),
             }
         )
 
-    return _control(store, rollout_id, change)
+    return _control(store, rollout_id, change, on_transition)
 
 
 def describe(record: RolloutRecord) -> str:

@@ -29,12 +29,20 @@ class RolloutPhase(StrEnum):
         return self in (RolloutPhase.COMPLETE, RolloutPhase.ROLLED_BACK)
 
 
+OperatorAction = Literal["promote", "abort", "pause", "resume"]
+
+
 class Transition(Record):
     at: datetime
     from_phase: RolloutPhase | None
     to_phase: RolloutPhase
     reason: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+    # Who wrote it: a person (``--by``), the image push that started or superseded the rollout, the
+    # worker; ``None`` for the controller's own decisions (and for entries older than this field).
+    by: str | None = None
+    # The control that wrote it (``None`` for the controller's decisions and a rollout's start).
+    action: OperatorAction | None = None
 
 
 class RolloutResources(Record):

@@ -22,6 +22,7 @@ from reconciler.adapters.stack_state import StackStateStore
 from reconciler.models import ImageEvent, Job
 from reconciler.rollout import commands
 from reconciler.rollout.model import RolloutRecord, RolloutResources
+from reconciler.rollout.notify import OnTransition
 from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.store import RolloutStore
 from reconciler.settings import EnvironmentSettings
@@ -69,6 +70,7 @@ class RolloutStarter:
         outputs_of: Callable[[str], Mapping[str, Any]],
         schedule_tick: Callable[[RolloutRecord], None],
         request_converge: Callable[[str], None],
+        on_transition: OnTransition | None = None,
     ):
         self.store = store
         self.states = states
@@ -76,6 +78,8 @@ class RolloutStarter:
         self.outputs_of = outputs_of
         self.schedule_tick = schedule_tick
         self.request_converge = request_converge
+        # A newer image aborts the running rollout: that abort is notified like every transition.
+        self.on_transition = on_transition
 
     def on_image_push(self, job: Job, env: EnvironmentSettings, desired: DesiredState, now: datetime) -> StartResult:
         image = job.image
@@ -115,6 +119,7 @@ class RolloutStarter:
                 live_desired_count=spec.desired_count,
                 now=now,
                 by=f"{job.trigger.value}:{job.event_id}",
+                on_transition=self.on_transition,
             )
         except commands.RolloutBusyError as exc:
             return StartResult(None, str(exc), retry_after_seconds=30)
@@ -143,6 +148,7 @@ class RolloutStarter:
                 self.store, stack=job.stack, environment=job.environment, service=service, new_image=new_image,
                 traffic=TrafficState(), desired_image=spec.image, spec=spec.rollout, resources=resources,
                 live_desired_count=spec.desired_count, now=now, by=f"{job.trigger.value}:{job.event_id}", mode="rolling",
+                on_transition=self.on_transition,
             )
         except commands.RolloutBusyError as exc:
             return StartResult(None, str(exc), retry_after_seconds=30)

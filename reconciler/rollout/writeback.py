@@ -4,7 +4,12 @@ Git stays the record of what runs: the commit names the service, tag, digest and
 triggered it, and it triggers the converge like any other push. Before the commit lands, the
 live colour is pinned to its current image in the traffic state, so the converge stages only
 the idle colour. A push that loses a race (another service's image, pushed at the same moment)
-is retried: fetch, re-apply the one-line edit on the new head, push; bounded.
+is retried: fetch, re-apply the edit on the new head, push; bounded.
+
+The file is edited in place (:func:`~desired_state.editing.set_service_image`): the commit's diff
+is exactly the changed values, in the file's own style and line endings. An image already equal
+by value to the one written back is no change, and no change is no commit: a commit would
+trigger a converge for nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desired_state.editing import set_service_image
-from desired_state.loader import environment_file
+from desired_state.loader import DEFAULT_MAX_FILE_BYTES, InputLimits, decode_text, environment_file, read_environment_bytes, source_file_of
 from desired_state.schema import ImageRef
 from reconciler.adapters.stack_state import StackStateStore
 from reconciler.errors import SourceError
@@ -39,6 +44,7 @@ class GitImageWriteBack:
         signing_key: str | None = None,
         attempts: int = PUSH_ATTEMPTS,
         before_push: Callable[[Path, int], None] = lambda clone, attempt: None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ):
         self.url = url
         self.branch = branch
@@ -49,6 +55,7 @@ class GitImageWriteBack:
         self._sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={Path(signing_key).expanduser()}"] if signing_key else []
         self.attempts = attempts
         self._before_push = before_push  # a seam for tests to race another writer
+        self.max_file_bytes = max_file_bytes
 
     def stage(self, record: RolloutRecord) -> str:
         # Pin first: once the commit lands, a converge must move only the idle colour.
@@ -71,11 +78,15 @@ class GitImageWriteBack:
         try:
             _git(["clone", "--quiet", "--branch", self.branch, self.url, str(clone)])
             for attempt in range(1, self.attempts + 1):
-                file = environment_file(clone, environment)
-                edited = set_service_image(file.read_text(), service, image, str(file.relative_to(clone)))
-                if edited == file.read_text():
+                file, name = environment_file(clone, environment), source_file_of(environment)
+                # Bytes, not text mode: text mode would turn CRLF into LF and rewrite every line.
+                raw = read_environment_bytes(file, name, None, self.max_file_bytes)
+                text = decode_text(raw, name, None)
+                edited = set_service_image(text, service, image, name, InputLimits(max_file_bytes=self.max_file_bytes))
+                if edited == text:  # the image there already equals this one by value
                     return _git(["rev-parse", "HEAD"], cwd=clone).stdout.decode().strip()
-                file.write_text(edited)
+                bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
+                file.write_bytes(bom + edited.encode("utf-8"))
                 _git([*self._sign, "commit", "--quiet", *(["-S"] if self._sign else []), "-am", message], cwd=clone, env=self.author)
                 self._before_push(clone, attempt)
                 pushed = _git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], cwd=clone, check=False)

@@ -138,3 +138,85 @@ def test_settings_refuse_unsigned_write_back_into_an_environment_that_requires_s
     ReconcilerSettings.model_validate(
         {"repository": {"url": "x", "imageWriteBack": False}, "environments": {"prod": {"stack": "prod", "suffix": "prod", "production": True, "allowedSignersFile": "/a"}}}
     )
+
+
+# --- nothing to change, nothing committed; a change is exactly its lines --------------------------
+
+DIGEST_A = "sha256:" + "a" * 64
+BLOCK_DEV = (EXAMPLE_DIR / "environments" / "dev.yaml").read_text().replace(
+    '    image: {repository: frontend, tag: "1.4.2"}\n',
+    "    image:  # set by the release job\n      repository: frontend\n      tag: \"1.2\"\n"
+    f"      digest: {DIGEST_A}\n",
+)
+
+
+def origin_holding(tmp_path: Path, dev_yaml: bytes) -> Path:
+    """A bare desired-state repo whose environments/dev.yaml is exactly ``dev_yaml``."""
+    seed = tmp_path / "seed-exact"
+    (seed / "environments").mkdir(parents=True)
+    (seed / "environments" / "dev.yaml").write_bytes(dev_yaml)
+    git("init", "-q", "-b", "main", cwd=seed)
+    git("config", "core.autocrlf", "false", cwd=seed)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "add", ".", cwd=seed)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
+    bare = tmp_path / "exact.git"
+    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
+    return bare
+
+
+def commits(origin: Path) -> int:
+    return int(git("rev-list", "--count", "main", cwd=origin))
+
+
+def test_a_revert_to_the_image_already_there_commits_nothing_in_block_style(tmp_path):
+    origin = origin_holding(tmp_path, BLOCK_DEV.encode())
+    head = git("rev-parse", "main", cwd=origin)
+    writer = GitImageWriteBack(str(origin), "main", FileStackStateStore(tmp_path / "status"))
+    rollout = record("frontend", ImageRef(repository="frontend", tag="1.3")).model_copy(
+        update={"old_image": ImageRef(repository="frontend", tag="1.2", digest=DIGEST_A), "rollback_reason": "scan gate failed"}
+    )
+    assert writer.revert(rollout) == head
+    assert commits(origin) == 1
+
+
+def test_staging_the_image_already_there_commits_nothing(tmp_path):
+    origin = origin_holding(tmp_path, BLOCK_DEV.encode())
+    writer = GitImageWriteBack(str(origin), "main", FileStackStateStore(tmp_path / "status"))
+    writer.stage(record("frontend", ImageRef(repository="frontend", tag="1.2", digest=DIGEST_A)))
+    assert commits(origin) == 1
+
+
+def test_the_diff_of_a_real_change_is_exactly_the_changed_lines(tmp_path):
+    origin = origin_holding(tmp_path, BLOCK_DEV.encode())
+    writer = GitImageWriteBack(str(origin), "main", FileStackStateStore(tmp_path / "status"))
+    writer.stage(record("frontend", ImageRef(repository="frontend", tag="1.3", digest="sha256:" + "b" * 64)))
+    assert commits(origin) == 2
+    diff = git("diff", "--unified=0", "main~1", "main", cwd=origin).splitlines()
+    changed = [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == ['-      tag: "1.2"', f"-      digest: {DIGEST_A}", '+      tag: "1.3"', "+      digest: sha256:" + "b" * 64]
+
+
+def test_a_crlf_file_keeps_its_line_endings_and_only_the_changed_line_moves(tmp_path):
+    crlf = BLOCK_DEV.replace("\n", "\r\n").encode()
+    origin = origin_holding(tmp_path, crlf)
+    writer = GitImageWriteBack(str(origin), "main", FileStackStateStore(tmp_path / "status"))
+    rollout = record("frontend", ImageRef(repository="frontend", tag="1.3")).model_copy(
+        update={"old_image": ImageRef(repository="frontend", tag="1.1", digest=DIGEST_A), "rollback_reason": "alarm fired"}
+    )
+    writer.revert(rollout)
+    after = subprocess.run(["git", "show", "main:environments/dev.yaml"], cwd=origin, check=True, capture_output=True).stdout
+    assert after == crlf.replace(b'tag: "1.2"', b'tag: "1.1"')
+    # And the same revert again is no change: nothing more is committed.
+    writer.revert(rollout)
+    assert commits(origin) == 2
+
+
+def test_a_service_missing_from_the_file_is_a_clear_error_naming_the_file_and_field(tmp_path):
+    from desired_state.errors import DesiredStateError
+
+    origin = origin_holding(tmp_path, b"environmentSuffix: dev\nservices: {}\n")
+    writer = GitImageWriteBack(str(origin), "main", FileStackStateStore(tmp_path / "status"))
+    with pytest.raises(DesiredStateError) as refused:
+        writer.commit_image("dev", "frontend", ImageRef(repository="frontend", tag="1.3"), "never lands")
+    assert "environments/dev.yaml: services.frontend.image: not found" in str(refused.value)
+    assert commits(origin) == 1
