@@ -385,12 +385,15 @@ class Worker:
         return ConvergeOutcome("succeeded", EventKind.ROLLOUT_STARTED, Reason.ROLLOUT_STARTED, Severity.INFO, result.message)
 
     def _scan_finished(self, job: Job) -> ConvergeOutcome:
-        """A finished scan wakes the rollout waiting for it instead of waiting for its next poll."""
+        """A finished scan wakes the rollout waiting for it instead of waiting for its next poll.
+
+        A wake-up, not a tick: the tick runtime runs it at once (this worker runs no ticks)."""
         assert self.rollouts is not None and job.image is not None
         active = self.rollouts.store.active(job.stack, job.image.service)
         if active is not None and active.phase == RolloutPhase.SCANNING and active.new_image.digest == job.image.digest:
-            record = self.rollouts.controller.tick(active.rollout_id)
-            return ConvergeOutcome("succeeded", EventKind.ROLLOUT_PROGRESS, Reason.ROLLOUT_STARTED, Severity.INFO, f"rollout {record.rollout_id}: {record.phase.value}")
+            now = self.clock()
+            self.rollouts.controller.scheduler.schedule(active.rollout_id, now, now)
+            return ConvergeOutcome("succeeded", EventKind.ROLLOUT_PROGRESS, Reason.ROLLOUT_STARTED, Severity.INFO, f"rollout {active.rollout_id}: woken")
         return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SKIPPED_ROLLOUT, Severity.INFO, "no rollout waits for this scan")
 
 

@@ -138,7 +138,11 @@ def test_a_finished_scan_ticks_the_rollout_waiting_for_it_at_once(world, kit, ri
     outcome = worker._handle(rig.job("frontend", image, Trigger.ECR_IMAGE_SCAN), 1)
 
     assert outcome.outcome == "succeeded"
-    assert outcome.message == f"rollout {record.rollout_id}: deploying"
+    assert outcome.message == f"rollout {record.rollout_id}: woken"
+    # The converge worker runs no tick: it wakes the rollout now, and the tick runtime ticks it.
+    assert world.store.get(record.rollout_id).version == version
+    assert world.scheduler.calls[-1] == (record.rollout_id, world.clock(), world.clock())
+    world.tick(record.rollout_id)
     stored = world.store.get(record.rollout_id)
     assert stored.phase == RolloutPhase.DEPLOYING
     assert stored.phase_started_at == world.clock()  # now, not at the next 15 s poll
