@@ -116,15 +116,15 @@ class CoalescingTickScheduler:
     def schedule(self, rollout_id: str, at: datetime, now: datetime, cause: str | None = None) -> None:
         for _ in range(self._max_races):
             current = self.wake(rollout_id)
-            if coalesces(current, at, now, self.grace):
-                log.debug("wake-up coalesced", extra={"rollout_id": rollout_id, "at": at.isoformat(), "pending_at": current.at.isoformat()})  # type: ignore[union-attr]
+            if current is not None and coalesces(current, at, now, self.grace):
+                log.debug("wake-up coalesced", extra={"rollout_id": rollout_id, "at": at.isoformat(), "pending_at": current.at.isoformat()})
                 return
             token = self._new_token()
             try:
                 self._put(Wake(rollout_id, token, at, WakeState.PENDING), current)
             except WakeMoved:
                 continue
-            self.send(TickMessage(rollout_id=rollout_id, not_before=at, token=token, cause=(cause or None) and cause[:CAUSE_LIMIT]), now)
+            self.send(TickMessage(rollout_id=rollout_id, not_before=at, token=token, cause=cause[:CAUSE_LIMIT] if cause else None), now)
             return
         # Others kept moving the item: each of them wrote a wake-up of their own, and that one stands.
         log.warning("the wake-up of rollout %s kept moving while scheduling; the newest one stands", rollout_id, extra={"rollout_id": rollout_id})
