@@ -200,9 +200,27 @@ class WorkerSettings(Model):
 
     job_visibility_seconds: int = Field(default=2 * 3600, ge=60, le=43200)  # SQS caps visibility at 12 h
     job_retry: RetrySettings = RetrySettings(base_seconds=60, cap_seconds=1800)
-    tick_retry: RetrySettings = RetrySettings(base_seconds=30, cap_seconds=900)
-    tick_max_attempts: int = Field(default=6, ge=1, le=1000)
+    # Old keys, from when the worker ran the rollout ticks: still accepted, and used by the tick
+    # runtime when its own ``ticks`` section does not set ``retry`` / ``maxAttempts``.
+    tick_retry: RetrySettings | None = None
+    tick_max_attempts: int | None = Field(default=None, ge=1, le=1000)
     loop_retry: RetrySettings = RetrySettings(base_seconds=5, cap_seconds=300)
+
+
+class TickSettings(Model):
+    """The tick runtime's timings (``python -m reconciler.ticks``). template.yaml's tick queue must
+    agree: its redrive maxReceiveCount is ``maxAttempts``."""
+
+    # A failing tick comes back after this backoff; on attempt ``maxAttempts`` the rollout is paused.
+    retry: RetrySettings = RetrySettings(base_seconds=30, cap_seconds=900)
+    max_attempts: int = Field(default=6, ge=1, le=1000)
+    # A round of the tick loop that fails (SQS unreachable) is retried after this backoff.
+    loop_retry: RetrySettings = RetrySettings(base_seconds=5, cap_seconds=300)
+    # How often the watchdog looks for active rollouts without a live wake-up (the polling fallback).
+    sweep_seconds: int = Field(default=60, ge=1, le=3600)
+    # A pending wake-up this long past due is taken as lost (its message was never sent, or is gone)
+    # and sent again; longer than one tick takes (a smoke call, a git push), shorter than a bake.
+    overdue_grace_seconds: int = Field(default=120, ge=1, le=3600)
 
 
 class AwsResources(Model):
@@ -237,6 +255,17 @@ class ReconcilerSettings(Model):
     stack_busy_retry_seconds: int = Field(default=60, ge=1)
     worker: WorkerSettings = WorkerSettings()
     aws: AwsResources = AwsResources()
+    ticks: TickSettings = TickSettings()
+
+    @model_validator(mode="after")
+    def _old_tick_keys(self) -> ReconcilerSettings:
+        """``worker.tickRetry`` / ``worker.tickMaxAttempts`` (the old keys) fill what ``ticks`` leaves unset."""
+        moved: dict[str, Any] = {}
+        if self.worker.tick_retry is not None and "retry" not in self.ticks.model_fields_set:
+            moved["retry"] = self.worker.tick_retry
+        if self.worker.tick_max_attempts is not None and "max_attempts" not in self.ticks.model_fields_set:
+            moved["max_attempts"] = self.worker.tick_max_attempts
+        return self.model_copy(update={"ticks": self.ticks.model_copy(update=moved)}) if moved else self
 
     @model_validator(mode="after")
     def _heartbeat_well_inside_stale_interval(self) -> ReconcilerSettings:

@@ -24,7 +24,7 @@ from reconciler.locks import LockStore, lock_store_for
 from reconciler.errors import SettingsError
 from reconciler.models import Job, Trigger
 from reconciler.redact import Redactor
-from reconciler.rollout.controller import RolloutController, SqsTickScheduler
+from reconciler.rollout.controller import RolloutController
 from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
 from reconciler.rollout.model import RolloutRecord
 from reconciler.rollout.notify import rollout_notifier
@@ -35,6 +35,7 @@ from reconciler.rollout.store import RolloutStore
 from reconciler.rollout.writeback import GitImageWriteBack
 from reconciler.windows import decide as decide_window
 from reconciler.settings import ReconcilerSettings
+from reconciler.ticks.schedule import CoalescingTickScheduler
 from reconciler.source import DesiredStateSource, open_source
 
 DEFAULT_STATE_DIR = "~/.ecs-gitops"
@@ -149,7 +150,11 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
     now = clock or components.clock
     elbv2 = session.client("elbv2")
     store = RolloutStore(session.client("dynamodb"), settings.aws.rollout_table)
-    scheduler = SqsTickScheduler(session.client("sqs"), settings.aws.tick_queue_url)
+    # One pending wake-up per rollout (SqsTickScheduler, which sends every wake-up, stays for tests and tools).
+    scheduler = CoalescingTickScheduler(
+        session.client("dynamodb"), settings.aws.rollout_table, session.client("sqs"), settings.aws.tick_queue_url,
+        overdue_grace_seconds=settings.ticks.overdue_grace_seconds,
+    )
 
     def router_for(record: RolloutRecord) -> AlbWeightedRouter:
         return AlbWeightedRouter(elbv2, record.resources.listener_arn, record.resources.target_groups, record.resources.rule_arn)

@@ -1,4 +1,8 @@
-"""The worker: take jobs from the queue and converge them. Runs as a Fargate task (``python -m reconciler.worker``).
+"""The converge worker: take jobs from the queue and converge them. Runs as a Fargate task (``python -m reconciler.worker``).
+
+It runs no rollout ticks: those run in the tick runtime (``python -m reconciler.ticks``, see
+:mod:`reconciler.ticks`), so a rollout's alarm watch and rollback never wait for a converge. An
+image push still comes here: it starts a rollout (whose first tick goes to the tick queue).
 
 A finished job's message is deleted; a job that must wait (change window, busy stack) is made
 visible again after its wait, which also holds back later jobs of the same stack (FIFO group).
@@ -12,9 +16,6 @@ No message can stop the worker:
 - an unexpected error inside a job is recorded by the converger (outcome, audit record,
   notification); its message stays in the queue and comes back after a backoff, and after the
   queue's redrive limit (template.yaml) it lands in the DLQ. The worker goes on with other stacks;
-- a rollout tick that fails is retried with backoff; on its last allowed attempt the rollout
-  is paused with the reason and one notification goes out, and SQS parks the tick in the tick
-  DLQ. A tick that is not a tick is dropped with a log line;
 - a round of the loop that fails (SQS unreachable, credentials expired) is logged and retried.
 
 Only an interrupt (``KeyboardInterrupt``, ``SystemExit``) stops the loop. Whatever escapes is
@@ -36,9 +37,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
-
 from desired_state.errors import EcsGitopsError
 from desired_state.loader import LoadedEnvironment, load_environment
 from desired_state.schema import DIGEST_PATTERN
@@ -46,15 +44,13 @@ from reconciler.adapters.notify import Notifier
 from reconciler.adapters.queue import JobQueue, ReceivedJob, UnreadableMessage
 from reconciler.clock import Clock, utc_now
 from reconciler.converge import ConvergeOutcome, Converger
-from reconciler.errors import ReconcilerError, SignatureError
+from reconciler.errors import SignatureError
 from reconciler.events import EventKind, Phase, Reason, Severity
 from reconciler.floors import floor_problems
 from reconciler.identity import identity_problems
 from reconciler.models import COMMIT_PATTERN, AuditRecord, Job, Trigger
 from reconciler.redact import RedactingFilter, Redactor, format_exception_scrubbed
-from reconciler.rollout import commands
-from reconciler.rollout.model import RolloutPhase, RolloutRecord
-from reconciler.rollout.notify import rollout_notifier
+from reconciler.rollout.model import RolloutPhase
 from reconciler.rollout.starter import undeployable_image
 from reconciler.settings import EnvironmentSettings, RetrySettings, WorkerSettings, load_settings
 from reconciler.source import SignerTrust
@@ -64,7 +60,6 @@ log = logging.getLogger("ecs_gitops.worker")
 
 IMAGE_TRIGGERS = (Trigger.ECR_IMAGE_PUSH, Trigger.ECR_IMAGE_SCAN)
 WORKER_ACTOR = "ecs-gitops worker"
-TICK_FAILED_NOTE = "rollout tick failed"
 ERROR_TEXT_LIMIT = 500
 
 
@@ -98,8 +93,6 @@ class WorkerTimings:
 
     job_visibility_seconds: int = _DEFAULT_TIMINGS.job_visibility_seconds
     job_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULT_TIMINGS.job_retry))
-    tick_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULT_TIMINGS.tick_retry))
-    tick_max_attempts: int = _DEFAULT_TIMINGS.tick_max_attempts
     loop_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULT_TIMINGS.loop_retry))
 
     @classmethod
@@ -107,19 +100,10 @@ class WorkerTimings:
         return cls(
             job_visibility_seconds=worker.job_visibility_seconds,
             job_retry=Backoff.of(worker.job_retry),
-            tick_retry=Backoff.of(worker.tick_retry),
-            tick_max_attempts=worker.tick_max_attempts,
             loop_retry=Backoff.of(worker.loop_retry),
         )
 
 
-class TickMessage(BaseModel):
-    """A rollout tick on the tick queue, as :class:`~reconciler.rollout.controller.SqsTickScheduler` sends it."""
-
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
-
-    rollout_id: str = Field(min_length=1, max_length=200)
-    not_before: AwareDatetime
 
 
 @dataclass(frozen=True)
@@ -160,7 +144,6 @@ class Worker:
         queue: JobQueue,
         converger: Converger,
         rollouts: RolloutComponents | None = None,
-        tick_queue: Any | None = None,
         clock: Clock | None = None,
         timings: WorkerTimings | None = None,
         notifier: Notifier | None = None,
@@ -169,11 +152,10 @@ class Worker:
         self.queue = queue
         self.converger = converger
         self.rollouts = rollouts
-        self.tick_queue = tick_queue  # an SQS client for the rollout tick queue
         # One clock: refusals are stamped like the converger's records unless a test says otherwise.
         self.clock = clock or getattr(converger, "clock", None) or utc_now
         self.timings = timings or WorkerTimings()
-        # Refusals and tick failures are reported like converges: through the converger's notifier and redactor.
+        # Refusals are reported like converges: through the converger's notifier and redactor.
         self.notifier = notifier if notifier is not None else getattr(converger, "notifier", None)
         self.redactor = redactor or getattr(converger, "redactor", None) or Redactor()
 
@@ -368,118 +350,16 @@ class Worker:
         return ConvergeOutcome("succeeded", EventKind.ROLLOUT_STARTED, Reason.ROLLOUT_STARTED, Severity.INFO, result.message)
 
     def _scan_finished(self, job: Job) -> ConvergeOutcome:
-        """A finished scan wakes the rollout waiting for it instead of waiting for its next poll."""
+        """A finished scan wakes the rollout waiting for it instead of waiting for its next poll.
+
+        A wake-up, not a tick: the tick runtime runs it at once (this worker runs no ticks)."""
         assert self.rollouts is not None and job.image is not None
         active = self.rollouts.store.active(job.stack, job.image.service)
         if active is not None and active.phase == RolloutPhase.SCANNING and active.new_image.digest == job.image.digest:
-            record = self.rollouts.controller.tick(active.rollout_id)
-            return ConvergeOutcome("succeeded", EventKind.ROLLOUT_PROGRESS, Reason.ROLLOUT_STARTED, Severity.INFO, f"rollout {record.rollout_id}: {record.phase.value}")
+            now = self.clock()
+            self.rollouts.controller.scheduler.schedule(active.rollout_id, now, now)
+            return ConvergeOutcome("succeeded", EventKind.ROLLOUT_PROGRESS, Reason.ROLLOUT_STARTED, Severity.INFO, f"rollout {active.rollout_id}: woken")
         return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SKIPPED_ROLLOUT, Severity.INFO, "no rollout waits for this scan")
-
-    # ------------------------------------------------------------------ rollout ticks
-
-    def run_ticks_once(self, wait_seconds: int = 0) -> list[RolloutRecord]:
-        """Advance the rollouts whose next tick is due. No tick, however broken, raises out of here."""
-        if self.rollouts is None or self.tick_queue is None:
-            return []
-        advanced = []
-        response = self.tick_queue.receive_message(
-            QueueUrl=self.rollouts.tick_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
-        )
-        for message in response.get("Messages", []):
-            record = self._tick(message)
-            if record is not None:
-                advanced.append(record)
-        return advanced
-
-    def _tick(self, message: dict[str, Any]) -> RolloutRecord | None:
-        assert self.rollouts is not None
-        receipt = message["ReceiptHandle"]
-        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
-        try:
-            tick = TickMessage.model_validate_json(message.get("Body", ""))
-        except (ValidationError, ValueError, RecursionError) as exc:
-            problem = self.redactor.scrub(str(exc))[:ERROR_TEXT_LIMIT]
-            log.warning("rollout tick dropped: its body is not a tick", extra={"message_id": message.get("MessageId"), "problem": problem})
-            self._delete_tick(receipt)
-            return None
-        record = None
-        try:
-            if self.rollouts.store.find(tick.rollout_id) is None:
-                log.warning("rollout tick dropped: no such rollout", extra={"rollout_id": tick.rollout_id})
-            elif tick.not_before > (now := self.clock()):
-                # SQS delays stop at 15 minutes; a longer wait is re-queued until it is due.
-                self.rollouts.controller.scheduler.schedule(tick.rollout_id, tick.not_before, now)
-            else:
-                record = self.rollouts.controller.tick(tick.rollout_id)
-        except Exception as exc:  # noqa: BLE001 - one rollout's failure must not stop the others or the worker
-            self._tick_failed(tick, receipt, attempt, exc)
-            return None
-        self._delete_tick(receipt)
-        return record
-
-    def _delete_tick(self, receipt: str) -> None:
-        assert self.rollouts is not None
-        try:
-            self.tick_queue.delete_message(QueueUrl=self.rollouts.tick_queue_url, ReceiptHandle=receipt)
-        except Exception:  # noqa: BLE001 - a tick delivered twice is harmless (conditional writes)
-            log.warning("could not delete a rollout tick; it comes back and is handled again", exc_info=True)
-
-    def _tick_failed(self, tick: TickMessage, receipt: str, attempt: int, exc: Exception) -> None:
-        assert self.rollouts is not None
-        delay = self.timings.tick_retry.delay(attempt)
-        last = attempt >= self.timings.tick_max_attempts
-        log.error(
-            "rollout tick failed; " + ("parking it in the tick DLQ" if last else f"retrying in {delay}s"),
-            exc_info=exc, extra={"rollout_id": tick.rollout_id, "attempt": attempt, "max_attempts": self.timings.tick_max_attempts},
-        )
-        try:
-            self.tick_queue.change_message_visibility(QueueUrl=self.rollouts.tick_queue_url, ReceiptHandle=receipt, VisibilityTimeout=delay)
-        except Exception:  # noqa: BLE001 - the queue's own visibility timeout then spaces the retry
-            log.warning("could not delay the failed rollout tick's retry", exc_info=True, extra={"rollout_id": tick.rollout_id})
-        if last:
-            self._park(tick.rollout_id, attempt, exc)
-
-    def _park(self, rollout_id: str, attempts: int, exc: Exception) -> None:
-        """The tick's last attempt failed: pause the rollout with the reason and notify once."""
-        assert self.rollouts is not None
-        error = self.redactor.scrub(_error_text(exc))[:ERROR_TEXT_LIMIT]
-        record = None
-        try:
-            record = self.rollouts.store.find(rollout_id)
-            if record is not None and record.paused and TICK_FAILED_NOTE in (record.pause_reason or ""):
-                return  # another copy of this tick already paused it and told people
-            if record is not None and not record.phase.terminal:
-                action = f"ecs-gitops rollout resume --environment {record.environment} --service {record.service} --by NAME"
-                note = f"{TICK_FAILED_NOTE} {attempts} times ({error}); its tick is parked in the tick DLQ. Fix the cause, then run: {action}"
-                record = commands.pause(self.rollouts.store, rollout_id, by=WORKER_ACTOR, reason=note, now=self.clock())
-        except ReconcilerError as marked:
-            log.warning("could not pause the rollout whose tick failed", extra={"rollout_id": rollout_id, "problem": str(marked)})
-        except Exception:  # noqa: BLE001 - the notification below still tells people
-            log.warning("could not pause the rollout whose tick failed", exc_info=True, extra={"rollout_id": rollout_id})
-        if record is not None and record.phase.terminal:
-            return
-        environment = record.environment if record else "unknown"
-        service = record.service if record else "unknown"
-        body = self.redactor.scrub_value(
-            {
-                "rolloutId": rollout_id, "stack": record.stack if record else None, "service": service,
-                "phase": record.phase.value if record else None, "attempts": attempts, "reason": Reason.TICK_FAILED.value,
-                "error": error, "paused": bool(record and record.paused),
-                "action": (record.pause_reason if record and record.paused else "fix the cause, then move the tick back from the tick DLQ"),
-            }
-        )
-        if self.notifier is None:
-            return
-        try:
-            self.notifier.publish(
-                kind=EventKind.ROLLOUT_TICK_FAILED, severity=Severity.ERROR, environment=environment,
-                subject=f"[{environment}] {service} {EventKind.ROLLOUT_TICK_FAILED.value}: {Reason.TICK_FAILED.value} after {attempts} attempts",
-                body=body,
-            )
-        except Exception:  # noqa: BLE001 - the rollout is paused and the error logged; the worker goes on
-            log.error("could not notify the failed rollout tick", exc_info=True, extra={"rollout_id": rollout_id})
 
 
 # ---------------------------------------------------------------------- the process
@@ -488,7 +368,7 @@ class Worker:
 def serve(
     worker: Worker, *, once: bool = False, wait_seconds: int = 20, sleep: Callable[[float], None] = time.sleep, timings: WorkerTimings | None = None,
 ) -> int:
-    """The worker's loop: ticks, then jobs, forever (``once``: until the queue is empty).
+    """The worker's loop: jobs, forever (``once``: until the queue is empty).
 
     A round that fails as a whole (SQS unreachable, expired credentials) is logged and retried
     after a backoff; with ``once`` it ends the run with exit code 1. Only an interrupt stops the loop.
@@ -497,7 +377,6 @@ def serve(
     failed_rounds = 0
     while True:
         try:
-            worker.run_ticks_once()
             handled = worker.run_once(wait_seconds=wait_seconds)
         except Exception:  # noqa: BLE001 - the process never dies of one round
             failed_rounds += 1
@@ -559,7 +438,7 @@ def main(
 ) -> int:
     """Run the worker. Tests pass their own ``components`` (engine, stores, session), clock and sleep,
     and ``configure_process=False`` to leave logging and the process's exception hooks alone."""
-    parser = argparse.ArgumentParser(prog="python -m reconciler.worker", description="converge queued jobs and advance rollouts")
+    parser = argparse.ArgumentParser(prog="python -m reconciler.worker", description="converge queued jobs and start rollouts")
     parser.add_argument("--once", action="store_true", help="handle what is queued now, then exit (draining, end-to-end runs)")
     args = parser.parse_args(argv)
     handlers = None
@@ -582,18 +461,16 @@ def main(
         aws = components.settings.aws
         if rollouts is None and aws.rollout_table and aws.tick_queue_url:
             rollouts = build_rollouts(components)
-            rollouts.controller.on_transition = rollout_notifier(components.notifier, components.redactor)
-        tick_queue = components.session.client("sqs") if rollouts is not None and components.session is not None else None
         # The caller's timings (tests) win; otherwise the settings' worker section.
         timings = timings or WorkerTimings.from_settings(components.settings.worker)
         worker = Worker(
-            components.queue, components.converger(), rollouts, tick_queue, clock=components.clock, timings=timings,
+            components.queue, components.converger(), rollouts, clock=components.clock, timings=timings,
         )
     except EcsGitopsError as exc:
         log.error("error: %s", exc)
         return 2
     try:
-        return serve(worker, once=args.once, wait_seconds=1 if args.once else (5 if rollouts else 20), sleep=sleep, timings=timings)
+        return serve(worker, once=args.once, wait_seconds=1 if args.once else 20, sleep=sleep, timings=timings)
     except KeyboardInterrupt:
         log.warning("worker interrupted; stopping")
         return 130

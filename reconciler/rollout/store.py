@@ -91,6 +91,23 @@ class RolloutStore:
             )
         return written
 
+    def active_ids(self) -> list[str]:
+        """The ids the ``active#`` pointers name (a pointer may name a rollout that just finished).
+
+        A scan: the rollout table is small (a few items per rollout and service) and only the
+        tick runtime's watchdog reads this, once a sweep interval."""
+        ids: list[str] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._ddb.scan(
+                TableName=self._table, FilterExpression="begins_with(pk, :active)", ProjectionExpression="rolloutId",
+                ExpressionAttributeValues={":active": {"S": "active#"}}, ConsistentRead=True, **({"ExclusiveStartKey": start} if start else {}),
+            )
+            ids.extend(item["rolloutId"]["S"] for item in page.get("Items", []) if "rolloutId" in item)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return sorted(ids)
+
     @staticmethod
     def _active_key(stack: str, service: str) -> str:
         return f"active#{stack}#{service}"

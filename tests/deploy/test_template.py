@@ -99,18 +99,18 @@ def test_resource_names_the_code_reads_come_from_the_template(template):
 
 
 def test_the_tick_queue_parks_failing_ticks_in_its_dlq_after_the_workers_last_attempt(template):
-    """The worker pauses the rollout and notifies on attempt ``tick_max_attempts``; SQS must park the tick right after."""
-    from reconciler.worker import WorkerTimings
+    """The tick runtime pauses the rollout and notifies on attempt ``tick_max_attempts``; SQS must park the tick right after."""
+    from reconciler.ticks.runner import TickTimings
 
     resources = template["Resources"]
     ticks = resources["RolloutTickQueue"]["Properties"]
     assert ticks["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["RolloutTickDeadLetterQueue", "Arn"]}
-    assert ticks["RedrivePolicy"]["maxReceiveCount"] == WorkerTimings().tick_max_attempts
+    assert ticks["RedrivePolicy"]["maxReceiveCount"] == TickTimings().tick_max_attempts
     dlq = resources["RolloutTickDeadLetterQueue"]["Properties"]
     assert "FifoQueue" not in dlq and dlq["MessageRetentionPeriod"] == 1209600  # a standard queue's DLQ is standard; 14 days to look
     # The retries of every attempt before the last fit well inside the DLQ's retention.
-    retry = WorkerTimings().tick_retry
-    assert sum(retry.delay(n) for n in range(1, WorkerTimings().tick_max_attempts)) < dlq["MessageRetentionPeriod"]
+    retry = TickTimings().tick_retry
+    assert sum(retry.delay(n) for n in range(1, TickTimings().tick_max_attempts)) < dlq["MessageRetentionPeriod"]
     statements = resources["WorkerTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     tick_rights = next(s for s in statements if s["Sid"] == "RolloutTicks")
     assert "sqs:ChangeMessageVisibility" in tick_rights["Action"]  # the backoff

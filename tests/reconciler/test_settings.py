@@ -97,13 +97,46 @@ def test_the_worker_timings_come_from_the_settings_worker_section(tmp_path):
     file = tmp_path / "settings.yaml"
     file.write_text(
         "repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\n"
-        "worker: {jobVisibilitySeconds: 3600, tickMaxAttempts: 4, jobRetry: {baseSeconds: 10, capSeconds: 40}}\n"
+        "worker: {jobVisibilitySeconds: 3600, jobRetry: {baseSeconds: 10, capSeconds: 40}}\n"
     )
     timings = WorkerTimings.from_settings(load_settings(file).worker)
 
-    assert (timings.job_visibility_seconds, timings.tick_max_attempts, timings.job_retry) == (3600, 4, Backoff(10, 40))
-    assert timings.tick_retry == WorkerTimings().tick_retry  # what is not set keeps its default
-    assert WorkerTimings.from_settings(load_settings(file).worker.model_copy(update={"tick_max_attempts": 6})).tick_max_attempts == 6
+    assert (timings.job_visibility_seconds, timings.job_retry) == (3600, Backoff(10, 40))
+    assert timings.loop_retry == WorkerTimings().loop_retry  # what is not set keeps its default
+
+
+def test_the_tick_timings_come_from_the_settings_ticks_section(tmp_path):
+    from reconciler.settings import TickSettings
+    from reconciler.ticks.runner import TickTimings
+    from reconciler.worker import Backoff
+
+    file = tmp_path / "settings.yaml"
+    file.write_text(
+        "repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\n"
+        "ticks: {maxAttempts: 4, retry: {baseSeconds: 10, capSeconds: 40}, sweepSeconds: 30, overdueGraceSeconds: 90}\n"
+    )
+    timings = TickTimings.from_settings(load_settings(file).ticks)
+
+    assert (timings.tick_max_attempts, timings.tick_retry, timings.sweep_seconds, timings.overdue_grace_seconds) == (4, Backoff(10, 40), 30, 90)
+    assert timings.loop_retry == TickTimings().loop_retry  # what is not set keeps its default
+    assert TickTimings() == TickTimings.from_settings(TickSettings())  # the defaults live in one place
+
+
+def test_the_old_worker_tick_keys_are_still_read_into_the_ticks_section(tmp_path):
+    from reconciler.ticks.runner import TickTimings
+    from reconciler.worker import Backoff
+
+    file = tmp_path / "settings.yaml"
+    file.write_text(
+        "repository: {url: x}\nenvironments: {dev: {stack: dev, suffix: dev}}\n"
+        "worker: {tickMaxAttempts: 4, tickRetry: {baseSeconds: 10, capSeconds: 40}}\n"
+    )
+    assert (TickTimings.from_settings(load_settings(file).ticks).tick_max_attempts,
+            TickTimings.from_settings(load_settings(file).ticks).tick_retry) == (4, Backoff(10, 40))
+    # The new section wins over the old keys.
+    file.write_text(file.read_text() + "ticks: {maxAttempts: 3}\n")
+    settings = load_settings(file)
+    assert (settings.ticks.max_attempts, settings.ticks.retry.base_seconds) == (3, 10)
 
 
 def test_a_retry_whose_cap_is_below_its_base_is_refused(tmp_path):

@@ -57,7 +57,7 @@ def rig(make_harness, reconciler_aws):
         harness.redactor, JobQueue(aws.sqs, aws.queue_url), None, aws.session,
     )
     rollouts = build_rollouts(components)
-    worker = Worker(components.queue, components.converger(), rollouts, aws.sqs)
+    worker = Worker(components.queue, components.converger(), rollouts)
     return harness, worker, aws
 
 

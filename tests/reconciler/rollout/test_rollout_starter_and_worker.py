@@ -1,10 +1,10 @@
-"""From an ECR event to a rollout: ``RolloutStarter.on_image_push``, ``Worker._handle`` routing,
-``Worker.run_ticks_once`` and the per-transition notifications of ``rollout_notifier``."""
+"""From an ECR event to a rollout: ``RolloutStarter.on_image_push``, ``Worker._handle`` routing
+and the per-transition notifications of ``rollout_notifier``. (Ticks off the tick queue:
+tests/reconciler/ticks/.)"""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from reconciler.converge import Converger
 from reconciler.events import EventKind, Reason
 from reconciler.models import Trigger
 from reconciler.redact import Redactor
-from reconciler.rollout.controller import SqsTickScheduler
 from reconciler.rollout.model import RolloutPhase
 from reconciler.settings import (
     ChangeWindow,
@@ -28,7 +27,8 @@ from reconciler.settings import (
 )
 from reconciler.source import DirectorySource
 from reconciler.wiring import RolloutComponents
-from reconciler.worker import Worker, rollout_notifier
+from reconciler.rollout.notify import rollout_notifier
+from reconciler.worker import Worker
 
 ENV = EnvironmentSettings(stack="dev", suffix="dev")
 
@@ -95,7 +95,7 @@ def test_no_rollout_starts_outside_the_change_window(world, kit, rig):
 @pytest.fixture
 def worker_rig(world, kit, rig, tmp_path):
     """A Worker whose converger reads a desired-state directory (frontend threshold CRITICAL) and
-    whose rollout components are the moto-backed ones; ticks go to a real SQS queue in moto."""
+    whose rollout components are the moto-backed ones."""
     directory = tmp_path / "desired-state"
     (directory / "environments").mkdir(parents=True)
     document = yaml.safe_load((EXAMPLE_DIR / "environments" / "dev.yaml").read_text())
@@ -107,7 +107,7 @@ def worker_rig(world, kit, rig, tmp_path):
     queue_url = world.sqs.create_queue(QueueName="ecs-gitops-rollout-ticks")["QueueUrl"]
     controller = world.controller()
     components = RolloutComponents(world.store, controller, rig.starter, queue_url)
-    worker = Worker(queue=None, converger=converger, rollouts=components, tick_queue=world.sqs, clock=world.clock)
+    worker = Worker(queue=None, converger=converger, rollouts=components, clock=world.clock)
     return worker, queue_url
 
 
@@ -139,30 +139,15 @@ def test_a_finished_scan_ticks_the_rollout_waiting_for_it_at_once(world, kit, ri
     outcome = worker._handle(rig.job("frontend", image, Trigger.ECR_IMAGE_SCAN), 1)
 
     assert outcome.outcome == "succeeded"
-    assert outcome.message == f"rollout {record.rollout_id}: deploying"
+    assert outcome.message == f"rollout {record.rollout_id}: woken"
+    # The converge worker runs no tick: it wakes the rollout now, and the tick runtime ticks it.
+    assert world.store.get(record.rollout_id).version == version
+    assert world.scheduler.calls[-1] == (record.rollout_id, world.clock(), world.clock())
+    world.tick(record.rollout_id)
     stored = world.store.get(record.rollout_id)
     assert stored.phase == RolloutPhase.DEPLOYING
     assert stored.phase_started_at == world.clock()  # now, not at the next 15 s poll
     assert world.desired_counts("frontend") == {"blue": 2, "green": 2}
-
-
-def test_run_ticks_once_ticks_due_rollouts_and_requeues_later_ones(world, kit, rig, worker_rig):
-    worker, queue_url = worker_rig
-    worker.rollouts.controller.scheduler = SqsTickScheduler(world.sqs, queue_url)
-    image = world.push_image("frontend", "3.0.0")
-    record = world.start("frontend", image, kit.default_spec(scan_severity_threshold="CRITICAL"))
-    # A tick whose SQS delay has run out but which is not due yet (waits longer than SQS's 15 minutes).
-    later = world.clock() + timedelta(minutes=40)
-    world.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"rolloutId": record.rollout_id, "notBefore": later.isoformat()}))
-
-    assert worker.run_ticks_once() == []
-    assert world.store.get(record.rollout_id).phase == RolloutPhase.SCANNING
-    attributes = world.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # re-queued with the longest delay
-
-    world.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"rolloutId": record.rollout_id, "notBefore": world.clock().isoformat()}))
-    advanced = worker.run_ticks_once()
-    assert [r.phase for r in advanced] == [RolloutPhase.DEPLOYING]
 
 
 # --------------------------------------------------------------------------- notifications

@@ -1,10 +1,13 @@
-"""Rollout ticks: a failing tick is retried with backoff, then parked in the tick DLQ with the rollout
-paused and one notification; a malformed tick is dropped; the worker never dies of one tick.
+"""Rollout ticks in the tick runtime (:class:`TickRunner`): a failing tick is retried with backoff,
+then parked in the tick DLQ with the rollout paused and one notification; a malformed tick is
+dropped; the runtime never dies of one tick.
 
 Real: the rollout table (DynamoDB) and the tick queue with the template's redrive policy to a
 tick DLQ (SQS), both in moto, the RolloutStore, the RolloutController and the SqsTickScheduler.
 The observer is a test double (see its docstring). moto applies visibility timeouts in real time,
-so the test "lets time pass" by making the tick visible again through the receipt the worker used.
+so the test "lets time pass" by making the tick visible again through the receipt the runner used.
+These run on the uncoalesced SqsTickScheduler (token-less ticks, as queued before the coalescing
+scheduler); test_coalescing.py runs the same failure cases with tokens.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from reconciler.rollout.controller import RolloutController, SqsTickScheduler
 from reconciler.rollout.decide import Observed, ScanResult
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources
 from reconciler.rollout.store import RolloutStore
+from reconciler.ticks.runner import TickRunner, TickTimings
 from reconciler.wiring import RolloutComponents
-from reconciler.worker import Backoff, Worker, WorkerTimings
+from reconciler.worker import Backoff
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 SECRET = "tick-secret-0a9b8c7d"
@@ -52,7 +56,7 @@ class ObserverFaultDouble:
 
 
 class RecordingSqs:
-    """The moto SQS client, remembering every visibility change and delete the worker asked for."""
+    """The moto SQS client, remembering every visibility change and delete the runner asked for."""
 
     def __init__(self, client: Any):
         self._client = client
@@ -85,7 +89,7 @@ def make_rollout(store: RolloutStore, service: str, tag: str) -> RolloutRecord:
 
 @pytest.fixture
 def ticks(aws):
-    """A worker whose tick queue redrives to a tick DLQ after ``WorkerTimings().tick_max_attempts`` receives, as template.yaml sets it."""
+    """A tick runner whose tick queue redrives to a tick DLQ after ``TickTimings().tick_max_attempts`` receives, as template.yaml sets it."""
     sqs, ddb = aws.client("sqs"), aws.client("dynamodb")
     ddb.create_table(TableName="ecs-gitops-rollouts", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
@@ -93,7 +97,7 @@ def ticks(aws):
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = sqs.create_queue(
         QueueName="ecs-gitops-rollout-ticks",
-        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(WorkerTimings().tick_max_attempts)})},
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(TickTimings().tick_max_attempts)})},
     )["QueueUrl"]
     store = RolloutStore(ddb, "ecs-gitops-rollouts")
     observer = ObserverFaultDouble(RuntimeError(f"ALB DescribeListeners throttled ({SECRET})"))
@@ -102,18 +106,17 @@ def ticks(aws):
     stream = io.StringIO()
     recording = RecordingSqs(sqs)
 
-    def worker(timings: WorkerTimings = WorkerTimings()) -> Worker:
-        return Worker(
-            queue=None, converger=None, rollouts=RolloutComponents(store, controller, None, url),  # type: ignore[arg-type]
-            tick_queue=recording, clock=lambda: NOW, timings=timings,
-            notifier=StreamNotifier(stream), redactor=Redactor([SECRET]),
+    def runner(timings: TickTimings = TickTimings()) -> TickRunner:
+        return TickRunner(
+            RolloutComponents(store, controller, None, url), recording,  # type: ignore[arg-type]
+            clock=lambda: NOW, timings=timings, notifier=StreamNotifier(stream), redactor=Redactor([SECRET]),
         )
 
     class Ticks:
         pass
 
     t = Ticks()
-    t.sqs, t.url, t.dlq, t.store, t.observer, t.recording, t.worker = sqs, url, dlq, store, observer, recording, worker
+    t.sqs, t.url, t.dlq, t.store, t.observer, t.recording, t.runner = sqs, url, dlq, store, observer, recording, runner
     t.notifications = lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     t.send = lambda body: sqs.send_message(QueueUrl=url, MessageBody=body if isinstance(body, str) else json.dumps(body))
 
@@ -122,7 +125,7 @@ def ticks(aws):
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def let_time_pass() -> None:
-        """The backoff has elapsed: the tick the worker last hid is visible again."""
+        """The backoff has elapsed: the tick the runner last hid is visible again."""
         receipt, _ = recording.visibility[-1]
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
 
@@ -138,17 +141,17 @@ def test_a_failing_tick_is_retried_with_backoff_then_parked_in_the_dlq_with_the_
     record = make_rollout(ticks.store, "frontend", "3.0.0")
     ticks.observer.failing.add(record.rollout_id)
     ticks.send(tick_body(record))
-    worker = ticks.worker()
-    limit = WorkerTimings().tick_max_attempts
+    runner = ticks.runner()
+    limit = TickTimings().tick_max_attempts
 
     for attempt in range(1, limit + 1):
-        assert worker.run_ticks_once() == []  # no exception: the process lives on
+        assert runner.run_once() == []  # no exception: the process lives on
         assert ticks.depth(ticks.url) == 1 and ticks.recording.deleted == []
         assert ticks.store.get(record.rollout_id).paused is (attempt == limit)
         ticks.let_time_pass()
 
     assert [delay for _, delay in ticks.recording.visibility] == [30, 60, 120, 240, 480, 900]
-    assert worker.run_ticks_once() == []  # SQS moves the tick to the DLQ instead of delivering it
+    assert runner.run_once() == []  # SQS moves the tick to the DLQ instead of delivering it
     assert ticks.depth(ticks.url) == 0 and ticks.depth(ticks.dlq) == 1
     assert ticks.observer.observed == [record.rollout_id] * limit
 
@@ -166,12 +169,12 @@ def test_a_failing_tick_is_retried_with_backoff_then_parked_in_the_dlq_with_the_
 def test_a_second_copy_of_the_failing_tick_does_not_notify_again(ticks):
     record = make_rollout(ticks.store, "frontend", "3.0.0")
     ticks.observer.failing.add(record.rollout_id)
-    worker = ticks.worker(WorkerTimings(tick_retry=Backoff(base_seconds=0, cap_seconds=0)))
+    runner = ticks.runner(TickTimings(tick_retry=Backoff(base_seconds=0, cap_seconds=0)))
     ticks.send(tick_body(record))
     ticks.send(tick_body(record))  # the scheduler's duplicates are harmless, their failures too
 
-    for _ in range(3 * WorkerTimings().tick_max_attempts):
-        worker.run_ticks_once()
+    for _ in range(3 * TickTimings().tick_max_attempts):
+        runner.run_once()
 
     assert ticks.depth(ticks.url) == 0 and ticks.depth(ticks.dlq) == 2
     assert [n["kind"] for n in ticks.notifications()] == [EventKind.ROLLOUT_TICK_FAILED.value]
@@ -186,7 +189,7 @@ def test_one_failing_tick_does_not_stop_the_others_in_its_batch(ticks):
     ticks.send(tick_body(broken))
     ticks.send(tick_body(healthy))
 
-    advanced = ticks.worker().run_ticks_once()
+    advanced = ticks.runner().run_once()
 
     assert [r.rollout_id for r in advanced] == [healthy.rollout_id]
     assert sorted(ticks.observer.observed) == sorted([broken.rollout_id, healthy.rollout_id])
@@ -209,8 +212,8 @@ MALFORMED = {
 @pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_malformed_tick_is_dropped_with_a_log_line(ticks, caplog, body):
     ticks.send(body)
-    with caplog.at_level(logging.WARNING, logger="ecs_gitops.worker"):
-        assert ticks.worker().run_ticks_once() == []
+    with caplog.at_level(logging.WARNING, logger="ecs_gitops.ticks"):
+        assert ticks.runner().run_once() == []
     assert ticks.depth(ticks.url) == 0 and ticks.depth(ticks.dlq) == 0
     assert any("dropped" in r.getMessage() for r in caplog.records)
     assert ticks.notifications() == []
@@ -219,7 +222,7 @@ def test_a_malformed_tick_is_dropped_with_a_log_line(ticks, caplog, body):
 def test_a_tick_that_is_not_due_yet_is_requeued_and_a_failing_requeue_is_retried(ticks):
     record = make_rollout(ticks.store, "frontend", "3.0.0")
     ticks.send(tick_body(record, NOW + timedelta(hours=1)))
-    worker = ticks.worker()
+    runner = ticks.runner()
 
     class SchedulerFaultDouble:
         """Stands for SQS refusing the send (throttled), which moto cannot be made to do."""
@@ -227,13 +230,13 @@ def test_a_tick_that_is_not_due_yet_is_requeued_and_a_failing_requeue_is_retried
         def schedule(self, rollout_id, at, now):
             raise ConnectionError("sqs send_message timed out")
 
-    real = worker.rollouts.controller.scheduler
-    worker.rollouts.controller.scheduler = SchedulerFaultDouble()
-    assert worker.run_ticks_once() == []
+    real = runner.rollouts.controller.scheduler
+    runner.rollouts.controller.scheduler = SchedulerFaultDouble()
+    assert runner.run_once() == []
     assert ticks.depth(ticks.url) == 1 and [d for _, d in ticks.recording.visibility] == [30]
 
-    worker.rollouts.controller.scheduler = real
+    runner.rollouts.controller.scheduler = real
     ticks.let_time_pass()
-    assert worker.run_ticks_once() == []
+    assert runner.run_once() == []
     attributes = ticks.sqs.get_queue_attributes(QueueUrl=ticks.url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1" and attributes["ApproximateNumberOfMessages"] == "0"

@@ -1,0 +1,1 @@
+"""The tick runtime: rollout ticks in their own process, never queued behind a converge."""

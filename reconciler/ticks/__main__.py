@@ -1,0 +1,5 @@
+import sys
+
+from reconciler.ticks.process import main
+
+sys.exit(main())

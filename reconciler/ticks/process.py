@@ -1,0 +1,151 @@
+"""The tick runtime's process: ``python -m reconciler.ticks``, its own ECS service from the worker image.
+
+It runs rollout ticks only (observe, decide, act: ALB, ECS, CloudWatch calls, the smoke call to
+the internal test listener, a rollback's git revert commit and push), so it needs the VPC and git
+like the converge worker, but never waits for a converge. Every ``sweep_seconds`` its watchdog
+wakes the active rollouts whose wake-up is lost or missing (the polling fallback).
+
+The loop never dies of one round (SQS unreachable, expired credentials): the round is logged and
+retried after a backoff. Only an interrupt stops it. Whatever escapes is logged by the
+process-level handlers with the traceback scrubbed, never printed raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from desired_state.errors import EcsGitopsError
+from reconciler.redact import Redactor, format_exception_scrubbed
+from reconciler.settings import load_settings
+from reconciler.ticks.runner import TickRunner, TickTimings
+from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
+from reconciler.worker import ProcessHandlers
+
+log = logging.getLogger("ecs_gitops.ticks")
+
+
+def serve(
+    runner: TickRunner, *, once: bool = False, wait_seconds: int = 20, sleep: Callable[[float], None] = time.sleep,
+    timings: TickTimings | None = None,
+) -> int:
+    """The tick loop: sweep when due, then receive ticks (long poll), forever (``once``: until the queue is empty).
+
+    A round that fails as a whole is logged and retried after a backoff; with ``once`` it ends the
+    run with exit code 1. Only an interrupt stops the loop.
+    """
+    timings = timings or runner.timings
+    failed_rounds = 0
+    next_sweep: datetime | None = None
+    while True:
+        try:
+            now = runner.clock()
+            if next_sweep is None or now >= next_sweep:
+                runner.sweep()
+                next_sweep = now + timedelta(seconds=timings.sweep_seconds)
+            handled = runner.run_once(wait_seconds=wait_seconds)
+        except Exception:  # noqa: BLE001 - the process never dies of one round
+            failed_rounds += 1
+            log.exception("tick round failed; carrying on after a backoff", extra={"failed_rounds": failed_rounds})
+            if once:
+                return 1
+            sleep(timings.loop_retry.delay(failed_rounds))
+            continue
+        failed_rounds = 0
+        if once and not handled:
+            return 0
+
+
+class TickProcessHandlers(ProcessHandlers):
+    """The worker's scrubbing exception hooks, naming the tick runtime."""
+
+    def excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            log.warning("tick runtime interrupted; stopping")
+            return
+        log.critical("tick runtime stopped by an unexpected error:\n%s", format_exception_scrubbed(exc_type, exc, tb, self.redactor))
+
+    def thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        name = args.thread.name if args.thread else "unknown"
+        log.critical("tick runtime thread %s stopped by an unexpected error:\n%s", name,
+                     format_exception_scrubbed(args.exc_type, args.exc_value, args.exc_traceback, self.redactor))
+
+
+def install_process_handlers(redactor: Redactor) -> TickProcessHandlers:
+    """Scrub every log record, and log (scrubbed) whatever exception escapes the main thread or any other."""
+    handlers = TickProcessHandlers(redactor)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(handlers.filter)
+    sys.excepthook = handlers.excepthook
+    threading.excepthook = handlers.thread_excepthook
+    return handlers
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    components: Components | None = None,
+    rollouts: RolloutComponents | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    timings: TickTimings | None = None,
+    configure_process: bool = True,
+) -> int:
+    """Run the tick runtime. Tests pass their own ``components``, ``rollouts``, clock and sleep, and
+    ``configure_process=False`` to leave logging and the process's exception hooks alone."""
+    parser = argparse.ArgumentParser(prog="python -m reconciler.ticks", description="advance rollouts: handle their ticks and wake lost ones")
+    parser.add_argument("--once", action="store_true", help="handle the ticks queued now, then exit (draining, end-to-end runs)")
+    args = parser.parse_args(argv)
+    handlers = None
+    if configure_process:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        early = Redactor()
+        early.add_environment(dict(os.environ))
+        handlers = install_process_handlers(early)
+    try:
+        if components is None:
+            components = build(load_settings(), clock=clock)
+        elif clock is not None:
+            components = replace(components, clock=clock)  # the caller's clock reaches everything built from them
+        if handlers is not None:
+            handlers.use(components.redactor)
+        aws = components.settings.aws
+        if rollouts is None:
+            if not (aws.rollout_table and aws.tick_queue_url) or components.session is None:
+                log.error(
+                    "error: settings aws.rolloutTable and aws.tickQueueUrl are not set (or ECS_GITOPS_ROLLOUT_TABLE, "
+                    "ECS_GITOPS_TICK_QUEUE_URL); the tick runtime has no rollouts to advance"
+                )
+                return 2
+            rollouts = build_rollouts(components)
+        if components.session is None:
+            log.error("error: the tick runtime needs AWS (the tick queue); no AWS session was built from the settings")
+            return 2
+        # The caller's timings (tests) win; otherwise the settings' ticks section.
+        timings = timings or TickTimings.from_settings(components.settings.ticks)
+        runner = TickRunner(
+            rollouts, components.session.client("sqs"), clock=rollouts.controller.clock, timings=timings,
+            notifier=components.notifier, redactor=components.redactor,
+        )
+    except EcsGitopsError as exc:
+        log.error("error: %s", exc)
+        return 2
+    try:
+        return serve(runner, once=args.once, wait_seconds=1 if args.once else 20, sleep=sleep, timings=timings)
+    except KeyboardInterrupt:
+        log.warning("tick runtime interrupted; stopping")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
