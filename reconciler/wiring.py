@@ -24,6 +24,7 @@ from reconciler.errors import SettingsError
 from reconciler.models import Job, Trigger
 from reconciler.redact import Redactor
 from reconciler.rollout.controller import RolloutController, SqsTickScheduler
+from reconciler.rollout.decide import RolloutTimings
 from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
 from reconciler.rollout.model import RolloutRecord
 from reconciler.rollout.observe import RolloutObserver
@@ -136,7 +137,8 @@ def build_rollouts(components: Components, clock: Callable[[], datetime] | None 
             Job(job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.MANUAL, event_id=event_id, received_at=now())
         )
 
-    observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check)
+    timings = RolloutTimings.from_settings(settings.rollout)
+    observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings)
     repo = settings.repository
     # With write-back the commit's own push event requests the converge.
     writer = (
@@ -149,7 +151,7 @@ def build_rollouts(components: Components, clock: Callable[[], datetime] | None 
     )
     images: ImageUpdater = writer or StatusImageUpdater(components.states, lambda record: request_converge(record.stack))
     executor = RolloutExecutor(session.client("ecs"), session.client("application-autoscaling"), components.states, router_for, images)
-    controller = RolloutController(store, observer, executor, scheduler, now)
+    controller = RolloutController(store, observer, executor, scheduler, now, timings=timings)
     starter = RolloutStarter(
         store, components.states, observer, components.engine.outputs,
         lambda record: scheduler.schedule(record.rollout_id, now(), now()), request_converge,

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from reconciler.errors import ConflictError
 from desired_state.traffic import ColourWeights
-from reconciler.rollout.decide import Action, ActionKind, Decision, decide
+from reconciler.rollout.decide import DEFAULT_TIMINGS, Action, ActionKind, Decision, RolloutTimings, decide
 from reconciler.rollout.execute import RolloutExecutor
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
 from reconciler.rollout.observe import RolloutObserver
@@ -143,6 +143,7 @@ class RolloutController:
         clock: Callable[[], datetime],
         on_transition: Callable[[RolloutRecord, Transition], None] = lambda record, transition: None,
         max_reassertions: int = 5,
+        timings: RolloutTimings = DEFAULT_TIMINGS,
     ):
         self.store = store
         self.observer = observer
@@ -153,6 +154,7 @@ class RolloutController:
         # Each re-assertion follows one more move of the record; terminal records do not move, so
         # this bounds only a record that keeps changing under the tick (the next tick picks it up).
         self.max_reassertions = max_reassertions
+        self.timings = timings
 
     def tick(self, rollout_id: str) -> RolloutRecord:
         now = self.clock()
@@ -160,7 +162,7 @@ class RolloutController:
         if record.phase.terminal:
             return record
         observed = self.observer.observe(record, now)
-        decision = decide(record, observed, now)
+        decision = decide(record, observed, now, self.timings)
         touched: list[ActionKind | tuple[ActionKind, str]] = []
         for action in decision.actions:
             # Fencing: act only while the record is still the one this decision was made from. A

@@ -38,7 +38,8 @@ from reconciler.adapters.stack_state import FileStackStateStore, StackStatus
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.rollout import commands
 from reconciler.rollout.controller import RolloutController
-from reconciler.rollout.execute import RolloutExecutor, StatusImageUpdater
+from reconciler.rollout.decide import DEFAULT_TIMINGS, RolloutTimings
+from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
 from reconciler.rollout.model import (
     RolloutPhase,
     RolloutRecord,
@@ -314,6 +315,7 @@ class RolloutWorld:
     smoke_status: int = 200
     window: tuple[bool, str] = (True, "no change windows configured")
     fetched: list[str] = field(default_factory=list)
+    fetch_timeouts: list[float] = field(default_factory=list)
     services: dict[str, ServiceResources] = field(default_factory=dict)
     _images: int = 0
     _targets: int = 0
@@ -506,23 +508,33 @@ class RolloutWorld:
 
     def fetch(self, url: str, timeout: float) -> int:
         self.fetched.append(url)
+        self.fetch_timeouts.append(timeout)
         return self.smoke_status
 
     def window_check(self, record: RolloutRecord, now: datetime) -> tuple[bool, str]:
         return self.window
 
-    def observer(self) -> RolloutObserver:
+    def observer(self, timings: RolloutTimings = DEFAULT_TIMINGS) -> RolloutObserver:
         return RolloutObserver(
-            self.ecr, self.ecs_double, self.elbv2_double, self.cloudwatch, self.router_for, window_check=self.window_check, fetch=self.fetch
+            self.ecr, self.ecs_double, self.elbv2_double, self.cloudwatch, self.router_for, window_check=self.window_check, fetch=self.fetch,
+            timings=timings,
         )
 
     def controller(
-        self, store: RolloutStore | None = None, on_transition: Callable[[RolloutRecord, Transition], None] | None = None
+        self,
+        store: RolloutStore | None = None,
+        on_transition: Callable[[RolloutRecord, Transition], None] | None = None,
+        timings: RolloutTimings = DEFAULT_TIMINGS,
+        images: ImageUpdater | None = None,
     ) -> RolloutController:
         """A fresh controller, as a newly started worker would build it, over the same AWS account."""
-        executor = RolloutExecutor(self.ecs_double, self.autoscaling, self.states, self.router_for, StatusImageUpdater(self.states, self.converge))
+        executor = RolloutExecutor(
+            self.ecs_double, self.autoscaling, self.states, self.router_for, images or StatusImageUpdater(self.states, self.converge)
+        )
         extra = {"on_transition": on_transition} if on_transition else {}
-        return RolloutController(store or RolloutStore(self.dynamodb, ROLLOUT_TABLE), self.observer(), executor, self.scheduler, self.clock, **extra)
+        return RolloutController(
+            store or RolloutStore(self.dynamodb, ROLLOUT_TABLE), self.observer(timings), executor, self.scheduler, self.clock, timings=timings, **extra
+        )
 
     def start(
         self, service: str, image: ImageRef, spec: RolloutSpec | None = None, by: str = "test", resources: RolloutResources | None = None

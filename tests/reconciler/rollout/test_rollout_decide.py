@@ -11,9 +11,7 @@ from desired_state.schema import ImageRef, RolloutSpec
 from desired_state.traffic import ColourWeights
 from reconciler.rollout.controller import apply_decision
 from reconciler.rollout.decide import (
-    ALARM_WATCH,
-    PAUSED_POLL,
-    POLL,
+    DEFAULT_TIMINGS,
     Action,
     ActionKind,
     Decision,
@@ -33,6 +31,8 @@ from reconciler.rollout.model import (
 )
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+# Today's waits, the defaults of the settings' rollout section.
+POLL, ALARM_WATCH, PAUSED_POLL = DEFAULT_TIMINGS.poll, DEFAULT_TIMINGS.alarm_watch, DEFAULT_TIMINGS.paused_poll
 NEW = ImageRef(repository="frontend", tag="3.0.0", digest="sha256:" + "ab" * 32)
 OLD = ImageRef(repository="frontend", tag="1.4.2")
 SPEC = RolloutSpec(steps=(10, 50, 100), bake_seconds=300, alarms=("frontend-5xx",), scan_severity_threshold="HIGH",
