@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from reconciler.errors import ConflictError
 from desired_state.traffic import ColourWeights
@@ -50,6 +52,37 @@ class SqsTickScheduler:
         self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps({"rolloutId": rollout_id, "notBefore": at.isoformat()}), DelaySeconds=delay)
 
 
+URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE)
+ROLLBACK_EVIDENCE_LIMIT = 600
+
+
+def _bare_url(match: re.Match[str]) -> str:
+    """A URL without its user part, query and fragment: the smoke URL may carry credentials or a token."""
+    try:
+        parts = urlsplit(match.group(0))
+        host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    except ValueError:
+        return "<url>"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def rollback_reason(reason: str, evidence: Mapping[str, Any]) -> str:
+    """Why a rollout rolled back, naming the gate and its evidence, for the revert commit and the history.
+
+    ``alarm a fired during the bake (gate alarms; alarms: ["a"])``. URLs lose their credentials and
+    query; the evidence part is bounded (a deployment's description can be long).
+    """
+    gate = evidence.get("gate")
+    parts = [f"gate {gate}"] if gate else []
+    parts += [f"{key}: {json.dumps(value, sort_keys=True, default=str)}" for key, value in evidence.items() if key != "gate" and value not in (None, [], {})]
+    if not parts:
+        return reason
+    details = URL.sub(_bare_url, "; ".join(parts))
+    if len(details) > ROLLBACK_EVIDENCE_LIMIT:
+        details = details[: ROLLBACK_EVIDENCE_LIMIT - 3] + "..."
+    return f"{reason} ({details})"
+
+
 def apply_decision(record: RolloutRecord, decision: Decision, now: datetime) -> RolloutRecord:
     """The record after ``decision``: new phase/step, timestamps and one history entry."""
     update: dict[str, Any] = {"updated_at": now}
@@ -71,7 +104,7 @@ def apply_decision(record: RolloutRecord, decision: Decision, now: datetime) -> 
     if decision.bake_until is not None:
         update["bake_until"] = decision.bake_until
     if decision.phase == RolloutPhase.ROLLING_BACK and record.phase != RolloutPhase.ROLLING_BACK:
-        update.update({"rollback_reason": decision.reason, "weights": record.live_only})
+        update.update({"rollback_reason": rollback_reason(decision.reason, decision.evidence), "weights": record.live_only})
     if decision.phase == RolloutPhase.PROMOTED and record.phase != RolloutPhase.PROMOTED:
         update["promoted_at"] = now
     return record.model_copy(update=update)
@@ -163,6 +196,9 @@ class RolloutController:
             return record
         observed = self.observer.observe(record, now)
         decision = decide(record, observed, now, self.timings)
+        # The actions are carried out for the record as decided (a revert names why it rolls back);
+        # the fence stays on the version read, which ``decided`` still carries.
+        decided = apply_decision(record, decision, now)
         touched: list[ActionKind | tuple[ActionKind, str]] = []
         for action in decision.actions:
             # Fencing: act only while the record is still the one this decision was made from. A
@@ -172,11 +208,11 @@ class RolloutController:
                 log.info("rollout moved on while this tick observed; dropping its decision", extra={"rollout_id": rollout_id})
                 return self._reassert(rollout_id, record, touched)
             touched.append(_touch(action))
-            self.executor.apply(record, action)
+            self.executor.apply(decided, action)
         if touched and self.store.get(rollout_id).version != record.version:
             # The record moved between a version check and an AWS call: the call may have undone it.
             return self._reassert(rollout_id, record, touched)
-        new = apply_decision(record, decision, now)
+        new = decided
         if new != record.model_copy(update={"updated_at": now}):
             try:
                 new = self.store.put(record, new)
