@@ -26,6 +26,7 @@ from reconciler.redact import Redactor
 from reconciler.rollout.controller import RolloutController, SqsTickScheduler
 from reconciler.rollout.decide import RolloutTimings
 from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
+from reconciler.rollout.live import RolloutTrafficSource
 from reconciler.rollout.model import RolloutRecord
 from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.router import AlbWeightedRouter
@@ -66,7 +67,14 @@ class Components:
             locks=self.locks,
             monotonic=time.monotonic,
             lease_observer=self.lease_observer,
+            live_traffic=self.live_traffic(),
         )
+
+    def live_traffic(self) -> RolloutTrafficSource | None:
+        """With rollouts configured, a converge renders each active rollout's traffic (never older than its listener)."""
+        if self.session is None or not self.settings.aws.rollout_table:
+            return None
+        return RolloutTrafficSource.over(self.session.client("dynamodb"), self.settings.aws.rollout_table, self.session.client("elbv2"))
 
 
 def build(settings: ReconcilerSettings, state_dir: str | Path = DEFAULT_STATE_DIR, boto3_session: Any | None = None) -> Components:

@@ -26,9 +26,10 @@ from urllib.parse import urlsplit
 
 from reconciler.errors import ConflictError
 from desired_state.traffic import ColourWeights
-from reconciler.rollout.decide import DEFAULT_TIMINGS, Action, ActionKind, Decision, RolloutTimings, decide
+from reconciler.rollout.decide import DEFAULT_TIMINGS, Action, ActionKind, Decision, Observed, RolloutTimings, decide
 from reconciler.rollout.execute import RolloutExecutor
-from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
+from reconciler.rollout.live import rendered_weights, weights_to_record
+from reconciler.rollout.model import PROMOTED_PHASES, ROLLED_BACK_PHASES, RolloutPhase, RolloutRecord, Transition, intended_weights
 from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.store import RolloutStore
 
@@ -110,19 +111,8 @@ def apply_decision(record: RolloutRecord, decision: Decision, now: datetime) -> 
     return record.model_copy(update=update)
 
 
-ROLLED_BACK_PHASES = (RolloutPhase.ROLLING_BACK, RolloutPhase.ROLLED_BACK)
-PROMOTED_PHASES = (RolloutPhase.PROMOTED, RolloutPhase.COMPLETE)
 TRAFFIC_STATE_KINDS = (ActionKind.MARK_LIVE, ActionKind.RESTORE_LIVE)
 IMAGE_KINDS = (ActionKind.STAGE_IMAGE, ActionKind.REVERT_IMAGE)
-
-
-def intended_weights(record: RolloutRecord) -> ColourWeights:
-    """The listener split ``record`` stands for."""
-    if record.phase in ROLLED_BACK_PHASES or record.step_index < 0:
-        return record.live_only
-    if record.phase in PROMOTED_PHASES:
-        return record.target_weights(100)
-    return record.target_weights(record.spec.steps[record.step_index])
 
 
 def intended_count(record: RolloutRecord, colour: str) -> int:
@@ -133,12 +123,16 @@ def intended_count(record: RolloutRecord, colour: str) -> int:
     return 0 if record.phase == RolloutPhase.COMPLETE else record.live_desired_count
 
 
-def intended_actions(record: RolloutRecord, touched: Iterable[ActionKind | tuple[ActionKind, str]]) -> tuple[Action, ...]:
+def intended_actions(
+    record: RolloutRecord, touched: Iterable[ActionKind | tuple[ActionKind, str]], listener: ColourWeights | None = None
+) -> tuple[Action, ...]:
     """The idempotent actions that put what a tick touched where ``record`` says it is.
 
     ``touched`` holds the action kinds the tick carried out, with ``(SCALE_COLOUR, colour)`` for
     scaling (only the colours it scaled are re-asserted: the others may have been scaled by
     auto-scaling since). Order: scale-ups before any weight moves towards them, scale-downs last.
+    A tick that only re-recorded weights has the traffic state re-recorded from ``listener`` (the
+    listener read back now) as :func:`~reconciler.rollout.live.rendered_weights` decides.
     """
     kinds = {k if isinstance(k, ActionKind) else k[0] for k in touched}
     scaled = sorted({k[1] for k in touched if isinstance(k, tuple)})
@@ -147,6 +141,8 @@ def intended_actions(record: RolloutRecord, touched: Iterable[ActionKind | tuple
     actions: list[Action] = [a for a in scale if a.count]
     if record.mode == "blue-green" and ActionKind.SET_WEIGHTS in kinds:
         actions.append(Action(ActionKind.SET_WEIGHTS, weights=weights))
+    elif record.mode == "blue-green" and ActionKind.RECORD_WEIGHTS in kinds:
+        actions.append(Action(ActionKind.RECORD_WEIGHTS, weights=rendered_weights(record, listener, None)))
     if kinds & set(TRAFFIC_STATE_KINDS):
         if record.phase in PROMOTED_PHASES:
             actions.append(Action(ActionKind.MARK_LIVE))
@@ -200,7 +196,7 @@ class RolloutController:
         # the fence stays on the version read, which ``decided`` still carries.
         decided = apply_decision(record, decision, now)
         touched: list[ActionKind | tuple[ActionKind, str]] = []
-        for action in decision.actions:
+        for action in (*decision.actions, *self._rerecord(record, observed, decision)):
             # Fencing: act only while the record is still the one this decision was made from. A
             # worker that observed slowly must not undo what another did meanwhile (an abort, a rollback).
             current = self.store.get(rollout_id)
@@ -227,6 +223,25 @@ class RolloutController:
             self.scheduler.schedule(rollout_id, now, now)
         return new
 
+    def _rerecord(self, record: RolloutRecord, observed: Observed, decision: Decision) -> tuple[Action, ...]:
+        """Re-record the weights this tick observed when the traffic state says otherwise.
+
+        Whatever resumes a rollout goes on from the listener; a converge renders the traffic state.
+        A worker that died between the ALB write and the traffic-state write left them apart.
+        """
+        listener = observed.listener_weights
+        if listener is None or record.mode != "blue-green" or any(a.kind == ActionKind.SET_WEIGHTS for a in decision.actions):
+            return ()  # nothing observed, or the tick sets (and so records) the weights itself
+        recorded = self.executor.recorded_traffic(record)
+        weights = weights_to_record(record, listener, decision.actions, recorded)
+        if weights is None:
+            return ()
+        log.warning(
+            "the traffic state says %s but the listener shows %s; re-recording what the listener shows",
+            recorded.resolved_weights().model_dump(), listener.model_dump(), extra={"rollout_id": record.rollout_id},
+        )
+        return (Action(ActionKind.RECORD_WEIGHTS, weights=weights),)
+
     def _reassert(
         self, rollout_id: str, acted_on: RolloutRecord, touched: Iterable[ActionKind | tuple[ActionKind, str]]
     ) -> RolloutRecord:
@@ -237,7 +252,8 @@ class RolloutController:
         for _ in range(self.max_reassertions):
             if current.version == seen or not kinds:
                 return current
-            actions = intended_actions(current, kinds)
+            listener = self.observer.router_for(current).verify_weights() if ActionKind.RECORD_WEIGHTS in kinds and current.mode == "blue-green" else None
+            actions = intended_actions(current, kinds, listener)
             log.warning(
                 "rollout moved to version %d (%s) while this tick acted on version %d; re-asserting its %s",
                 current.version, current.phase.value, acted_on.version, ", ".join(a.kind.value for a in actions) or "state",

@@ -100,6 +100,7 @@ class ActionKind(StrEnum):
     REVERT_IMAGE = "revert-image"
     MARK_LIVE = "mark-live"  # traffic state: the new colour is live with the new image
     RESTORE_LIVE = "restore-live"  # traffic state: the old colour is live with the old image again
+    RECORD_WEIGHTS = "record-weights"  # traffic state only: the weights the listener was seen at
 
 
 @dataclass(frozen=True)
