@@ -102,3 +102,114 @@ def test_a_converge_after_a_crash_between_the_alb_write_and_the_traffic_record_d
     green_never_goes_back(seen)
     assert record.phase == RolloutPhase.COMPLETE
     assert world.alb_weights("frontend") == (0, 100)
+
+
+def die(kit):
+    def hook() -> None:
+        raise kit.WorkerDied("worker died between the ALB write and the traffic-state write")
+
+    return hook
+
+
+@pytest.mark.parametrize("step", [0, 1, 2])
+def test_a_crash_after_any_shifts_alb_write_then_a_converge_right_after_the_resume_moves_nobody_back(world, kit, rig, step):
+    """Each SET_WEIGHTS of the happy path (smoke -> 10 %, bake -> 50 %, bake -> 100 %) dying
+    between the ALB write and the traffic-state write, then a converge at the worst moment: the
+    first tick of the new worker has resumed from the listener."""
+    image = world.push_image("frontend", "3.0.0")
+    record = world.start("frontend", image)
+    before = RolloutPhase.SMOKE_TESTING if step == 0 else RolloutPhase.BAKING
+    record, snapshots = world.run(record.rollout_id, until=lambda r: r.phase == before and (step == 0 or r.step_index == step - 1))
+    seen = [s.weights for s in snapshots]
+    if record.bake_until:
+        world.clock.set(record.bake_until)
+    world.elbv2_double.after_weight_change = die(kit)
+    with pytest.raises(kit.WorkerDied):
+        world.tick(record.rollout_id)
+    seen.append(world.alb_weights("frontend"))
+
+    world.clock.advance(30)
+    resumed = world.controller()
+    record, _ = world.tick(record.rollout_id, resumed)
+    seen.append(world.alb_weights("frontend"))
+    rig.converge()
+    seen.append(world.alb_weights("frontend"))
+    record, snapshots = world.run(record.rollout_id, controller=resumed)
+    seen += [s.weights for s in snapshots]
+
+    green_never_goes_back(seen)
+    assert record.phase == RolloutPhase.COMPLETE
+
+
+def test_a_stale_traffic_state_is_not_rendered_while_a_rollout_runs(world, kit, rig):
+    """The converge on its own: the traffic state says 90/10, the listener and the record 50/50."""
+    record = world.start("frontend", world.push_image("frontend", "3.0.0"))
+    record, _ = world.run(record.rollout_id, until=lambda r: r.phase == RolloutPhase.BAKING and r.step_index == 1)
+    assert world.alb_weights("frontend") == (50, 50)
+    stale = world.status().traffic.of("frontend").model_copy(update={"weights": W(blue=90, green=10)})
+    world.states.update("dev", lambda s: s.model_copy(update={"traffic": s.traffic.model_copy(update={"services": {**s.traffic.services, "frontend": stale}})}))
+
+    rig.converge()
+
+    assert world.alb_weights("frontend") == (50, 50)
+    assert world.alb_weights("api-gateway") == (100, 0)  # no rollout there: rendered from the traffic state as before
+    rendered = rig.engine.requests("up")[-1].config["ecs-gitops:trafficState"]
+    assert '"green":50' in rendered.replace(" ", "")
+
+
+def test_a_converge_during_the_rollback_after_a_crash_keeps_customers_off_the_failing_colour(world, kit, rig):
+    """An alarm fires at 50 %; the rolling-back worker dies right after putting all traffic back
+    on blue, before anything is recorded. A converge before the tick is redelivered must not put
+    half of the customers back on green."""
+    record = world.start("frontend", world.push_image("frontend", "3.0.0"))
+    record, _ = world.run(record.rollout_id, until=lambda r: r.phase == RolloutPhase.BAKING and r.step_index == 1)
+    world.cloudwatch.set_alarm_state(AlarmName="frontend-5xx", StateValue="ALARM", StateReason="5xx above 5 for 1 minute")
+    world.elbv2_double.after_weight_change = die(kit)
+    with pytest.raises(kit.WorkerDied):
+        world.tick(record.rollout_id)
+    assert world.alb_weights("frontend") == (100, 0)
+    assert world.store.get(record.rollout_id).phase == RolloutPhase.BAKING  # nothing recorded
+
+    rig.converge()
+    assert world.alb_weights("frontend") == (100, 0)
+
+    world.clock.advance(30)
+    record, snapshots = world.run(record.rollout_id)
+    assert record.phase == RolloutPhase.ROLLED_BACK
+    assert all(s.weights == (100, 0) for s in snapshots)
+    assert world.desired_counts("frontend") == {"blue": 2, "green": 0}
+
+
+def test_a_converge_in_any_phase_keeps_the_weights_the_colours_images_and_counts_the_rollout_set(world, kit, rig):
+    """Deploying, smoke-testing, shifting, baking and promoted: a converge leaves the listener, the
+    idle colour the rollout staged (new image, live count) and, once promoted, the old colour kept
+    for a quick rollback (old image, live count) where they are."""
+    image = world.push_image("frontend", "3.0.0")
+    old = f":{kit.OLD_TAGS['frontend']}"
+    record = world.start("frontend", image)
+    phases = [RolloutPhase.DEPLOYING, RolloutPhase.SMOKE_TESTING, RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.PROMOTED]
+    for phase in phases:
+        record, _ = world.run(record.rollout_id, until=lambda r, phase=phase: r.phase == phase)
+        before = (world.alb_weights("frontend"), world.desired_counts("frontend"), world.colour_image("frontend", "blue"), world.colour_image("frontend", "green"))
+        rig.converge()
+        after = (world.alb_weights("frontend"), world.desired_counts("frontend"), world.colour_image("frontend", "blue"), world.colour_image("frontend", "green"))
+        assert after == before, f"a converge in {phase.value} changed {before} to {after}"
+        assert after[1] == {"blue": 2, "green": 2}
+        assert (after[2], after[3]) == (old, image.reference)
+        assert world.scaling_bounds("frontend", "blue") == world.scaling_bounds("frontend", "green") == (2, 10)
+    plans = {plan.colour: plan for plan in rig.program.applied[-1]["frontend"]}
+    assert (plans["green"].live, plans["green"].weight, plans["blue"].live, plans["blue"].weight) == (True, 100, False, 0)
+
+    # The old colour is still there to roll back to.
+    from reconciler.rollout import commands
+
+    commands.abort(world.store, record.rollout_id, by="alice", reason="errors after the promotion", now=world.clock())
+    record, _ = world.run(record.rollout_id)
+    assert record.phase == RolloutPhase.ROLLED_BACK
+    assert world.alb_weights("frontend") == (100, 0)
+    assert world.desired_counts("frontend") == {"blue": 2, "green": 0}
+    assert world.colour_image("frontend", "blue") == old
+    rig.converge()  # and once it is over, the traffic state alone is rendered again
+    assert world.alb_weights("frontend") == (100, 0)
+    assert world.desired_counts("frontend") == {"blue": 2, "green": 0}
+    assert world.colour_image("frontend", "blue") == old
