@@ -213,3 +213,82 @@ def test_a_converge_in_any_phase_keeps_the_weights_the_colours_images_and_counts
     assert world.alb_weights("frontend") == (100, 0)
     assert world.desired_counts("frontend") == {"blue": 2, "green": 0}
     assert world.colour_image("frontend", "blue") == old
+
+
+def test_the_wired_converger_asks_the_rollouts_only_when_they_are_configured(world, kit, tmp_path, make_engine):
+    from reconciler.adapters.audit import FileAuditLog
+    from reconciler.adapters.notify import StreamNotifier
+    from reconciler.redact import Redactor
+    from reconciler.settings import AwsResources
+    from reconciler.wiring import Components
+
+    settings = ReconcilerSettings(
+        repository=RepositorySettings(url=str(tmp_path), image_write_back=False), environments={"dev": EnvironmentSettings(stack="dev", suffix="dev")},
+        backend_url=f"file://{tmp_path / 'backend'}", work_dir=str(tmp_path / "work"),
+    )
+
+    def components(aws: AwsResources) -> Components:
+        return Components(
+            settings.model_copy(update={"aws": aws}), world.states, FileAuditLog(tmp_path / "audit"), StreamNotifier(),
+            None, make_engine(), Redactor(), None, None, world.session,
+        )
+
+    assert components(AwsResources()).converger().live_traffic is None
+    live = components(AwsResources(rollout_table=kit.ROLLOUT_TABLE)).converger().live_traffic
+    assert isinstance(live, RolloutTrafficSource)
+
+    record = world.start("frontend", world.push_image("frontend", "3.0.0"))
+    record, _ = world.run(record.rollout_id, until=lambda r: r.phase == RolloutPhase.BAKING and r.step_index == 1)
+    rendered = live.render("dev", world.status().traffic)
+    assert rendered.rollouts == {"frontend": record.rollout_id}
+    assert rendered.traffic.of("frontend").weights == W(blue=50, green=50)
+    assert rendered.traffic.of("frontend").idle_count == kit.LIVE_COUNT
+
+
+class StatesWithHook:
+    """The world's stack-state store, with a one-shot hook run before the next ``update``: another
+    worker's whole rollback slipping in between this tick's version check and its traffic-state write."""
+
+    def __init__(self, states: Any):
+        self._states = states
+        self.before_update = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._states, name)
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        hook, self.before_update = self.before_update, None
+        if hook is not None:
+            hook()
+        return self._states.update(*args, **kwargs)
+
+
+def test_a_re_record_that_lands_after_another_workers_rollback_is_put_right(world, kit):
+    from reconciler.rollout import commands
+    from reconciler.rollout.controller import RolloutController
+    from reconciler.rollout.execute import RolloutExecutor, StatusImageUpdater
+
+    record = world.start("frontend", world.push_image("frontend", "3.0.0"))
+    record, _ = world.run(record.rollout_id, until=lambda r: r.phase == RolloutPhase.BAKING and r.step_index == 0)
+    world.clock.set(record.bake_until)
+    world.elbv2_double.after_weight_change = die(kit)
+    with pytest.raises(kit.WorkerDied):
+        world.tick(record.rollout_id)  # listener at 50/50, traffic state still 90/10
+    world.clock.advance(30)
+
+    states = StatesWithHook(world.states)
+    executor = RolloutExecutor(world.ecs_double, world.autoscaling, states, world.router_for, StatusImageUpdater(world.states, world.converge))
+    slow = RolloutController(world.store, world.observer(), executor, world.scheduler, world.clock)
+
+    def rival_rolls_back() -> None:
+        commands.abort(world.store, record.rollout_id, by="alice", reason="errors", now=world.clock())
+        rival = world.controller()
+        while world.store.get(record.rollout_id).phase != RolloutPhase.ROLLED_BACK:
+            rival.tick(record.rollout_id)
+
+    states.before_update = rival_rolls_back
+    result = slow.tick(record.rollout_id)  # resumes from the listener: re-records 50/50 ... after the rollback
+
+    assert result.phase == RolloutPhase.ROLLED_BACK
+    assert world.alb_weights("frontend") == (100, 0)
+    assert world.status().traffic.of("frontend").weights == W(blue=100, green=0)
