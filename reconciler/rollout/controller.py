@@ -12,6 +12,11 @@ terminal record no tick will ever look at again). So every tick decides, acts, t
 record; if it moved meanwhile, the tick re-asserts what the newer record stands for (its target
 weights, desired counts, live colour, staged image) for everything the tick touched, and reads
 again until the record holds still. AWS never ends away from what the stored record says.
+
+The actions are carried out with the record as decided (``apply_decision`` first), so a revert
+says why it rolls back. A tick that only observes the listener re-records its weights in the
+traffic state when that says otherwise (a worker died between the ALB write and the
+traffic-state write): a converge renders the traffic state (see :mod:`reconciler.rollout.live`).
 """
 
 from __future__ import annotations
