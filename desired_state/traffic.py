@@ -43,6 +43,10 @@ class ServiceTraffic(Model):
     live_colour: Colour = "blue"
     live_image: ImageRef | None = None
     weights: ColourWeights | None = None
+    # Set only while a rollout holds the idle colour (rendered for a converge, never recorded):
+    # the image it runs and its desired count (0: held down). None: decided from the images and weights.
+    idle_image: ImageRef | None = None
+    idle_count: int | None = Field(default=None, ge=0)
 
     def resolved_weights(self) -> ColourWeights:
         if self.weights is not None:
@@ -78,7 +82,8 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
     The live colour runs the live image (the desired one when none is recorded) and scales within
     the desired bounds. The idle colour runs the desired image; when that differs from the live
     one it is staged (created at the live desired count, scaling within the same bounds) for a
-    rollout to test, else held at zero (capacity 0..0).
+    rollout to test, else held at zero (capacity 0..0). While a rollout holds the idle colour
+    (``idle_image`` / ``idle_count``), it runs the rollout's image at the rollout's count instead.
     """
     if service not in ALB_FACING_SERVICES:
         raise ValueError(f"{service} has no colours; only {', '.join(ALB_FACING_SERVICES)} do")
@@ -88,8 +93,14 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
     live_image = service_traffic.live_image or spec.image
     weights = service_traffic.resolved_weights()
     idle_colour = other_colour(live_colour)
+    idle_image = service_traffic.idle_image or spec.image
+    held = service_traffic.idle_count
     # A colour that still carries traffic is never scaled to zero, whatever the images say.
-    staged = live_image != spec.image or weights.of(idle_colour) > 0
+    if held is not None:
+        staged = held > 0 or weights.of(idle_colour) > 0
+    else:
+        staged = live_image != idle_image or weights.of(idle_colour) > 0
+    idle_count = held if held else spec.desired_count
     live = ColourPlan(
         colour=live_colour,
         image=live_image,
@@ -101,10 +112,10 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
     )
     idle = ColourPlan(
         colour=idle_colour,
-        image=spec.image,
+        image=idle_image,
         live=False,
         weight=weights.of(idle_colour),
-        desired_count=spec.desired_count if staged else 0,
+        desired_count=idle_count if staged else 0,
         min_capacity=spec.scaling.min if staged else 0,
         max_capacity=spec.scaling.max if staged else 0,
     )

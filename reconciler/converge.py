@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desired_state.errors import DesiredStateError, FieldProblem
 from desired_state.loader import LoadedEnvironment, load_environment
@@ -57,6 +57,9 @@ from reconciler.redact import Redactor
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings
 from reconciler.source import Checkout, DesiredStateSource, SignerTrust
 from reconciler.windows import decide
+
+if TYPE_CHECKING:
+    from reconciler.rollout.live import LiveTrafficSource
 
 log = logging.getLogger("ecs_gitops.converge")
 
@@ -118,6 +121,7 @@ class Converger:
         heartbeat_seconds: float | None = None,
         monotonic: Monotonic = time.monotonic,
         lease_observer: LeaseObserver | None = None,
+        live_traffic: LiveTrafficSource | None = None,
     ):
         self.settings = settings
         self.states = states
@@ -134,6 +138,8 @@ class Converger:
         self.monotonic = monotonic
         # What this process has seen of other workers' leases; it must outlive one job.
         self.lease_observer = lease_observer or LeaseObserver(monotonic)
+        # The traffic of services whose rollout is active (None: no rollouts here; the traffic state alone).
+        self.live_traffic = live_traffic
 
     @property
     def lease_timings(self) -> LeaseTimings:
@@ -360,7 +366,7 @@ class Converger:
         floors = floor_problems(run.loaded.state, env.floors, file, line_of)
         if floors:
             return self._refused_by_settings(run, floors, Reason.BELOW_FLOOR)
-        run.traffic = status.traffic or TrafficState()
+        run.traffic = self._traffic(run, status.traffic or TrafficState())
         run.policy = self._policy(run.loaded, run.traffic)
         if not run.policy.passed:
             return ConvergeOutcome(
@@ -425,6 +431,22 @@ class Converger:
         return load_environment(
             checkout.path, environment, commit=checkout.commit, max_file_bytes=self.settings.max_desired_state_file_bytes
         )
+
+    def _traffic(self, run: _Run, recorded: TrafficState) -> TrafficState:
+        """The traffic to render: the recorded state, with each active rollout's own in place of its service's.
+
+        The traffic state can be behind the listener (a worker died between the two writes); a
+        converge must never render weights older than the listener's while a rollout runs.
+        """
+        if self.live_traffic is None:
+            return recorded
+        rendered = self.live_traffic.render(run.job.stack, recorded)
+        if rendered.rollouts:
+            run.details["rolloutTraffic"] = {
+                service: {"rolloutId": rollout_id, "weights": rendered.traffic.of(service).resolved_weights().model_dump()}
+                for service, rollout_id in sorted(rendered.rollouts.items())
+            }
+        return rendered.traffic
 
     def _refused_by_settings(self, run: _Run, problems: list[FieldProblem], reason: Reason) -> ConvergeOutcome:
         """The desired state asks for what the settings do not allow; nothing is rendered."""

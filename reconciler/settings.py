@@ -223,6 +223,26 @@ class TickSettings(Model):
     overdue_grace_seconds: int = Field(default=120, ge=1, le=3600)
 
 
+class RolloutTimingSettings(Model):
+    """How soon the rollout controller looks again, in seconds (a tick is scheduled that far ahead).
+
+    ``pollSeconds``: while waiting for a scan, a deployment, target health or smoke checks, and
+    while rolling back; ``alarmWatchSeconds``: how often a bake re-reads its alarms (an event can
+    wake it sooner); ``pausedPollSeconds``: a paused rollout's check for a lifted pause or an open
+    window; ``weightsRetrySeconds``: between setting the weights and reading the listener back;
+    ``weightsTakeEffectWithinSeconds``: a listener that never shows the new weights within this
+    rolls back; ``smokeRequestTimeoutSeconds``: one smoke check's HTTP timeout. At most 900 s
+    where a tick waits (the tick queue's longest delay).
+    """
+
+    poll_seconds: int = Field(default=15, ge=1, le=900)
+    alarm_watch_seconds: int = Field(default=30, ge=1, le=900)
+    paused_poll_seconds: int = Field(default=60, ge=1, le=900)
+    weights_retry_seconds: int = Field(default=5, ge=1, le=900)
+    weights_take_effect_within_seconds: int = Field(default=120, ge=1, le=3600)
+    smoke_request_timeout_seconds: int = Field(default=5, ge=1, le=60)
+
+
 class AwsResources(Model):
     """Names of the reconciler's own AWS resources (created by template.yaml)."""
 
@@ -256,6 +276,7 @@ class ReconcilerSettings(Model):
     worker: WorkerSettings = WorkerSettings()
     aws: AwsResources = AwsResources()
     ticks: TickSettings = TickSettings()
+    rollout: RolloutTimingSettings = RolloutTimingSettings()
 
     @model_validator(mode="after")
     def _old_tick_keys(self) -> ReconcilerSettings:

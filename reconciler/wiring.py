@@ -25,7 +25,9 @@ from reconciler.errors import SettingsError
 from reconciler.models import Job, Trigger
 from reconciler.redact import Redactor
 from reconciler.rollout.controller import RolloutController
+from reconciler.rollout.decide import RolloutTimings
 from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
+from reconciler.rollout.live import RolloutTrafficSource
 from reconciler.rollout.model import RolloutRecord
 from reconciler.rollout.notify import rollout_notifier
 from reconciler.rollout.observe import RolloutObserver
@@ -79,7 +81,14 @@ class Components:
             clock=self.clock,
             monotonic=self.monotonic,
             lease_observer=self.lease_observer,
+            live_traffic=self.live_traffic(),
         )
+
+    def live_traffic(self) -> RolloutTrafficSource | None:
+        """With rollouts configured, a converge renders each active rollout's traffic (never older than its listener)."""
+        if self.session is None or not self.settings.aws.rollout_table:
+            return None
+        return RolloutTrafficSource.over(self.session.client("dynamodb"), self.settings.aws.rollout_table, self.session.client("elbv2"))
 
 
 def build(
@@ -172,7 +181,8 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
             Job(job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.MANUAL, event_id=event_id, received_at=now())
         )
 
-    observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check)
+    timings = RolloutTimings.from_settings(settings.rollout)
+    observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings)
     repo = settings.repository
     # With write-back the commit's own push event requests the converge.
     writer = (
@@ -185,7 +195,7 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
     )
     images: ImageUpdater = writer or StatusImageUpdater(components.states, lambda record: request_converge(record.stack))
     executor = RolloutExecutor(session.client("ecs"), session.client("application-autoscaling"), components.states, router_for, images)
-    controller = RolloutController(store, observer, executor, scheduler, now)
+    controller = RolloutController(store, observer, executor, scheduler, now, timings=timings)
     starter = RolloutStarter(
         store, components.states, observer, components.engine.outputs,
         lambda record: scheduler.schedule(record.rollout_id, now(), now()), request_converge,

@@ -18,11 +18,40 @@ from desired_state.schema import SCAN_SEVERITIES
 from desired_state.traffic import ColourWeights
 from reconciler.models import Record
 from reconciler.rollout.model import RolloutPhase, RolloutRecord
+from reconciler.settings import RolloutTimingSettings
 
-POLL = timedelta(seconds=15)
-ALARM_WATCH = timedelta(seconds=30)
-WEIGHTS_TAKE_EFFECT_WITHIN = timedelta(seconds=120)
-PAUSED_POLL = timedelta(seconds=60)
+_DEFAULT_SETTINGS = RolloutTimingSettings()
+
+
+def _seconds(value: int) -> timedelta:
+    return timedelta(seconds=value)
+
+
+@dataclass(frozen=True)
+class RolloutTimings:
+    """The rollout's waits; from the settings' ``rollout`` section
+    (:class:`~reconciler.settings.RolloutTimingSettings`, where the defaults and their meaning live)."""
+
+    poll: timedelta = _seconds(_DEFAULT_SETTINGS.poll_seconds)
+    alarm_watch: timedelta = _seconds(_DEFAULT_SETTINGS.alarm_watch_seconds)
+    paused_poll: timedelta = _seconds(_DEFAULT_SETTINGS.paused_poll_seconds)
+    weights_retry: timedelta = _seconds(_DEFAULT_SETTINGS.weights_retry_seconds)
+    weights_take_effect_within: timedelta = _seconds(_DEFAULT_SETTINGS.weights_take_effect_within_seconds)
+    smoke_request_timeout: timedelta = _seconds(_DEFAULT_SETTINGS.smoke_request_timeout_seconds)
+
+    @classmethod
+    def from_settings(cls, rollout: RolloutTimingSettings) -> RolloutTimings:
+        return cls(
+            poll=_seconds(rollout.poll_seconds),
+            alarm_watch=_seconds(rollout.alarm_watch_seconds),
+            paused_poll=_seconds(rollout.paused_poll_seconds),
+            weights_retry=_seconds(rollout.weights_retry_seconds),
+            weights_take_effect_within=_seconds(rollout.weights_take_effect_within_seconds),
+            smoke_request_timeout=_seconds(rollout.smoke_request_timeout_seconds),
+        )
+
+
+DEFAULT_TIMINGS = RolloutTimings()
 
 
 class ScanResult(Record):
@@ -71,6 +100,7 @@ class ActionKind(StrEnum):
     REVERT_IMAGE = "revert-image"
     MARK_LIVE = "mark-live"  # traffic state: the new colour is live with the new image
     RESTORE_LIVE = "restore-live"  # traffic state: the old colour is live with the old image again
+    RECORD_WEIGHTS = "record-weights"  # traffic state only: the weights the listener was seen at
 
 
 @dataclass(frozen=True)
@@ -125,8 +155,9 @@ def _wait(record: RolloutRecord, now: datetime, after: timedelta, reason: str, *
     return Decision(record.phase, reason, wake_at=now + after, **extra)
 
 
-def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision:
+def decide(record: RolloutRecord, observed: Observed, now: datetime, timings: RolloutTimings = DEFAULT_TIMINGS) -> Decision:
     phase, spec = record.phase, record.spec
+    poll, alarm_watch = timings.poll, timings.alarm_watch
     elapsed = now - record.phase_started_at
 
     if phase.terminal:
@@ -137,21 +168,21 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
         actions = _rollback_actions(record)
         if record.mode == "rolling" or observed.listener_weights == record.live_only:
             return Decision(RolloutPhase.ROLLED_BACK, f"rolled back: {record.rollback_reason}", actions=actions, evidence={"weights": record.live_only.model_dump()})
-        return Decision(phase, "restoring all traffic to the old colour", actions=actions, wake_at=now + POLL)
+        return Decision(phase, "restoring all traffic to the old colour", actions=actions, wake_at=now + poll)
     if record.paused and phase == RolloutPhase.BAKING and observed.alarms_in_alarm:
         # A pause holds progress, never protection: a firing alarm still rolls back.
         return _rollback(record, f"alarm {', '.join(observed.alarms_in_alarm)} fired during the (paused) bake", {"gate": "alarms", "alarms": observed.alarms_in_alarm})
     if record.paused:
         if record.paused_by_window and observed.window_open:
             return Decision(phase, "the change window is open again; resuming", wake_at=now, resume=True)
-        return _wait(record, now, PAUSED_POLL, f"paused: {record.pause_reason or 'by an operator'}")
+        return _wait(record, now, timings.paused_poll, f"paused: {record.pause_reason or 'by an operator'}")
 
     if phase == RolloutPhase.SCANNING:
         scan = observed.scan
         if scan is None or scan.status != "COMPLETE":
             if elapsed > timedelta(seconds=spec.scan_timeout_seconds):
                 return _rollback(record, f"no completed ECR scan within {spec.scan_timeout_seconds}s", {"gate": "scan", "status": scan.status if scan else None})
-            return _wait(record, now, POLL, "waiting for the ECR scan of the new image")
+            return _wait(record, now, poll, "waiting for the ECR scan of the new image")
         blocking = blocking_findings(scan, spec.scan_severity_threshold)
         if blocking:
             return _rollback(
@@ -162,13 +193,13 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
         if record.mode == "rolling":
             return Decision(
                 RolloutPhase.DEPLOYING, "scan passed; deploying the new image (ECS rolling deployment, circuit breaker on)",
-                actions=(Action(ActionKind.STAGE_IMAGE),), wake_at=now + POLL, evidence={"gate": "scan", "findings": scan.finding_counts},
+                actions=(Action(ActionKind.STAGE_IMAGE),), wake_at=now + poll, evidence={"gate": "scan", "findings": scan.finding_counts},
             )
         return Decision(
             RolloutPhase.DEPLOYING,
             "scan passed; staging the new image on the idle colour",
             actions=(Action(ActionKind.STAGE_IMAGE), Action(ActionKind.SCALE_COLOUR, colour=record.to_colour, count=record.live_desired_count)),
-            wake_at=now + POLL,
+            wake_at=now + poll,
             evidence={"gate": "scan", "findings": scan.finding_counts},
         )
 
@@ -189,7 +220,7 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
                 record, f"the new image did not finish deploying within {spec.deploy_timeout_seconds}s",
                 {"gate": "deployment", "deployment": deployment.model_dump() if deployment else None},
             )
-        return _wait(record, now, POLL, "waiting for the ECS deployment of the new image")
+        return _wait(record, now, poll, "waiting for the ECS deployment of the new image")
 
     if phase == RolloutPhase.DEPLOYING:
         deployment, targets = observed.deployment, observed.targets
@@ -214,19 +245,19 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
                     "unhealthyTargets": targets.unhealthy if targets else {},
                 },
             )
-        return _wait(record, now, POLL, "waiting for the idle colour's deployment and target health")
+        return _wait(record, now, poll, "waiting for the idle colour's deployment and target health")
 
     if phase == RolloutPhase.SMOKE_TESTING:
         smoke = observed.smoke
         if smoke is not None and smoke.passed:
-            return _shift_to(record, 0, now, "smoke checks passed", {"gate": "smoke", "checks": smoke.checks}, observed)
+            return _shift_to(record, 0, now, "smoke checks passed", {"gate": "smoke", "checks": smoke.checks}, observed, timings)
         if elapsed > timedelta(seconds=spec.smoke_timeout_seconds):
             return _rollback(
                 record,
                 f"smoke checks did not pass within {spec.smoke_timeout_seconds}s",
                 {"gate": "smoke", "checks": smoke.checks if smoke else []},
             )
-        return _wait(record, now, POLL, "smoke checks not passing yet", evidence={"checks": smoke.checks if smoke else []})
+        return _wait(record, now, poll, "smoke checks not passing yet", evidence={"checks": smoke.checks if smoke else []})
 
     target = record.target_weights(spec.steps[record.step_index])
     if phase == RolloutPhase.SHIFTING:
@@ -235,17 +266,17 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
             return Decision(
                 RolloutPhase.BAKING,
                 f"listener shows {spec.steps[record.step_index]} % on {record.to_colour}; baking until {bake_until.isoformat()}",
-                wake_at=min(bake_until, now + ALARM_WATCH),
+                wake_at=min(bake_until, now + alarm_watch),
                 bake_until=bake_until,
                 evidence={"weights": target.model_dump()},
             )
-        if elapsed > WEIGHTS_TAKE_EFFECT_WITHIN:
+        if elapsed > timings.weights_take_effect_within:
             return _rollback(
                 record,
                 "the listener never showed the new weights",
                 {"gate": "weights", "expected": target.model_dump(), "observed": observed.listener_weights.model_dump() if observed.listener_weights else None},
             )
-        return Decision(phase, "weights not visible on the listener yet; setting them again", actions=(Action(ActionKind.SET_WEIGHTS, weights=target),), wake_at=now + timedelta(seconds=5))
+        return Decision(phase, "weights not visible on the listener yet; setting them again", actions=(Action(ActionKind.SET_WEIGHTS, weights=target),), wake_at=now + timings.weights_retry)
 
     if phase == RolloutPhase.BAKING:
         if observed.alarms_in_alarm:
@@ -267,12 +298,12 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
         if observed.listener_weights != target:
             return Decision(
                 RolloutPhase.SHIFTING, "listener weights changed during the bake; setting them again",
-                actions=(Action(ActionKind.SET_WEIGHTS, weights=target),), wake_at=now + timedelta(seconds=5),
+                actions=(Action(ActionKind.SET_WEIGHTS, weights=target),), wake_at=now + timings.weights_retry,
                 evidence={"observed": observed.listener_weights.model_dump() if observed.listener_weights else None},
             )
         assert record.bake_until is not None
         if now < record.bake_until:
-            return _wait(record, now, min(ALARM_WATCH, record.bake_until - now), "baking")
+            return _wait(record, now, min(alarm_watch, record.bake_until - now), "baking")
         if record.step_index == len(spec.steps) - 1:
             return Decision(
                 RolloutPhase.PROMOTED,
@@ -280,7 +311,7 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
                 actions=(Action(ActionKind.MARK_LIVE),),
                 wake_at=now + timedelta(seconds=spec.scale_down_delay_seconds),
             )
-        return _shift_to(record, record.step_index + 1, now, "bake passed", {}, observed)
+        return _shift_to(record, record.step_index + 1, now, "bake passed", {}, observed, timings)
 
     if phase == RolloutPhase.PROMOTED:
         assert record.promoted_at is not None
@@ -295,16 +326,18 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime) -> Decision
     raise ValueError(f"unknown rollout phase {phase}")
 
 
-def _shift_to(record: RolloutRecord, index: int, now: datetime, reason: str, evidence: dict[str, Any], observed: Observed) -> Decision:
+def _shift_to(
+    record: RolloutRecord, index: int, now: datetime, reason: str, evidence: dict[str, Any], observed: Observed, timings: RolloutTimings
+) -> Decision:
     if not observed.window_open:
         # Never cross into a deny window mid-rollout: hold at the current step and say why.
-        return Decision(record.phase, f"paused at step {record.step_index + 1}: {observed.window_reason}", wake_at=now + PAUSED_POLL, pause_reason=observed.window_reason)
+        return Decision(record.phase, f"paused at step {record.step_index + 1}: {observed.window_reason}", wake_at=now + timings.paused_poll, pause_reason=observed.window_reason)
     weights = record.target_weights(record.spec.steps[index])
     return Decision(
         RolloutPhase.SHIFTING,
         f"{reason}; shifting {record.spec.steps[index]} % to {record.to_colour}",
         actions=(Action(ActionKind.SET_WEIGHTS, weights=weights),),
-        wake_at=now + timedelta(seconds=5),
+        wake_at=now + timings.weights_retry,
         evidence=evidence,
         step_index=index,
     )

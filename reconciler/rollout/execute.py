@@ -77,6 +77,9 @@ class RolloutExecutor:
             assert action.weights is not None
             self.router_for(record).set_weights(action.weights)
             self._record_weights(record, action.weights)
+        elif action.kind == ActionKind.RECORD_WEIGHTS:
+            assert action.weights is not None
+            self._record_weights(record, action.weights)
         elif action.kind == ActionKind.SCALE_COLOUR:
             assert action.colour is not None and action.count is not None
             self._scale(record, action.colour, action.count)
@@ -91,9 +94,21 @@ class RolloutExecutor:
         else:
             raise ValueError(f"unknown action {action.kind}")
 
+    def recorded_traffic(self, record: RolloutRecord) -> ServiceTraffic:
+        """What the stack status's traffic state says of ``record``'s service now."""
+        return (self.states.get(record.stack).traffic or TrafficState()).of(record.service)
+
     def _record_weights(self, record: RolloutRecord, weights: ColourWeights) -> None:
-        """The traffic state follows the listener, so a converge renders the split the rollout set."""
-        self.states.update(record.stack, lambda s: _with_service_traffic(s, record.service, lambda t: t.model_copy(update={"weights": weights})))
+        """The traffic state follows the listener, so a converge renders the split the rollout set.
+
+        A conditional write, and only of a difference."""
+
+        def change(status: StackStatus) -> StackStatus | None:
+            if (status.traffic or TrafficState()).of(record.service).weights == weights:
+                return None
+            return _with_service_traffic(status, record.service, lambda t: t.model_copy(update={"weights": weights}))
+
+        self.states.update(record.stack, change)
 
     def _mark_live(self, record: RolloutRecord) -> None:
         # A staged image override stays: it is the desired image until git says the same, and the

@@ -109,3 +109,16 @@ class RolloutRecord(Record):
     def live_only(self) -> ColourWeights:
         """All traffic back on the colour that was live before the rollout."""
         return self.target_weights(0)
+
+
+ROLLED_BACK_PHASES = (RolloutPhase.ROLLING_BACK, RolloutPhase.ROLLED_BACK)
+PROMOTED_PHASES = (RolloutPhase.PROMOTED, RolloutPhase.COMPLETE)
+
+
+def intended_weights(record: RolloutRecord) -> ColourWeights:
+    """The listener split ``record`` stands for."""
+    if record.phase in ROLLED_BACK_PHASES or record.step_index < 0:
+        return record.live_only
+    if record.phase in PROMOTED_PHASES:
+        return record.target_weights(100)
+    return record.target_weights(record.spec.steps[record.step_index])

@@ -11,11 +11,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from desired_state.schema import ImageRef
-from reconciler.rollout.decide import DeploymentState, Observed, ScanResult, SmokeResult, TargetHealthReport
+from reconciler.rollout.decide import DEFAULT_TIMINGS, DeploymentState, Observed, RolloutTimings, ScanResult, SmokeResult, TargetHealthReport
 from reconciler.rollout.model import RolloutPhase, RolloutRecord
 from reconciler.rollout.router import TrafficRouter
-
-SMOKE_TIMEOUT_SECONDS = 5
 
 
 def http_get(url: str, timeout: float) -> int:
@@ -39,11 +37,13 @@ class RolloutObserver:
         router_for: Callable[[RolloutRecord], TrafficRouter],
         window_check: Callable[[RolloutRecord, datetime], tuple[bool, str]] = lambda record, now: (True, ""),
         fetch: Callable[[str, float], int] = http_get,
+        timings: RolloutTimings = DEFAULT_TIMINGS,
     ):
         self.ecr, self.ecs, self.elbv2, self.cloudwatch = ecr, ecs, elbv2, cloudwatch
         self.router_for = router_for
         self.window_check = window_check
         self.fetch = fetch
+        self.timings = timings
 
     def observe(self, record: RolloutRecord, now: datetime) -> Observed:
         phase = record.phase
@@ -126,5 +126,5 @@ class RolloutObserver:
         if not url:
             return SmokeResult(passed=False, checks=[{"error": "no test listener URL for this service"}])
         target = url.rstrip("/") + record.resources.health_path
-        status = self.fetch(target, SMOKE_TIMEOUT_SECONDS)
+        status = self.fetch(target, self.timings.smoke_request_timeout.total_seconds())
         return SmokeResult(passed=200 <= status < 400, checks=[{"url": target, "status": status}])

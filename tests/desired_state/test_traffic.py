@@ -159,3 +159,34 @@ def test_resolved_weights_follow_the_live_colour():
     assert ServiceTraffic().resolved_weights() == ColourWeights(blue=100, green=0)
     assert ServiceTraffic(live_colour="green").resolved_weights() == ColourWeights(blue=0, green=100)
     assert other_colour("blue") == "green" and other_colour("green") == "blue"
+
+
+def test_an_idle_colour_a_rollout_holds_runs_its_image_at_its_count(prod_state):
+    """While a rollout holds the idle colour, git's image and the images' difference do not decide it."""
+    spec = prod_state.services.frontend
+    held_image = ImageRef(repository="frontend", tag="9.0.0")
+    # Promoted: green live on git's image, blue kept at 4 tasks on the old image for a quick rollback.
+    held = traffic(live_colour="green", live_image=spec.image, weights=ColourWeights(blue=0, green=100), idle_image=held_image, idle_count=4)
+
+    blue, green = colour_plans(prod_state, held, "frontend")
+
+    assert (blue.live, blue.image, blue.weight, blue.desired_count) == (False, held_image, 0, 4)
+    assert (blue.min_capacity, blue.max_capacity) == (spec.scaling.min, spec.scaling.max)
+    assert (green.live, green.image, green.weight) == (True, spec.image, 100)
+
+
+def test_an_idle_colour_a_rollout_holds_down_is_zero_even_when_the_images_differ(prod_state):
+    held = traffic(live_image=OLD_FRONTEND, idle_count=0)
+    _, green = colour_plans(prod_state, held, "frontend")
+    assert (green.desired_count, green.min_capacity, green.max_capacity) == (0, 0, 0)
+    # ...but never while it still carries traffic.
+    _, green = colour_plans(prod_state, traffic(live_image=OLD_FRONTEND, idle_count=0, weights=ColourWeights(blue=90, green=10)), "frontend")
+    assert (green.desired_count, green.min_capacity) == (prod_state.services.frontend.desired_count, 2)
+
+
+def test_the_held_idle_fields_read_camel_case_and_are_optional():
+    from desired_state.traffic import parse_traffic_state
+
+    parsed = parse_traffic_state('{"services": {"frontend": {"idleImage": {"repository": "frontend", "tag": "2.0.0"}, "idleCount": 3}}}')
+    assert (parsed.of("frontend").idle_image.tag, parsed.of("frontend").idle_count) == ("2.0.0", 3)
+    assert (TrafficState().of("frontend").idle_image, TrafficState().of("frontend").idle_count) == (None, None)

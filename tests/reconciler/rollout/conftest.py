@@ -33,12 +33,13 @@ import yaml
 
 from desired_state.loader import EXAMPLE_DIR, validate_document
 from desired_state.schema import DesiredState, ImageRef, RolloutSpec
-from desired_state.traffic import TrafficState
+from desired_state.traffic import ColourWeights, TrafficState, colour_plans, parse_traffic_state
 from reconciler.adapters.stack_state import FileStackStateStore, StackStatus
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.rollout import commands
 from reconciler.rollout.controller import RolloutController
-from reconciler.rollout.execute import RolloutExecutor, StatusImageUpdater
+from reconciler.rollout.decide import DEFAULT_TIMINGS, RolloutTimings
+from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
 from reconciler.rollout.model import (
     RolloutPhase,
     RolloutRecord,
@@ -184,6 +185,9 @@ class Elbv2Double:
     * ``before_weight_change``: a one-shot hook run just before the next ``modify_listener`` /
       ``modify_rule`` reaches moto: after the controller's version check, before the ALB call,
       the moment another worker's abort and rollback can slip in.
+    * ``after_weight_change``: a one-shot hook run right after the next weight change reached
+      moto, before the caller sees the answer: a worker dying between the ALB write and the
+      traffic-state write (raise :class:`WorkerDied` from it).
     Everything else, including the reads of the weights, goes to moto.
     """
 
@@ -194,6 +198,7 @@ class Elbv2Double:
         self.swallowed: list[dict[str, Any]] = []
         self.weight_calls = 0
         self.before_weight_change: Callable[[], None] | None = None
+        self.after_weight_change: Callable[[], None] | None = None
 
     def _run_hook(self) -> None:
         hook, self.before_weight_change = self.before_weight_change, None
@@ -217,13 +222,20 @@ class Elbv2Double:
             descriptions.append(description)
         return {**response, "TargetHealthDescriptions": descriptions}
 
+    def _run_after_hook(self) -> None:
+        hook, self.after_weight_change = self.after_weight_change, None
+        if hook is not None:
+            hook()
+
     def modify_listener(self, **kwargs: Any) -> dict[str, Any]:
         self._run_hook()
         self.weight_calls += 1
         if self.swallow_weight_changes:
             self.swallowed.append(kwargs)
             return {"Listeners": []}
-        return self._client.modify_listener(**kwargs)
+        response = self._client.modify_listener(**kwargs)
+        self._run_after_hook()
+        return response
 
     def modify_rule(self, **kwargs: Any) -> dict[str, Any]:
         self._run_hook()
@@ -231,7 +243,9 @@ class Elbv2Double:
         if self.swallow_weight_changes:
             self.swallowed.append(kwargs)
             return {"Rules": []}
-        return self._client.modify_rule(**kwargs)
+        response = self._client.modify_rule(**kwargs)
+        self._run_after_hook()
+        return response
 
 
 class ConvergeDouble:
@@ -253,6 +267,52 @@ class ConvergeDouble:
         image = self.world.states.get(record.stack).image_overrides[record.service]
         self.world.point_colour_at(record.service, record.to_colour, image)
         self.world.register_targets(record.service, record.to_colour)
+
+
+class ProgramApplyDouble:
+    """TEST DOUBLE for what ``pulumi up`` of the program does to the ALB-facing colours in moto.
+
+    The Pulumi CLI cannot run here, so the engine double's ``up`` calls this (``on_call``). It reads
+    the request's desired state and traffic state as the program does (``validate_document``,
+    ``parse_traffic_state``), decides both colours of each ALB-facing service with the program's
+    own :func:`~desired_state.traffic.colour_plans`, and applies that to moto: the weighted forward
+    (listener default action / ``/api/*`` rule), each colour's image (a new task definition when it
+    changes) and auto-scaling bounds. The program leaves ``desiredCount`` to auto-scaling
+    (``ignore_changes``); moto's auto-scaling never moves a service, so the count is clamped into
+    the new bounds here, as auto-scaling would. ``applied`` keeps each up's plans.
+    """
+
+    def __init__(self, world: RolloutWorld):
+        self.world = world
+        self.applied: list[dict[str, tuple[Any, Any]]] = []
+
+    def __call__(self, operation: str, request: Any) -> None:
+        if operation != "up":
+            return
+        world = self.world
+        state = validate_document(json.loads(request.config["ecs-gitops:desiredState"]), "<stack config desiredState>")
+        traffic = parse_traffic_state(request.config["ecs-gitops:trafficState"])
+        applied = {}
+        for service in BLUE_GREEN:
+            plans = colour_plans(state, traffic, service)
+            applied[service] = plans
+            r = world.services[service]
+            AlbWeightedRouter(world.elbv2, r.listener_arn, r.target_groups, r.rule_arn).set_weights(
+                ColourWeights(**{plan.colour: plan.weight for plan in plans})
+            )
+            for plan in plans:
+                if world.colour_image(service, plan.colour) != plan.image.reference:
+                    world.point_colour_at(service, plan.colour, plan.image)
+                name = world.ecs_service(service, plan.colour)
+                world.autoscaling.register_scalable_target(
+                    ServiceNamespace="ecs", ResourceId=f"service/{world.cluster}/{name}", ScalableDimension="ecs:service:DesiredCount",
+                    MinCapacity=plan.min_capacity, MaxCapacity=plan.max_capacity,
+                )
+                count = world.desired_counts(service)[plan.colour]
+                clamped = min(max(count, plan.min_capacity), plan.max_capacity)
+                if clamped != count:
+                    world.ecs.update_service(cluster=world.cluster, service=name, desiredCount=clamped)
+        self.applied.append(applied)
 
 
 class WorkerDied(Exception):
@@ -314,6 +374,7 @@ class RolloutWorld:
     smoke_status: int = 200
     window: tuple[bool, str] = (True, "no change windows configured")
     fetched: list[str] = field(default_factory=list)
+    fetch_timeouts: list[float] = field(default_factory=list)
     services: dict[str, ServiceResources] = field(default_factory=dict)
     _images: int = 0
     _targets: int = 0
@@ -491,6 +552,12 @@ class RolloutWorld:
         by_name = {s["serviceName"]: s["desiredCount"] for s in found}
         return {colour: by_name[name] for colour, name in names.items()}
 
+    def colour_image(self, service: str, colour: str) -> str:
+        """The image reference (``:tag`` or ``@digest``) the colour's task definition runs, from moto."""
+        found = self.ecs.describe_services(cluster=self.cluster, services=[self.ecs_service(service, colour)])["services"][0]
+        uri = self.ecs.describe_task_definition(taskDefinition=found["taskDefinition"])["taskDefinition"]["containerDefinitions"][0]["image"]
+        return uri.removeprefix(f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/ecr-{service}-{SUFFIX}")
+
     def scaling_bounds(self, service: str, colour: str) -> tuple[int, int] | None:
         targets = self.autoscaling.describe_scalable_targets(
             ServiceNamespace="ecs", ResourceIds=[f"service/{self.cluster}/{self.ecs_service(service, colour)}"]
@@ -506,23 +573,33 @@ class RolloutWorld:
 
     def fetch(self, url: str, timeout: float) -> int:
         self.fetched.append(url)
+        self.fetch_timeouts.append(timeout)
         return self.smoke_status
 
     def window_check(self, record: RolloutRecord, now: datetime) -> tuple[bool, str]:
         return self.window
 
-    def observer(self) -> RolloutObserver:
+    def observer(self, timings: RolloutTimings = DEFAULT_TIMINGS) -> RolloutObserver:
         return RolloutObserver(
-            self.ecr, self.ecs_double, self.elbv2_double, self.cloudwatch, self.router_for, window_check=self.window_check, fetch=self.fetch
+            self.ecr, self.ecs_double, self.elbv2_double, self.cloudwatch, self.router_for, window_check=self.window_check, fetch=self.fetch,
+            timings=timings,
         )
 
     def controller(
-        self, store: RolloutStore | None = None, on_transition: Callable[[RolloutRecord, Transition], None] | None = None
+        self,
+        store: RolloutStore | None = None,
+        on_transition: Callable[[RolloutRecord, Transition], None] | None = None,
+        timings: RolloutTimings = DEFAULT_TIMINGS,
+        images: ImageUpdater | None = None,
     ) -> RolloutController:
         """A fresh controller, as a newly started worker would build it, over the same AWS account."""
-        executor = RolloutExecutor(self.ecs_double, self.autoscaling, self.states, self.router_for, StatusImageUpdater(self.states, self.converge))
+        executor = RolloutExecutor(
+            self.ecs_double, self.autoscaling, self.states, self.router_for, images or StatusImageUpdater(self.states, self.converge)
+        )
         extra = {"on_transition": on_transition} if on_transition else {}
-        return RolloutController(store or RolloutStore(self.dynamodb, ROLLOUT_TABLE), self.observer(), executor, self.scheduler, self.clock, **extra)
+        return RolloutController(
+            store or RolloutStore(self.dynamodb, ROLLOUT_TABLE), self.observer(timings), executor, self.scheduler, self.clock, timings=timings, **extra
+        )
 
     def start(
         self, service: str, image: ImageRef, spec: RolloutSpec | None = None, by: str = "test", resources: RolloutResources | None = None
@@ -611,6 +688,7 @@ def kit() -> Any:
         default_spec=default_spec,
         example_state=example_state,
         CrashingRolloutStore=CrashingRolloutStore,
+        ProgramApplyDouble=ProgramApplyDouble,
         WorkerDied=WorkerDied,
         FakeClock=FakeClock,
         RecordingScheduler=RecordingScheduler,

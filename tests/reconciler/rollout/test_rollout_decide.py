@@ -11,9 +11,7 @@ from desired_state.schema import ImageRef, RolloutSpec
 from desired_state.traffic import ColourWeights
 from reconciler.rollout.controller import apply_decision
 from reconciler.rollout.decide import (
-    ALARM_WATCH,
-    PAUSED_POLL,
-    POLL,
+    DEFAULT_TIMINGS,
     Action,
     ActionKind,
     Decision,
@@ -33,6 +31,8 @@ from reconciler.rollout.model import (
 )
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+# Today's waits, the defaults of the settings' rollout section.
+POLL, ALARM_WATCH, PAUSED_POLL = DEFAULT_TIMINGS.poll, DEFAULT_TIMINGS.alarm_watch, DEFAULT_TIMINGS.paused_poll
 NEW = ImageRef(repository="frontend", tag="3.0.0", digest="sha256:" + "ab" * 32)
 OLD = ImageRef(repository="frontend", tag="1.4.2")
 SPEC = RolloutSpec(steps=(10, 50, 100), bake_seconds=300, alarms=("frontend-5xx",), scan_severity_threshold="HIGH",
@@ -484,12 +484,12 @@ def test_apply_decision_sets_promoted_at_once():
 def test_apply_decision_records_the_rollback_reason_and_the_live_weights():
     record = make(RolloutPhase.BAKING, step_index=1, weights=W(blue=50, green=50), bake_until=NOW)
     new = apply_decision(record, Decision(RolloutPhase.ROLLING_BACK, "alarm a fired during the bake", evidence={"gate": "alarms", "alarms": ["a"]}), NOW)
-    assert new.rollback_reason == "alarm a fired during the bake"
+    assert new.rollback_reason == 'alarm a fired during the bake (gate alarms; alarms: ["a"])'
     assert new.weights == W(blue=100, green=0)
     assert new.history[-1].evidence == {"gate": "alarms", "alarms": ["a"]}
     # Staying in ROLLING_BACK does not overwrite why it started.
     again = apply_decision(new, Decision(RolloutPhase.ROLLING_BACK, "restoring all traffic to the old colour"), NOW + POLL)
-    assert again.rollback_reason == "alarm a fired during the bake"
+    assert again.rollback_reason == 'alarm a fired during the bake (gate alarms; alarms: ["a"])'
 
 
 def test_apply_decision_pauses_for_a_window_with_the_reason_and_notes_it():

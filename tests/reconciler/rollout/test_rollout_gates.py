@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from reconciler.rollout.controller import rollback_reason
 from reconciler.rollout.model import RolloutPhase, RolloutRecord
 
 
@@ -29,7 +30,9 @@ def assert_rolled_back(world, record: RolloutRecord, gate: str) -> dict:
     assert [t.to_phase for t in record.history][-2:] == [RolloutPhase.ROLLING_BACK, RolloutPhase.ROLLED_BACK]
     rollback = record.history[-2]
     assert rollback.evidence["gate"] == gate
-    assert record.rollback_reason == rollback.reason
+    # The reason names the gate and its evidence (the revert commit's message carries it).
+    assert record.rollback_reason == rollback_reason(rollback.reason, rollback.evidence)
+    assert record.rollback_reason.startswith(f"{rollback.reason} (gate {gate}")
     assert world.store.active("dev", service) is None
     return rollback.evidence
 
