@@ -17,7 +17,7 @@ from reconciler.redact import Redactor
 from reconciler.rollout.controller import rollback_reason
 from reconciler.rollout.model import RolloutPhase
 from reconciler.rollout.writeback import GitImageWriteBack
-from reconciler.worker import rollout_notifier
+from reconciler.rollout.notify import rollout_notifier
 
 
 def git(*args: str, cwd: Path) -> str:
