@@ -111,8 +111,8 @@ def test_the_tick_queue_parks_failing_ticks_in_its_dlq_after_the_workers_last_at
     # The retries of every attempt before the last fit well inside the DLQ's retention.
     retry = TickTimings().tick_retry
     assert sum(retry.delay(n) for n in range(1, TickTimings().tick_max_attempts)) < dlq["MessageRetentionPeriod"]
-    statements = resources["WorkerTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    tick_rights = next(s for s in statements if s["Sid"] == "RolloutTicks")
+    statements = resources["TickWorkerTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    tick_rights = next(s for s in statements if s["Sid"] == "Ticks")
     assert "sqs:ChangeMessageVisibility" in tick_rights["Action"]  # the backoff
     assert "RolloutTickDeadLetterQueueUrl" in template["Outputs"]
 
@@ -127,3 +127,39 @@ def test_the_job_queue_matches_the_workers_timings(template):
     assert sum(retry.delay(n) for n in range(1, queue["RedrivePolicy"]["maxReceiveCount"])) < 3600
     statements = template["Resources"]["WorkerTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert "sqs:ChangeMessageVisibility" in next(s for s in statements if s["Sid"] == "ConsumeJobs")["Action"]
+
+
+def _statements(template: dict, role: str) -> list[dict]:
+    return template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def test_ticks_run_in_their_own_service_never_behind_a_converge(template):
+    """Rollout ticks have their own ECS service (the worker image: git for a revert, in the VPC for the smoke call)."""
+    resources = template["Resources"]
+    service = resources["TickWorkerService"]["Properties"]
+    assert service["TaskDefinition"] == {"Ref": "TickWorkerTaskDefinition"}
+    assert service["DesiredCount"] >= 2  # a rollback never waits for a task to be replaced
+    network = service["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "DISABLED" and network["Subnets"] == {"Ref": "WorkerSubnetIds"}
+    assert network["SecurityGroups"] == [{"Ref": "WorkerSecurityGroup"}]  # 8443 out: the test listener
+    task = resources["TickWorkerTaskDefinition"]["Properties"]
+    container = task["ContainerDefinitions"][0]
+    assert container["Command"] == ["python", "-m", "reconciler.ticks"]
+    assert container["Image"] == {"Ref": "WorkerImageUri"}
+    assert task["TaskRoleArn"] == {"Fn::GetAtt": ["TickWorkerTaskRole", "Arn"]}
+    env = {e["Name"] for e in container["Environment"]}
+    assert {"ECS_GITOPS_ROLLOUT_TABLE", "ECS_GITOPS_TICK_QUEUE_URL", "ECS_GITOPS_STATE_TABLE", "ECS_GITOPS_TOPIC_ARN"} <= env
+    # The converge workers no longer consume ticks: they only send a new rollout's first wake-up.
+    worker_ticks = next(s for s in _statements(template, "WorkerTaskRole") if s["Sid"] == "RolloutTicks")
+    assert worker_ticks["Action"] == "sqs:SendMessage"
+
+
+def test_the_tick_role_is_scoped_and_runs_no_deploy(template):
+    role = template["Resources"]["TickWorkerTaskRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role  # no deploy policy: a tick never runs `pulumi up`
+    for statement in _statements(template, "TickWorkerTaskRole"):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all(not a.endswith(":*") and a != "*" for a in actions), statement["Sid"]
+        if statement["Resource"] == "*":
+            # Only calls that take no resource-level permission may name every resource.
+            assert all(a.split(":")[1].startswith(("Describe", "RegisterScalableTarget")) for a in actions), statement["Sid"]
