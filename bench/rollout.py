@@ -654,7 +654,7 @@ def figure_line(label: str, wall: float, simulated: float, ticks: int, note: str
 
 def alarm_to_rollback(world: World, offsets: list[float], intake: Any | EventPathMissing, label: str = "alarm-to-rollback") -> None:
     """Figure 1: the spec's alarm enters ALARM ``offset`` s after a bake's alarm poll; poll-only, then event-driven, the same run."""
-    print(f"{label}: alarm enters ALARM during the first bake (10 %), ``offset`` s after an alarm poll (the poll runs every {ALARM_WATCH_SECONDS} s)")
+    print(f"{label}: alarm enters ALARM during the first bake (10 %), offset s after an alarm poll (the poll runs every {ALARM_WATCH_SECONDS} s)")
     for mode in ("poll-only", "event-driven"):
         for offset in offsets:
             if mode == "event-driven" and isinstance(intake, EventPathMissing):
@@ -680,7 +680,7 @@ def alarm_to_rollback(world: World, offsets: list[float], intake: Any | EventPat
 
 def deployment_to_first_weight_change(world: World, offsets: list[float], intake: Any | EventPathMissing) -> None:
     """Figure 2: the staged colour's deployment completes ``offset`` s after a deploying poll; to the first weight change read back."""
-    print(f"deployment-completed-to-first-weight-change: the idle colour's ECS deployment completes ``offset`` s after the tick that staged it (deploying polls every {DEPLOY_POLL_SECONDS} s)")
+    print(f"deployment-completed-to-first-weight-change: the idle colour's ECS deployment completes offset s after the tick that staged it (deploying polls every {DEPLOY_POLL_SECONDS} s)")
     for mode in ("poll-only", "event-driven"):
         for offset in offsets:
             if mode == "event-driven" and isinstance(intake, EventPathMissing):
@@ -828,7 +828,10 @@ def converge_worker(world: World, path: str, *, with_ticks: bool) -> tuple[Any, 
     event_id = f"bench-{uuid.uuid4()}"
     queue.send(Job(job_id=Job.make_id(event_id, OTHER_STACK), environment=OTHER_STACK, stack=OTHER_STACK, trigger=Trigger.GIT_PUSH,
                    event_id=event_id, commit=head, author="Bench", received_at=world.clock()))
-    worker = Worker(queue, converger, world.rollouts if with_ticks else None, world.sqs if with_ticks else None, clock=world.clock, timings=WorkerTimings())
+    if with_ticks:
+        worker = Worker(queue, converger, world.rollouts, world.sqs, clock=world.clock, timings=WorkerTimings())
+    else:
+        worker = Worker(queue, converger, clock=world.clock, timings=WorkerTimings())
     return worker, engine
 
 
@@ -950,6 +953,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as directory, mock_aws(), timer.installed():
         world = build_world(Path(directory))
         print(f"tick runtime: {world.runtime_name}; clock: fake, from {T0.isoformat()}")
+        print("legend: wall = controller wall time here (moto in-process, the fake clock jumps the waits);"
+              " simulated = time on the fake clock, the waits the controller scheduled; API calls = botocore before-call"
+              " on the controller's and tick runtime's clients, plus the one SendMessage per scheduled tick and per converge request")
         try:
             intake: Any = event_intake(world)
         except EventPathMissing as exc:
