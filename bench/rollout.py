@@ -91,7 +91,7 @@ def fake_aws_environment() -> None:
 
 
 class FakeClock:
-    """The one clock of the controller, the tick runtime and the converger; moves only when the benchmark moves it."""
+    """The one clock of the controller, the tick runtime and the converger; moves only when the benchmark moves it, never back."""
 
     def __init__(self, now: datetime = T0):
         self.now = now
@@ -465,7 +465,8 @@ class World:
         self.calls.take()  # starting is not a tick
         return record
 
-    def weights(self, record: Any) -> Any:
+    def weights(self) -> Any:
+        """The listener's split, read back (the benchmark's own client)."""
         from reconciler.rollout.router import AlbWeightedRouter
 
         return AlbWeightedRouter(self.h["elbv2"], self.listener_arn, self.target_groups).verify_weights()
@@ -630,11 +631,11 @@ def event_driven_rollback(world: World, intake: Any, event: dict[str, Any], roll
 
 def rolled_back_weights(world: World) -> Callable[[Any], bool]:
     """Done when the listener, read back, sends 100 % to the old colour."""
-    return lambda record: world.weights(record) == record.live_only
+    return lambda record: world.weights() == record.live_only
 
 
 def weights_moved(world: World) -> Callable[[Any], bool]:
-    return lambda record: world.weights(record) != record.live_only
+    return lambda record: world.weights() != record.live_only
 
 
 def poll_only(world: World, rollout_id: str, done: Callable[[Any], bool], max_ticks: int = 20) -> tuple[float, float, int]:
@@ -702,7 +703,7 @@ def deployment_to_first_weight_change(world: World, offsets: list[float], intake
                 print(f"  {mode:<12} {exc}")
                 world.finish(record.rollout_id)
                 break
-            moved = world.weights(world.h_store.get(record.rollout_id))
+            moved = world.weights()
             print(figure_line(f"{mode:<12} offset {offset:4.1f} s", wall, simulated, ticks, f"listener then {moved.model_dump() if moved else None}"))
             world.finish(record.rollout_id)
 
