@@ -59,6 +59,7 @@ class Model(BaseModel):
         frozen=True,
         alias_generator=to_camel,
         populate_by_name=True,
+        defer_build=True,
     )
 
 
