@@ -47,7 +47,8 @@ Token = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_token
 
 
 class EventModel(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, strict=True)
+    # Built on first use: the intake reads one event kind per invocation and should not pay for the others at import.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, strict=True, defer_build=True)
 
 
 class EventBridgeEvent(EventModel):
