@@ -2,6 +2,9 @@
 
 Run: .venv/bin/python bench/intake_cold_start.py [--repeat N]
 The intake must stay close to boto3's own cost (it must never import Pulumi); this prints the figures.
+``reconciler.intake (traced)`` imports it as Lambda would with X-Ray tracing on (``LAMBDA_TASK_ROOT``
+set): the X-Ray SDK is loaded and boto3 patched only then. Wall time and CPU time are medians over
+fresh processes; CPU time is the steadier figure on a shared machine.
 """
 
 from __future__ import annotations
@@ -9,23 +12,29 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import os
 import subprocess
 import sys
 
 CHILD = r"""
 import json, resource, sys, time
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import {module}
-t1 = time.perf_counter()
-print(json.dumps({{"import_s": t1 - t0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+t1, c1 = time.perf_counter(), time.process_time()
+print(json.dumps({{"import_s": t1 - t0, "cpu_s": c1 - c0, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "modules": len(sys.modules), "pulumi": any(m == "pulumi" or m.startswith("pulumi.") for m in sys.modules)}}))
 """
 
 
-def measure(module: str, repeat: int) -> dict[str, float]:
-    runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD.format(module=module)], check=True, capture_output=True, text=True).stdout) for _ in range(repeat)]
+def measure(module: str, repeat: int, env: dict[str, str] | None = None) -> dict[str, float]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("LAMBDA_TASK_ROOT", "POWERTOOLS_TRACE_DISABLED")} | (env or {})
+    runs = [
+        json.loads(subprocess.run([sys.executable, "-c", CHILD.format(module=module)], check=True, capture_output=True, text=True, env=environ).stdout)
+        for _ in range(repeat)
+    ]
     return {
         "import_s": statistics.median(r["import_s"] for r in runs),
+        "cpu_s": statistics.median(r["cpu_s"] for r in runs),
         "rss_mb": statistics.median(r["rss_mb"] for r in runs),
         "modules": runs[0]["modules"],
         "pulumi": any(r["pulumi"] for r in runs),
@@ -36,10 +45,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    print(f"{'module':<22}{'import s (median)':>18}{'RSS MB':>9}{'modules':>9}{'pulumi loaded':>15}")
-    for module in ("boto3", "reconciler.intake", "pulumi_aws"):
-        figures = measure(module, args.repeat)
-        print(f"{module:<22}{figures['import_s']:>18.3f}{figures['rss_mb']:>9.0f}{figures['modules']:>9}{str(figures['pulumi']):>15}")
+    print(f"{'module':<28}{'import s (median)':>18}{'CPU s (median)':>16}{'x boto3 (CPU)':>14}{'RSS MB':>9}{'modules':>9}{'pulumi loaded':>15}")
+    rows = [("boto3", "boto3", None), ("reconciler.intake", "reconciler.intake", None),
+            ("reconciler.intake (traced)", "reconciler.intake", {"LAMBDA_TASK_ROOT": os.getcwd()}), ("pulumi_aws", "pulumi_aws", None)]
+    baseline = None
+    for label, module, env in rows:
+        figures = measure(module, args.repeat, env)
+        baseline = baseline or figures["cpu_s"]
+        print(
+            f"{label:<28}{figures['import_s']:>18.3f}{figures['cpu_s']:>16.3f}{figures['cpu_s'] / baseline:>14.2f}"
+            f"{figures['rss_mb']:>9.0f}{figures['modules']:>9}{str(figures['pulumi']):>15}"
+        )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,9 @@ class Model(BaseModel):
         frozen=True,
         alias_generator=to_camel,
         populate_by_name=True,
+        # Validators are built on first use, not at import: the intake Lambda imports this module for
+        # ImageRef alone and should not pay (cold start) for the twenty other models.
+        defer_build=True,
     )
 
 

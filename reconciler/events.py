@@ -85,6 +85,8 @@ class Reason(StrEnum):
     INVALID_EVENT = "InvalidEvent"
     # The queued message is not a job the worker can read (not JSON, missing or unknown fields).
     MALFORMED_JOB = "MalformedJob"
+    # An AWS event from an account or region other than the reconciler's own (settings aws.accountId / aws.region).
+    FOREIGN_EVENT = "ForeignEvent"
 
 
 class Severity(StrEnum):

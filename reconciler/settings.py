@@ -29,6 +29,8 @@ AWS_ENV_VARS = {
     "topicArn": "ECS_GITOPS_TOPIC_ARN",
     "rolloutTable": "ECS_GITOPS_ROLLOUT_TABLE",
     "tickQueueUrl": "ECS_GITOPS_TICK_QUEUE_URL",
+    "accountId": "ECS_GITOPS_ACCOUNT_ID",
+    "region": "ECS_GITOPS_REGION",
 }
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EnvironmentClass = Literal["production", "non-production"]
@@ -253,6 +255,10 @@ class AwsResources(Model):
     topic_arn: str | None = None
     rollout_table: str | None = None
     tick_queue_url: str | None = None
+    # Where this reconciler's resources live. When set, the intake wakes rollouts only for events
+    # of this account and region (an event forwarded from another account is refused).
+    account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 
 
 class ReconcilerSettings(Model):

@@ -3,11 +3,13 @@
 Accepted events (shapes as AWS and GitHub document them):
 
 * EventBridge ``aws.ecr`` / ``ECR Image Action`` (``action-type`` PUSH, ``result`` SUCCESS);
-* EventBridge ``aws.ecr`` / ``ECR Image Scan`` (``scan-status`` COMPLETE);
 * EventBridge ``aws.codecommit`` / ``CodeCommit Repository State Change`` on the desired-state branch;
 * EventBridge Scheduler ticks whose input is ``{"source": "ecs-gitops.scheduler", "kind":
   "resync" | "drift-check", "environment": NAME | "*", "executionId": "<aws.scheduler.execution-id>"}``;
 * GitHub ``push`` webhooks (the verified JSON body, see :mod:`reconciler.webhook`).
+
+Events that wake a running rollout instead of queueing a job (alarm state changes, ECS deployment
+and service events, ECR scan completion) are :mod:`reconciler.wakeups`'.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from reconciler.errors import EventRefused, EventRejected, SettingsError
 from reconciler.event_models import (
     CodeCommitStateChangeDetail,
     EcrImageActionDetail,
-    EcrImageScanDetail,
     EventBridgeEvent,
     GitHubPush,
     SchedulerTick,
@@ -132,17 +133,6 @@ def _deployable(repository: str, service: str, tag: str | None, digest: str | No
         ) from None
 
 
-def _first_pinnable_tag(service: str, tags: list[str], digest: str) -> str | None:
-    """The first tag the schema accepts as an immutable release tag; moving tags (``latest``) are passed over."""
-    for tag in tags:
-        try:
-            ImageRef(repository=service, tag=tag, digest=digest)
-        except ValidationError:
-            continue
-        return tag
-    return None
-
-
 def jobs_from_eventbridge(settings: ReconcilerSettings, event: Any, received_at: datetime) -> list[Job]:
     """Jobs for one EventBridge event; an empty list means the event is valid but needs no work.
 
@@ -164,23 +154,6 @@ def jobs_from_eventbridge(settings: ReconcilerSettings, event: Any, received_at:
         pinned = _deployable(action.repository_name, service, action.image_tag, action.image_digest)
         image = ImageEvent(repository=action.repository_name, service=service, tag=pinned.tag, digest=pinned.digest)
         return [_job(settings, environment, Trigger.ECR_IMAGE_PUSH, event_id, received_at, image=image)]
-
-    if source == "aws.ecr" and detail_type == "ECR Image Scan":
-        scan = _parse(EcrImageScanDetail, envelope.detail, "ECR Image Scan detail")
-        if scan.scan_status != "COMPLETE":
-            return []
-        environment, service = _owner(settings, scan.repository_name)
-        # A scan wakes the rollout of its digest; the digest must be one a rollout could pin.
-        pinned = _deployable(scan.repository_name, service, None, scan.image_digest)
-        image = ImageEvent(
-            repository=scan.repository_name,
-            service=service,
-            tag=_first_pinnable_tag(service, scan.image_tags, pinned.digest or ""),
-            digest=pinned.digest,
-            scan_status="COMPLETE",
-            finding_counts=scan.finding_severity_counts,
-        )
-        return [_job(settings, environment, Trigger.ECR_IMAGE_SCAN, event_id, received_at, image=image)]
 
     if source == "aws.codecommit" and detail_type == "CodeCommit Repository State Change":
         change = _parse(CodeCommitStateChangeDetail, envelope.detail, "CodeCommit detail")

@@ -9,14 +9,20 @@ from botocore.exceptions import ClientError
 
 from reconciler.errors import ConflictError, ReconcilerError
 from reconciler.rollout.model import RolloutRecord
+from reconciler.rollout.watch import RolloutWatchIndex
+
+# DynamoDB's limit on the items of one TransactWriteItems call.
+TRANSACTION_ITEMS = 100
 
 
 class RolloutStore:
-    """Items ``pk = rollout#<id>``, plus ``pk = active#<stack>#<service>`` pointing at the running rollout."""
+    """Items ``pk = rollout#<id>``, plus ``pk = active#<stack>#<service>`` pointing at the running rollout
+    and the ``watch#...`` items of :class:`~reconciler.rollout.watch.RolloutWatchIndex` naming what it waits for."""
 
     def __init__(self, dynamodb_client: Any, table_name: str):
         self._ddb = dynamodb_client
         self._table = table_name
+        self.watches = RolloutWatchIndex(dynamodb_client, table_name)
 
     def find(self, rollout_id: str) -> RolloutRecord | None:
         item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": f"rollout#{rollout_id}"}}, ConsistentRead=True).get("Item")
@@ -29,8 +35,15 @@ class RolloutStore:
         return record
 
     def create(self, record: RolloutRecord) -> RolloutRecord:
-        """Store a new rollout and make it the service's active one, only if none is active."""
+        """Store a new rollout and make it the service's active one, only if none is active.
+
+        The rollout starts watching its resources (alarms, ECS services, image) in the same
+        transaction, so an event about them wakes it from its first moment; watches beyond the
+        transaction's item limit (a desired state naming very many alarms) are added right after.
+        """
         written = record.model_copy(update={"version": 1})
+        watches = self.watches.watch_updates(written)
+        room = TRANSACTION_ITEMS - 3
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
@@ -48,12 +61,15 @@ class RolloutStore:
                             "Item": {"pk": {"S": f"last#{record.stack}#{record.service}"}, "rolloutId": {"S": record.rollout_id}},
                         }
                     },
+                    *watches[:room],
                 ]
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                 raise ConflictError(f"a rollout of {record.service} on {record.stack} is already running; supersede it first") from None
             raise
+        for update in watches[room:]:
+            self._ddb.update_item(**update["Update"])
         return written
 
     def active(self, stack: str, service: str) -> RolloutRecord | None:
@@ -83,6 +99,8 @@ class RolloutStore:
                 raise ConflictError(f"rollout {new.rollout_id} moved past version {previous.version}; another worker advanced it") from None
             raise
         if written.phase.terminal:
+            # Finished: no event about its resources concerns it any more.
+            self.watches.unwatch(written)
             self._ddb.delete_item(
                 TableName=self._table,
                 Key={"pk": {"S": self._active_key(written.stack, written.service)}},

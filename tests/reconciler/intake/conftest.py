@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -283,6 +284,10 @@ def payloads() -> SimpleNamespace:
         commit_b=COMMIT_B,
         commit_c=COMMIT_C,
         digest=DIGEST,
+        sample=sample_event,
+        rollout_record=rollout_record,
+        account=ACCOUNT,
+        region=REGION,
     )
 
 
@@ -403,3 +408,82 @@ def assert_dropped(intake_log, drain) -> Callable[..., None]:
         assert drain() == []
 
     return _check
+
+
+# --------------------------------------------------------------------------- rollout wake-ups
+
+SAMPLES = Path(__file__).parent / "samples"
+ROLLOUT_TABLE = "ecs-gitops-rollouts"
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    """One of ``samples/*.json`` (AWS's documented example of that event, see samples/README.md), as a fresh copy."""
+    return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+def rollout_record(rollout_id: str, *, service: str = "frontend", suffix: str = "dev", to_colour: str = "green", phase: str = "baking",
+                   spec_alarms: tuple[str, ...] = ("frontend-5xx",), digest: str = DIGEST) -> Any:
+    """A running blue-green rollout of ``service`` in the environment with ``suffix``, named as the program names things."""
+    from desired_state.schema import ImageRef, RolloutSpec
+    from desired_state.traffic import ColourWeights
+    from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources
+
+    colours = ("blue", "green")
+    resources = RolloutResources(
+        cluster=f"ecs-cluster-{suffix}",
+        ecs_services={c: f"svc-{service}-{c}-{suffix}" for c in colours},
+        target_groups={c: f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/tg-{service}-{c}-{suffix}/0123456789abcdef" for c in colours},
+        repository=f"ecr-{service}-{suffix}",
+        colour_alarms={c: [f"alarm-{service}-{c}-{kind}-{suffix}" for kind in ("5xx", "latency", "unhealthy")] for c in colours},
+    )
+    return RolloutRecord(
+        rollout_id=rollout_id, stack=suffix, environment=suffix, service=service, phase=RolloutPhase(phase),
+        from_colour="blue" if to_colour == "green" else "green", to_colour=to_colour,
+        old_image=ImageRef(repository=service, tag="1.4.2"), new_image=ImageRef(repository=service, tag="1.5.0", digest=digest),
+        spec=RolloutSpec(alarms=spec_alarms), resources=resources, live_desired_count=2,
+        weights=ColourWeights(blue=100, green=0), phase_started_at=NOW, created_at=NOW, updated_at=NOW,
+    )
+
+
+@pytest.fixture
+def rollout_aws(reconciler_aws) -> SimpleNamespace:
+    """The rollout table and the standard tick queue, as template.yaml creates them, next to the intake's resources."""
+    ddb, sqs = reconciler_aws.dynamodb, reconciler_aws.sqs
+    ddb.create_table(TableName=ROLLOUT_TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    tick_queue = sqs.create_queue(QueueName="ecs-gitops-rollout-ticks")["QueueUrl"]
+
+    def ticks() -> list[dict[str, Any]]:
+        """Every tick message on the tick queue (bodies parsed, with their DelaySeconds), consumed."""
+        found = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=tick_queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=tick_queue, ReceiptHandle=message["ReceiptHandle"])
+
+    return SimpleNamespace(table=ROLLOUT_TABLE, tick_queue_url=tick_queue, ticks=ticks, dynamodb=ddb, sqs=sqs)
+
+
+@pytest.fixture
+def rollout_store(rollout_aws) -> Any:
+    from reconciler.rollout.store import RolloutStore
+
+    return RolloutStore(rollout_aws.dynamodb, rollout_aws.table)
+
+
+@pytest.fixture
+def wake_intake(make_intake, rollout_aws, reconciler_aws) -> Callable[..., Any]:
+    """``wake_intake(settings=None)``: an Intake that wakes rollouts through the real watch index and SQS tick scheduler (moto)."""
+    from reconciler.rollout.controller import SqsTickScheduler
+    from reconciler.rollout.watch import RolloutWatchIndex
+
+    def _make(settings: ReconcilerSettings | None = None) -> Any:
+        intake = make_intake(settings)
+        intake.watches = RolloutWatchIndex(rollout_aws.dynamodb, rollout_aws.table)
+        intake.ticks = SqsTickScheduler(rollout_aws.sqs, rollout_aws.tick_queue_url)
+        return intake
+
+    return _make

@@ -61,38 +61,18 @@ def test_ecr_push_to_a_repository_of_no_environment_queues_nothing(intake, paylo
             assert_dropped(outcome, "UndeployableImage", f"ECR repository '{repository}' belongs to no managed environment")
 
 
-def test_ecr_scan_complete_queues_a_job_with_the_severity_counts(intake, payloads, drain):
-    event = payloads.ecr_image_scan("ecr-processing-service-dev", counts={"CRITICAL": 10, "MEDIUM": 9}, tags=["v2.0.0", "latest"])
-
-    result = intake.handle(event)
-
-    assert result["queued"] == 1
-    [message] = drain()
-    job = message["job"]
-    assert job["trigger"] == "ecr-image-scan"
-    assert job["environment"] == "dev"
-    assert job["jobId"] == Job.make_id(event["id"], "dev")
-    assert job["image"] == {
-        "repository": "ecr-processing-service-dev",
-        "service": "processing-service",
-        "tag": "v2.0.0",
-        "digest": payloads.digest,
-        "scanStatus": "COMPLETE",
-        "findingCounts": {"CRITICAL": 10, "MEDIUM": 9},
-    }
-
-
-def test_ecr_scan_without_tags_or_findings(intake, payloads, drain):
-    intake.handle(payloads.ecr_image_scan("ecr-frontend-prod", counts={}, tags=[]))
-
-    [message] = drain()
-    assert message["job"]["environment"] == "prod"
-    assert message["job"]["image"]["tag"] is None
-    assert message["job"]["image"]["findingCounts"] == {}
+def test_ecr_scan_complete_queues_no_job(intake, payloads, drain):
+    # Changed with issue 10: a finished scan wakes the rollout of its digest at once (test_intake_wakeups.py)
+    # instead of becoming a job that waited for the converge worker.
+    for index, (counts, tags) in enumerate([({"CRITICAL": 10, "MEDIUM": 9}, ["v2.0.0", "latest"]), ({}, [])]):
+        result = intake.handle(payloads.ecr_image_scan("ecr-processing-service-dev", counts=counts, tags=tags, event_id=f"scan-{index}"))
+        assert result["queued"] == 0 and result["jobs"] == [] and "dropped" not in result
+    assert drain() == []
 
 
 def test_ecr_scan_not_complete_queues_nothing(intake, payloads, drain):
-    assert intake.handle(payloads.ecr_image_scan(status="FAILED"))["jobs"] == []
+    result = intake.handle(payloads.ecr_image_scan(status="FAILED"))
+    assert result["jobs"] == [] and "not COMPLETE" in result["ignored"]
     assert drain() == []
 
 

@@ -224,3 +224,78 @@ def test_intake_cold_start_imports_no_pulumi_program_or_policies():
 
     assert brief.stdout.strip() == "False"
     assert json.loads(detail.stdout) == {"pulumi": False, "pulumi_aws": False, "program": False, "policies": False}
+
+
+# --------------------------------------------------------------------------- tracing only where it is on (issue 10)
+
+TRACED_CHILD = r"""
+import json, os, socket, sys
+daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+daemon.bind(("127.0.0.1", 0))
+daemon.settimeout(5)
+os.environ["AWS_XRAY_DAEMON_ADDRESS"] = "127.0.0.1:%d" % daemon.getsockname()[1]
+import reconciler.intake as intake
+import botocore.client
+from types import SimpleNamespace
+context = SimpleNamespace(function_name="ecs-gitops-intake", function_version="$LATEST", memory_limit_in_mb=256,
+                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:ecs-gitops-intake",
+                          aws_request_id="req-1", get_remaining_time_in_millis=lambda: 30000)
+try:
+    intake.handler({"source": "aws.ecr"}, context)  # no settings file: build_intake raises, the subsegment records it
+except Exception as exc:
+    raised = type(exc).__name__
+segments = []
+try:
+    while True:
+        segments.append(daemon.recv(65536).decode().split("\n", 1)[1])
+except socket.timeout:
+    pass
+print(json.dumps({"tracer": intake.tracer is not None, "xray": "aws_xray_sdk" in sys.modules, "raised": raised,
+                  "botocore_patched": hasattr(botocore.client.BaseClient._make_api_call, "__wrapped__"),
+                  "subsegments": [json.loads(s).get("name") for s in segments]}))
+"""
+
+UNTRACED_CHILD = "import json, sys, reconciler.intake as i; print(json.dumps({'tracer': i.tracer is not None, 'xray': 'aws_xray_sdk' in sys.modules}))"
+
+
+def _child(script: str, env: dict[str, str]) -> dict:
+    import os
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_TRACE", "LAMBDA_TASK_ROOT", "AWS_SAM_LOCAL", "_X_AMZN", "ECS_GITOPS"))}
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_with_tracing_on_the_handler_is_traced_and_boto3_patched():
+    """In Lambda with tracing on: the Tracer exists, botocore calls are patched, and an invocation sends a handler subsegment."""
+    lambda_env = {"LAMBDA_TASK_ROOT": str(PROJECT_ROOT), "AWS_LAMBDA_FUNCTION_NAME": "ecs-gitops-intake",
+                  "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}
+
+    found = _child(TRACED_CHILD, lambda_env)
+
+    assert found["tracer"] and found["xray"] and found["botocore_patched"]
+    assert found["raised"] == "SettingsError"
+    assert "## handler" in found["subsegments"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"},  # switched off in Lambda
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"},  # sam local: no X-Ray daemon
+        {},  # outside Lambda: tests, the CLI, the bench
+    ],
+    ids=["disabled", "disabled-1", "sam-local", "outside-lambda"],
+)
+def test_with_tracing_off_the_xray_sdk_is_never_imported(env):
+    assert _child(UNTRACED_CHILD, env) == {"tracer": False, "xray": False}
+
+
+def test_tracing_enabled_follows_powertools_rule():
+    assert intake_module.tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task"}) is True
+    assert intake_module.tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"}) is True
+    assert intake_module.tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "TRUE"}) is False
+    assert intake_module.tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "AWS_CHALICE_CLI_MODE": "true"}) is False
+    assert intake_module.tracing_enabled({}) is False

@@ -90,13 +90,15 @@ def test_scan_of_a_repository_of_no_environment_is_refused(intake, payloads, ass
     assert_dropped(intake.handle(payloads.ecr_image_scan("ecr-frontend-staging")), UNDEPLOYABLE, "belongs to no managed environment")
 
 
-def test_scan_names_the_first_immutable_tag_and_passes_over_moving_ones(intake, payloads, drain):
-    """A scan wakes the rollout of its digest; a moving tag next to a release tag does not make it undeployable."""
-    intake.handle(payloads.ecr_image_scan("ecr-frontend-dev", tags=["latest", "v2.0.0"]))
-    intake.handle(payloads.ecr_image_scan("ecr-frontend-prod", tags=["latest"], event_id="scan-2"))
+def test_a_scan_listing_only_moving_tags_is_not_undeployable(wake_intake, payloads, drain):
+    """A scan wakes the rollout of its digest; a moving tag next to (or instead of) a release tag does not make it undeployable.
 
-    tags = {m["job"]["environment"]: m["job"]["image"]["tag"] for m in drain()}
-    assert tags == {"dev": "v2.0.0", "prod": None}
+    Changed with issue 10: the scan no longer becomes a job naming a tag; it is a wake-up by digest.
+    """
+    for index, tags in enumerate((["latest", "v2.0.0"], ["latest"])):
+        result = wake_intake().handle(payloads.ecr_image_scan("ecr-frontend-prod", tags=tags, event_id=f"scan-{index}"))
+        assert "dropped" not in result and "no running rollout watches image" in result["ignored"]
+    assert drain() == []
 
 
 def test_repositories_are_the_platforms_names_for_every_managed_environment_and_service(
