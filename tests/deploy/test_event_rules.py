@@ -159,15 +159,18 @@ def test_near_misses_reach_no_rule(case, rules):
     assert not any(matches(pattern, event) for pattern in rules.values())
 
 
-def test_the_intake_may_send_wake_up_ticks_and_read_only_the_watch_items(rules):
+def test_the_intake_may_send_wake_up_ticks_and_touch_only_the_watch_and_wake_items(rules):
     template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
     function = template["Resources"]["IntakeFunction"]["Properties"]
     policies = function["Policies"]
     assert {"SQSSendMessagePolicy": {"QueueName": {"GetAtt": "RolloutTickQueue.QueueName"}}} in policies
     statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
-    [watch_read] = [s for s in statements if s.get("Resource") == {"GetAtt": "RolloutTable.Arn"}]
-    assert watch_read["Action"] == "dynamodb:GetItem"
-    assert watch_read["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["watch#*"]}}
+    on_rollouts = {s["Action"]: s["Condition"] for s in statements if s.get("Resource") == {"GetAtt": "RolloutTable.Arn"}}
+    # Read who watches a resource and the pending wake-up; write only the wake-up (never a rollout record).
+    assert on_rollouts == {
+        "dynamodb:GetItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["watch#*", "wake#*"]}},
+        "dynamodb:PutItem": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["wake#*"]}},
+    }
     env = function["Environment"]["Variables"]
     assert env["ECS_GITOPS_ROLLOUT_TABLE"] == {"Ref": "RolloutTable"} and env["ECS_GITOPS_TICK_QUEUE_URL"] == {"Ref": "RolloutTickQueue"}
     assert (env["ECS_GITOPS_ACCOUNT_ID"], env["ECS_GITOPS_REGION"]) == (ACCOUNT, REGION)
