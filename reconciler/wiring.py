@@ -53,7 +53,8 @@ class Components:
     # What this process saw of other workers' stack leases; shared by every converger it builds.
     lease_observer: LeaseObserver = field(default_factory=lambda: LeaseObserver(time.monotonic))
 
-    def converger(self) -> Converger:
+    def converger(self, worker_id: str | None = None) -> Converger:
+        """A converger over these components; ``worker_id`` names its lease holder (one per converge loop)."""
         return Converger(
             settings=self.settings,
             states=self.states,
@@ -65,6 +66,7 @@ class Components:
             locks=self.locks,
             monotonic=time.monotonic,
             lease_observer=self.lease_observer,
+            worker_id=worker_id,
         )
 
 
