@@ -346,7 +346,9 @@ class GitSource:
         # dir (processes): a clone or fetch while another one is under way fails ("not a git repository",
         # ref locks), so they take turns on the mirror's lock file. Reads (rev-parse, archive) need no
         # turn: git updates refs and packs atomically.
-        with open(self.work_dir / f"{self.mirror.name}.lock", "a+") as lock:
+        locks = self.work_dir / "locks"
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"{self.mirror.name}.lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self._fetched:
                 return  # another loop fetched while this one waited

@@ -148,8 +148,8 @@ class JobLoops:
     def run(self, *, join_seconds: float) -> int:
         """Start the loops and wait for them (``once``: until all have drained the queue; otherwise until an
         interrupt). An interrupt stops them and waits ``join_seconds`` for the jobs in hand; exit code 130."""
-        self.start()
         try:
+            self.start()
             while self.alive():
                 for loop in self._loops:
                     if loop.thread is not None:
