@@ -7,7 +7,9 @@ masked (see :mod:`program.mocks` for what stands in for AWS).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections import Counter
 from typing import Any
 
@@ -18,6 +20,11 @@ from program.mocks import PLACEHOLDER_ACCOUNT, OfflineMocks, RecordingMonitor, R
 from program.platform import PROGRAM_VERSION, StackInputs, build_platform
 
 PROJECT = "ecs-gitops"
+# Pulumi's mocks configure process-wide runtime state (settings, the root stack, the RPC manager):
+# two renders at once in one process hang or mix their resources, so renders take turns. The worker's
+# converge loops render in threads (the policy gate); a render is CPU-bound, so little is lost.
+_RENDER_LOCK = threading.RLock()
+DEFAULT_MOCK_REGION = "us-east-1"  # the placeholder mocks' region; every render sets its own
 
 
 class RenderedStack(BaseModel):
@@ -57,8 +64,38 @@ class _WarningCollector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+_prepared_threads = threading.local()
+
+
+def thread_event_loop() -> None:
+    """Make the calling thread ready for Pulumi outputs: call it before making ``pulumi.Output`` values in a
+    thread other than the main one (the worker's converge loops).
+
+    Such a thread has no asyncio loop, and Pulumi's runtime settings live in context variables that a new
+    thread starts without: outputs made there before any mocks were set wait forever in the render
+    (measured: a render in a thread after one in the main thread hung). So the thread gets a loop and
+    placeholder mocks once; each render sets its own mocks as before.
+    """
+    if getattr(_prepared_threads, "ready", False):
+        return
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    if threading.current_thread() is not threading.main_thread():
+        with _RENDER_LOCK:
+            pulumi.runtime.set_mocks(OfflineMocks(DEFAULT_MOCK_REGION), project=PROJECT, stack="thread-setup", preview=False)
+    _prepared_threads.ready = True
+
+
 def render(inputs: StackInputs) -> RenderedStack:
-    """Run :func:`build_platform` under mocks and return every resource, output and warning."""
+    """Run :func:`build_platform` under mocks and return every resource, output and warning (one render at a time per process)."""
+    with _RENDER_LOCK:
+        thread_event_loop()
+        return _render(inputs)
+
+
+def _render(inputs: StackInputs) -> RenderedStack:
     environment = inputs.desired.environment_suffix
     monitor = RecordingMonitor(OfflineMocks(inputs.desired.region))
     logger = logging.getLogger(f"ecs_gitops.render.{environment}")

@@ -457,10 +457,11 @@ class Converger:
     def _policy(self, loaded: LoadedEnvironment, traffic: TrafficState) -> PolicyResult:
         from policies.offline import check_rendered
         from program.platform import StackInputs
-        from program.render import render
+        from program.render import render, thread_event_loop
 
         import pulumi
 
+        thread_event_loop()  # a converge loop's thread: the secret outputs below need an asyncio loop
         secret_config = {
             spec.config_key: pulumi.Output.secret(f"<stack config {spec.config_key}>")
             for spec in loaded.state.secrets.values()

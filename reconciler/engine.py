@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -175,6 +176,7 @@ class AutomationEngine:
         self.lock_retry = lock_retry
         self._sleep = sleep
         self._which = which
+        self._prepare_lock = threading.Lock()
 
     def available(self) -> bool:
         return self._which("pulumi") is not None
@@ -193,11 +195,15 @@ class AutomationEngine:
             env_vars={"PULUMI_BACKEND_URL": self.backend_url, "PULUMI_SKIP_UPDATE_CHECK": "true", **self.env_vars},
         )
         try:
-            stack = auto.create_or_select_stack(stack_name=request.stack, work_dir=str(self.work_dir), opts=options)
-            config = {key: auto.ConfigValue(value=value) for key, value in request.config.items()}
-            config.update({key: auto.ConfigValue(value=value, secret=True) for key, value in request.secret_config.items()})
-            if config:
-                stack.set_all_config(config)
+            # `pulumi stack select` writes the workspace's selected stack, shared by every stack of the
+            # project (Pulumi's "global state"): the converge loops prepare their stacks one at a time.
+            # The operations themselves name their stack (--stack) and run at once.
+            with self._prepare_lock:
+                stack = auto.create_or_select_stack(stack_name=request.stack, work_dir=str(self.work_dir), opts=options)
+                config = {key: auto.ConfigValue(value=value) for key, value in request.config.items()}
+                config.update({key: auto.ConfigValue(value=value, secret=True) for key, value in request.secret_config.items()})
+                if config:
+                    stack.set_all_config(config)
         except auto.CommandError as exc:
             raise EngineError(f"cannot prepare stack {request.stack}: {_command_summary(exc)}") from None
         return stack

@@ -182,7 +182,8 @@ class Redactor:
         secret = (secret or "").strip()
         if len(secret) < MIN_SECRET_LENGTH or secret in self._forms:
             return
-        self._forms[secret] = _forms_of(secret)
+        # Copied, not changed in place: the converge loops' threads scrub while one may add.
+        self._forms = {**self._forms, secret: _forms_of(secret)}
 
     def add_environment(self, environ: Mapping[str, str]) -> None:
         for name in SECRET_ENV_VARS:

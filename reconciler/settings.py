@@ -196,6 +196,10 @@ class RetrySettings(Model):
         return self
 
 
+# Converge loops one worker process may run (each runs a Pulumi CLI of its own).
+MAX_CONVERGE_LOOPS = 32
+
+
 class WorkerSettings(Model):
     """How long the worker holds, retries and parks messages. template.yaml's queues must agree:
     the job queue's VisibilityTimeout and the tick queue's maxReceiveCount (tickMaxAttempts)."""
@@ -207,6 +211,12 @@ class WorkerSettings(Model):
     tick_retry: RetrySettings | None = None
     tick_max_attempts: int | None = Field(default=None, ge=1, le=1000)
     loop_retry: RetrySettings = RetrySettings(base_seconds=5, cap_seconds=300)
+    # Converge loops per worker process (``--concurrency`` overrides): each takes one job at a time,
+    # so this many stacks converge at once per task. Each loop runs a Pulumi CLI of its own (memory).
+    concurrency: int = Field(default=2, ge=1, le=MAX_CONVERGE_LOOPS)
+    # On an interrupt or SIGTERM the loops finish their jobs in hand for at most this long; keep it
+    # under the container's StopTimeout in template.yaml (120 s, Fargate's most), after which ECS kills.
+    stop_grace_seconds: int = Field(default=100, ge=0, le=3600)
 
 
 class TickSettings(Model):

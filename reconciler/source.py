@@ -12,6 +12,7 @@ commits, so ordering checks do not apply to it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -341,11 +342,22 @@ class GitSource:
         if self._fetched:
             return
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        if not self.mirror.exists():
-            _git(["clone", "--mirror", "--quiet", self.url, str(self.mirror)])
-        else:
-            _git(["fetch", "--prune", "--quiet", "origin"], cwd=self.mirror)
-        self._fetched = True
+        # The worker's converge loops share this mirror (threads), and local runs may share the work
+        # dir (processes): a clone or fetch while another one is under way fails ("not a git repository",
+        # ref locks), so they take turns on the mirror's lock file. Reads (rev-parse, archive) need no
+        # turn: git updates refs and packs atomically.
+        locks = self.work_dir / "locks"
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"{self.mirror.name}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._fetched:
+                return  # another loop fetched while this one waited
+            if not (self.mirror / "HEAD").exists():
+                shutil.rmtree(self.mirror, ignore_errors=True)  # what an interrupted clone left behind
+                _git(["clone", "--mirror", "--quiet", self.url, str(self.mirror)])
+            else:
+                _git(["fetch", "--prune", "--quiet", "origin"], cwd=self.mirror)
+            self._fetched = True
 
     def refresh(self) -> None:
         """Forget the last fetch so the next call sees new pushes."""

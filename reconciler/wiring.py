@@ -68,7 +68,8 @@ class Components:
         if self.lease_observer is None:
             self.lease_observer = LeaseObserver(self.monotonic)
 
-    def converger(self) -> Converger:
+    def converger(self, worker_id: str | None = None) -> Converger:
+        """A converger over these components; ``worker_id`` names its lease holder (one per converge loop)."""
         return Converger(
             settings=self.settings,
             states=self.states,
@@ -82,6 +83,7 @@ class Components:
             monotonic=self.monotonic,
             lease_observer=self.lease_observer,
             live_traffic=self.live_traffic(),
+            worker_id=worker_id,
         )
 
     def live_traffic(self) -> RolloutTrafficSource | None:

@@ -28,6 +28,7 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -52,7 +53,7 @@ from reconciler.models import COMMIT_PATTERN, AuditRecord, Job, Trigger
 from reconciler.redact import RedactingFilter, Redactor, format_exception_scrubbed
 from reconciler.rollout.model import RolloutPhase
 from reconciler.rollout.starter import undeployable_image
-from reconciler.settings import EnvironmentSettings, RetrySettings, WorkerSettings, load_settings
+from reconciler.settings import MAX_CONVERGE_LOOPS, EnvironmentSettings, RetrySettings, WorkerSettings, load_settings
 from reconciler.source import SignerTrust
 from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
 
@@ -367,15 +368,17 @@ class Worker:
 
 def serve(
     worker: Worker, *, once: bool = False, wait_seconds: int = 20, sleep: Callable[[float], None] = time.sleep, timings: WorkerTimings | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """The worker's loop: jobs, forever (``once``: until the queue is empty).
 
     A round that fails as a whole (SQS unreachable, expired credentials) is logged and retried
-    after a backoff; with ``once`` it ends the run with exit code 1. Only an interrupt stops the loop.
+    after a backoff; with ``once`` it ends the run with exit code 1. Only an interrupt stops the loop,
+    or ``stop`` being set (checked between rounds: a job in progress is finished first; exit code 0).
     """
     retry = (timings or worker.timings).loop_retry
     failed_rounds = 0
-    while True:
+    while stop is None or not stop.is_set():
         try:
             handled = worker.run_once(wait_seconds=wait_seconds)
         except Exception:  # noqa: BLE001 - the process never dies of one round
@@ -388,6 +391,7 @@ def serve(
         failed_rounds = 0
         if once and not handled:
             return 0
+    return 0
 
 
 class ProcessHandlers:
@@ -432,14 +436,19 @@ def main(
     components: Components | None = None,
     rollouts: RolloutComponents | None = None,
     clock: Callable[[], datetime] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     timings: WorkerTimings | None = None,
     configure_process: bool = True,
 ) -> int:
-    """Run the worker. Tests pass their own ``components`` (engine, stores, session), clock and sleep,
-    and ``configure_process=False`` to leave logging and the process's exception hooks alone."""
+    """Run the worker: ``--concurrency`` converge loops (:mod:`reconciler.worker_pool`). Tests pass their own
+    ``components`` (engine, stores, session), clock and sleep (None: the loops' backoffs end early on a stop),
+    and ``configure_process=False`` to leave logging, signals and the process's exception hooks alone."""
     parser = argparse.ArgumentParser(prog="python -m reconciler.worker", description="converge queued jobs and start rollouts")
     parser.add_argument("--once", action="store_true", help="handle what is queued now, then exit (draining, end-to-end runs)")
+    parser.add_argument(
+        "--concurrency", type=_loop_count, metavar="N",
+        help="converge loops in this process, each one stack at a time (default: the settings' worker.concurrency, 2)",
+    )
     args = parser.parse_args(argv)
     handlers = None
     if configure_process:
@@ -463,17 +472,41 @@ def main(
             rollouts = build_rollouts(components)
         # The caller's timings (tests) win; otherwise the settings' worker section.
         timings = timings or WorkerTimings.from_settings(components.settings.worker)
-        worker = Worker(
-            components.queue, components.converger(), rollouts, clock=components.clock, timings=timings,
+        queue = components.queue
+
+        def make_worker(converger: Converger) -> Worker:
+            return Worker(queue, converger, rollouts, clock=components.clock, timings=timings)
+
+        # Imported here: the pool module builds on this one.
+        from reconciler.worker_pool import JobLoops
+
+        concurrency = args.concurrency or components.settings.worker.concurrency
+        loops = JobLoops.for_components(
+            components, concurrency=concurrency, make_worker=make_worker, once=args.once,
+            wait_seconds=1 if args.once else 20, timings=timings, sleep=sleep,
         )
     except EcsGitopsError as exc:
         log.error("error: %s", exc)
         return 2
+    if configure_process and threading.current_thread() is threading.main_thread():
+        # ECS stops a task (a deployment, a scale-in) with SIGTERM: stop the loops as an interrupt does.
+        signal.signal(signal.SIGTERM, _interrupt)
+    log.info("worker started", extra={"concurrency": concurrency})
+    return loops.run(join_seconds=components.settings.worker.stop_grace_seconds)
+
+
+def _loop_count(text: str) -> int:
     try:
-        return serve(worker, once=args.once, wait_seconds=1 if args.once else 20, sleep=sleep, timings=timings)
-    except KeyboardInterrupt:
-        log.warning("worker interrupted; stopping")
-        return 130
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of converge loops") from None
+    if not 1 <= count <= MAX_CONVERGE_LOOPS:
+        raise argparse.ArgumentTypeError(f"give between 1 and {MAX_CONVERGE_LOOPS} converge loops (got {count})")
+    return count
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

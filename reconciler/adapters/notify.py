@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import Any, Protocol, TextIO
 
 from reconciler.events import EventKind, Severity
@@ -50,11 +51,15 @@ class StreamNotifier:
         self._stream = stream or sys.stderr
         self._count = 0
         self._redactor = redactor or Redactor()
+        # One line per notification, and one id each, when converge loops publish from several threads.
+        self._lock = threading.Lock()
 
     def publish(self, *, kind: EventKind, severity: Severity, environment: str, subject: str, body: dict[str, Any]) -> str:
-        self._count += 1
         message = self._redactor.scrub_value(
             {"subject": subject, "kind": kind.value, "severity": severity.value, "environment": environment, **body}
         )
-        self._stream.write(json.dumps(message, sort_keys=True, default=str) + "\n")
-        return f"local-{self._count}"
+        line = json.dumps(message, sort_keys=True, default=str) + "\n"
+        with self._lock:
+            self._count += 1
+            self._stream.write(line)
+            return f"local-{self._count}"

@@ -330,3 +330,47 @@ def test_real_preview_of_the_dev_example_on_a_file_backend(tmp_path, example_dir
     assert result.summary.create > 0
     assert any(name.startswith("svc-frontend-") for name in result.summary.resources.get("create", []))
     assert result.engine_version
+
+
+# --------------------------------------------------------------------------- converge loops in threads
+
+
+def test_converge_loops_prepare_their_stacks_one_at_a_time(monkeypatch):
+    """`pulumi stack select` writes the project's selected stack (shared by all stacks): loops take turns there."""
+    import threading
+
+    inside: list[int] = []
+    most: list[int] = [0]
+    turn = threading.Lock()
+
+    class SelectedStackDouble:
+        """Stands in for ``create_or_select_stack`` (it runs the Pulumi CLI, which is not installed here)."""
+
+        def __init__(self, stack_name: str) -> None:
+            self.name = stack_name
+
+        def set_all_config(self, config) -> None:
+            with turn:
+                most[0] = max(most[0], len(inside))
+            threading.Event().wait(0.05)  # the CLI's time: long enough for another loop to come in
+
+    def create_or_select_stack(stack_name, work_dir, opts):
+        with turn:
+            inside.append(1)
+        try:
+            stack = SelectedStackDouble(stack_name)
+            stack.set_all_config({})
+            return stack
+        finally:
+            with turn:
+                inside.pop()
+
+    monkeypatch.setattr(auto, "create_or_select_stack", create_or_select_stack)
+    engine = AutomationEngine(project="ecs-gitops", backend_url="file:///nonexistent", which=lambda _: "/usr/local/bin/pulumi")
+    threads = [threading.Thread(target=engine._stack, args=(StackRequest(stack=name, config={"k": "v"}),)) for name in ("dev", "prod", "qa")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not [t for t in threads if t.is_alive()]
+    assert most[0] == 1
