@@ -353,7 +353,8 @@ class Worker:
     def _scan_finished(self, job: Job) -> ConvergeOutcome:
         """A finished scan wakes the rollout waiting for it instead of waiting for its next poll.
 
-        A wake-up, not a tick: the tick runtime runs it at once (this worker runs no ticks)."""
+        The intake now wakes the rollout itself (reconciler.wakeups); this handles the scan jobs an older
+        intake queued before an upgrade. A wake-up, not a tick: the tick runtime runs it at once."""
         assert self.rollouts is not None and job.image is not None
         active = self.rollouts.store.active(job.stack, job.image.service)
         if active is not None and active.phase == RolloutPhase.SCANNING and active.new_image.digest == job.image.digest:
