@@ -4,25 +4,31 @@ Run: PYTHONPATH=. .venv/bin/python bench/rollout.py [--quick]
 
 Everything runs in this process: moto (``mock_aws``) holds the ALB, ECS, ECR, CloudWatch, the
 rollout table and the queues; the real RolloutController, RolloutObserver, RolloutExecutor and
-AlbWeightedRouter act on it, ticked by the real tick runtime (``reconciler.ticks.TickRunner``
-when that package exists, else today's ``Worker.run_ticks_once``). Time is a fake clock: a wait
-of 30 s costs nothing, so every latency is printed twice, as controller wall time (what the
-processing costs here) and as simulated time (what the clock says passed, the poll waits).
+AlbWeightedRouter act on it. The controller schedules through the real ``CoalescingTickScheduler``
+(one pending wake-up per rollout, in the rollout table); the real ``TickRunner`` runs the ticks off
+the tick queue; events go to the real ``Intake``, which matches them through the real
+``RolloutWatchIndex`` (written by ``RolloutStore.create``) and wakes the rollout through the same
+scheduler. Time is a fake clock: a wait of 30 s costs nothing, so every latency is printed twice,
+as controller wall time (what the processing costs here) and as simulated time (what the clock
+says passed, the poll waits). The waits are ``reconciler.rollout.decide.DEFAULT_TIMINGS``.
 
 Printed, one function per figure (all share :func:`build_world`):
 
 1. alarm-to-rollback: an ``Alarm State Change`` to the listener read back at 100 % old colour,
    poll-only (the next alarm poll finds it) against event-driven (the intake wakes the rollout);
-2. the staged colour's ``ECS Deployment State Change`` (COMPLETED) to the first weight change;
+2. the staged colour's ``ECS Deployment State Change`` (COMPLETED) to the first weight change,
+   poll-only against event-driven;
 3. AWS API calls per tick by phase (botocore ``before-call`` on the controller's clients), and
    per whole rollout of 3 steps;
-4. ``decide`` time per tick, median and p99;
-5. alarm-to-rollback while a converge of another stack holds a worker (its engine blocks in ``up``).
+4. alarm-to-rollback while a converge of another stack holds a converge worker (a real ``Worker``
+   in a thread, its engine blocking in ``up``); the tick runtime is apart from it;
+5. the intake's own wall time for an event: ``Intake.handle`` until the tick is on the queue;
+6. ``decide`` time per tick, median and p99.
 
-The event-driven figures need ``reconciler.ticks`` and the intake's alarm/ECS wake-ups; without
-them they say so and nothing is made up (see :func:`event_driven_rollback`).
+Not printed any more: the "one serial worker" row (ticks waiting behind a converge in today's
+loop). It needs ``Worker.run_ticks_once``, which issue 10 removed; it cannot be reproduced honestly.
 
-Test doubles (each says why): :class:`ClockedTickQueueDouble` (moto applies SQS delays in real
+Test doubles (each says why): :class:`ClockedSqsDelayDouble` (moto applies SQS delays in real
 time), :class:`EcsDeploymentDouble` (moto never completes a deployment), :class:`ConvergeDouble`
 (the staged image's converge runs the Pulumi program), :class:`BlockingEngineDouble` (no Pulumi
 CLI here) and the smoke ``fetch`` (no HTTP server behind moto's ALB).
@@ -31,7 +37,6 @@ CLI here) and the smoke ``fetch`` (no HTTP server behind moto's ALB).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
 import hashlib
 import json
@@ -66,10 +71,7 @@ IDEMPOTENCY_TABLE = "ecs-gitops-idempotency"
 T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 ALARM_KINDS = {"5xx": "HTTPCode_Target_5XX_Count", "latency": "TargetResponseTime", "unhealthy": "UnHealthyHostCount"}
 SPEC_ALARM = f"{SERVICE}-5xx"  # the alarm named in the rollout spec; the one the benchmark fires
-# How often a baking rollout reads its alarms, and a deploying one its deployment (decide's waits).
-ALARM_WATCH_SECONDS = 30
-DEPLOY_POLL_SECONDS = 15
-NEEDS_EVENTS = "event-driven: needs reconciler.ticks and the intake's alarm wake-ups"
+GRACE_SECONDS = 120  # CoalescingTickScheduler's overdue grace (the settings' default)
 
 
 def fake_aws_environment() -> None:
@@ -158,33 +160,45 @@ class DecideTimer:
 # --------------------------------------------------------------------------- test doubles
 
 
-class ClockedTickQueueDouble:
-    """TEST DOUBLE for the SQS per-message delay behind ``SqsTickScheduler``.
+class ClockedSqsDelayDouble:
+    """TEST DOUBLE around the tick runtime's SQS client, for message delays only.
 
-    moto applies ``DelaySeconds`` in real time, so a fake clock cannot fast-forward it. This keeps
-    each scheduled wake-up until the fake clock reaches it, then sends it to the real (moto) tick
-    queue with no delay, in ``SqsTickScheduler``'s body format, where the real tick runtime
-    receives it. Each ``schedule`` is counted as the one ``sqs.SendMessage`` the real scheduler makes.
+    moto applies ``DelaySeconds`` in real time, so a fake clock could never let a delay pass. A
+    message sent with a delay is held here until the fake clock reaches its time, then sent to the
+    real (moto) queue with no delay through the benchmark's own client; every other call (and
+    every undelayed send) goes straight to the wrapped, counted client. A held send is counted
+    as the one ``sqs.SendMessage`` it is, when it is made.
     """
 
-    def __init__(self, sqs: Any, queue_url: str, clock: FakeClock, calls: ApiCalls):
-        self._sqs, self._url, self._clock, self._calls = sqs, queue_url, clock, calls
-        self.pending: list[tuple[datetime, str]] = []
+    def __init__(self, client: Any, release_client: Any, clock: FakeClock, calls: ApiCalls):
+        self._client, self._release, self._clock, self._calls = client, release_client, clock, calls
+        self.held: list[tuple[datetime, dict[str, Any]]] = []
 
-    def schedule(self, rollout_id: str, at: datetime, now: datetime) -> None:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def send_message(self, **kwargs: Any) -> dict[str, Any]:
+        delay = kwargs.pop("DelaySeconds", 0)
+        if delay <= 0:
+            return self._client.send_message(**kwargs)
         self._calls.add("sqs.SendMessage")
-        self.pending.append((at, rollout_id))
+        self.held.append((self._clock() + timedelta(seconds=delay), kwargs))
+        return {"MessageId": f"held-{len(self.held)}"}
 
-    def next_at(self) -> datetime | None:
-        return min((at for at, _ in self.pending), default=None)
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.release_due()
+        return self._client.receive_message(**kwargs)
 
     def release_due(self) -> int:
         now = self._clock()
-        due = [(at, rid) for at, rid in self.pending if at <= now]
-        self.pending = [(at, rid) for at, rid in self.pending if at > now]
-        for at, rollout_id in due:
-            self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps({"rolloutId": rollout_id, "notBefore": at.isoformat()}))
+        due = sorted(((at, message) for at, message in self.held if at <= now), key=lambda held: held[0])
+        self.held = [(at, message) for at, message in self.held if at > now]
+        for _, message in due:
+            self._release.send_message(**message)
         return len(due)
+
+    def next_due(self) -> datetime | None:
+        return min((at for at, _ in self.held), default=None)
 
 
 class EcsDeploymentDouble:
@@ -297,6 +311,8 @@ class World:
     clock: FakeClock = field(default_factory=FakeClock)
     calls: ApiCalls = field(default_factory=ApiCalls)
     runtime_name: str = ""
+    # Per event detail-type: (wall seconds of Intake.handle until the tick was on the queue, API calls it made).
+    intake_runs: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
     _images: int = 0
     _targets: int = 0
 
@@ -364,7 +380,7 @@ class World:
             )
         self.tick_queue_url = sqs.create_queue(QueueName="ecs-gitops-rollout-ticks")["QueueUrl"]
         self.job_queue_url = sqs.create_queue(QueueName="ecs-gitops-jobs.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-        self.ticks = ClockedTickQueueDouble(self.h["sqs"], self.tick_queue_url, self.clock, self.calls)
+        self.tick_sqs = ClockedSqsDelayDouble(self.sqs, self.h["sqs"], self.clock, self.calls)
 
     def _task_definition(self, colour: str, image: Any) -> str:
         uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/ecr-{SERVICE}-{SUFFIX}{image.reference}"
@@ -431,18 +447,25 @@ class World:
         return AlbWeightedRouter(self.elbv2, record.resources.listener_arn, record.resources.target_groups, record.resources.rule_arn)
 
     def build_controller(self) -> None:
+        from reconciler.redact import Redactor
         from reconciler.rollout.controller import RolloutController
+        from reconciler.rollout.decide import DEFAULT_TIMINGS
         from reconciler.rollout.execute import RolloutExecutor, StatusImageUpdater
         from reconciler.rollout.observe import RolloutObserver
         from reconciler.rollout.store import RolloutStore
+        from reconciler.ticks.runner import TickRunner, TickTimings
+        from reconciler.ticks.schedule import CoalescingTickScheduler
         from reconciler.wiring import RolloutComponents
 
         observer = RolloutObserver(self.ecr, self.ecs_double, self.elbv2, self.cloudwatch, self.router_for, fetch=self.fetch)
         executor = RolloutExecutor(self.ecs_double, self.autoscaling, self.states, self.router_for, StatusImageUpdater(self.states, ConvergeDouble(self)))
         self.store = RolloutStore(self.dynamodb, ROLLOUT_TABLE)
-        self.controller = RolloutController(self.store, observer, executor, self.ticks, self.clock)
+        self.timings = DEFAULT_TIMINGS
+        self.scheduler = CoalescingTickScheduler(self.dynamodb, ROLLOUT_TABLE, self.tick_sqs, self.tick_queue_url, overdue_grace_seconds=GRACE_SECONDS)
+        self.controller = RolloutController(self.store, observer, executor, self.scheduler, self.clock, timings=self.timings)
         self.rollouts = RolloutComponents(self.store, self.controller, None, self.tick_queue_url)  # type: ignore[arg-type]
-        self.runtime_name, self.run_ticks = tick_runtime(self)
+        self.runner = TickRunner(self.rollouts, self.tick_sqs, clock=self.clock, timings=TickTimings(), notifier=None, redactor=Redactor())
+        self.runtime_name = "reconciler.ticks.runner.TickRunner.run_once over CoalescingTickScheduler"
 
     # ------------------------------------------------------------------ driving
     def start_rollout(self) -> Any:
@@ -461,7 +484,7 @@ class World:
             spec=spec, resources=commands.resources_from_outputs(self.outputs(), SERVICE, "/healthz", 8443, SUFFIX),
             live_desired_count=LIVE_COUNT, now=self.clock(), by="bench",
         )
-        self.ticks.schedule(record.rollout_id, self.clock(), self.clock())  # as RolloutStarter does
+        self.scheduler.schedule(record.rollout_id, self.clock(), self.clock(), cause="bench: rollout started")  # as RolloutStarter does
         self.calls.take()  # starting is not a tick
         return record
 
@@ -473,11 +496,12 @@ class World:
 
     def tick(self) -> tuple[Counter[str], list[Any]]:
         """Deliver what is due (moving the clock to the next wake-up when nothing is) and run the tick runtime once."""
-        if self.queued() == 0 and self.ticks.next_at() is not None and self.ticks.next_at() > self.clock():
-            self.clock.set(self.ticks.next_at())
-        self.ticks.release_due()
+        due = self.tick_sqs.next_due()
+        if self.queued() == 0 and due is not None and due > self.clock():
+            self.clock.set(due)
+        self.tick_sqs.release_due()
         self.calls.take()
-        records = self.run_ticks()
+        records = self.runner.run_once(wait_seconds=0)
         return self.calls.take(), records
 
     def queued(self) -> int:
@@ -505,7 +529,7 @@ class World:
         self.drive(rollout_id, lambda r: r.phase.terminal)
         self.set_alarm("OK")
         self.ecs_double.complete = True
-        self.ticks.pending.clear()
+        self.tick_sqs.held.clear()
         while messages := self.h["sqs"].receive_message(QueueUrl=self.tick_queue_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
                 self.h["sqs"].delete_message(QueueUrl=self.tick_queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -520,21 +544,6 @@ def build_world(root: Path) -> World:
     world = World(boto3.session.Session(botocore_session=botocore.session.get_session(), region_name=REGION), root)
     world.build_controller()
     return world
-
-
-def tick_runtime(world: World) -> tuple[str, Callable[[], list[Any]]]:
-    """The tick runtime: ``reconciler.ticks.TickRunner`` when it exists, else today's converge worker's tick handling."""
-    from reconciler.redact import Redactor
-    from reconciler.worker import Worker, WorkerTimings
-
-    try:
-        from reconciler.ticks.runner import TickRunner
-    except ImportError:
-        worker = Worker(queue=None, converger=None, rollouts=world.rollouts, tick_queue=world.sqs, clock=world.clock,  # type: ignore[arg-type]
-                        timings=WorkerTimings(), redactor=Redactor())
-        return "reconciler.worker.Worker.run_ticks_once (today's tick handling)", lambda: worker.run_ticks_once(wait_seconds=0)
-    runner = TickRunner(world.rollouts, world.sqs, clock=world.clock, timings=WorkerTimings(), notifier=None, redactor=Redactor())
-    return "reconciler.ticks.TickRunner.run_once", lambda: runner.run_once(wait_seconds=0)
 
 
 def rollout_to_first_bake(world: World) -> Any:
@@ -572,52 +581,45 @@ def ecs_deployment_completed_event(cluster: str, service: str, at: datetime) -> 
     }
 
 
-# --------------------------------------------------------------------------- the event-driven path (other branches)
+# --------------------------------------------------------------------------- the event-driven path
 
 
-class EventPathMissing(Exception):
-    """The event-driven path cannot run on this tree; the message says what is missing."""
+class NotMeasured(Exception):
+    """A figure could not be measured; the message says why."""
 
 
 def event_intake(world: World) -> Any:
-    """The intake as the wake-ups branch wires it: Alarm State Change / ECS Deployment State Change events
-    wake the matched rollout (``RolloutWatchIndex`` in the rollout table) with an immediate tick on the tick queue.
-
-    The coordinator finishes this wiring after the merge (the scheduler becomes ``CoalescingTickScheduler``).
-    """
-    try:
-        import reconciler.ticks  # noqa: F401 - the tick runtime the wake-ups are for
-        from reconciler.rollout.watch import RolloutWatchIndex  # noqa: F401 - the intake matches events through it
-    except ImportError as exc:
-        raise EventPathMissing(f"{NEEDS_EVENTS} (missing: {exc.name})") from None
+    """The real ``Intake`` as ``build_intake`` wires it: the watch index in the rollout table and the
+    controller's own ``CoalescingTickScheduler`` (the same instance, over the same tick queue)."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     from reconciler.adapters.queue import JobQueue
     from reconciler.adapters.secrets import SecretReader
     from reconciler.intake import Intake
-    from reconciler.rollout.controller import SqsTickScheduler
+    from reconciler.rollout.watch import RolloutWatchIndex
 
-    try:
-        return Intake(
-            bench_settings(world), JobQueue(world.h["sqs"], world.job_queue_url), SecretReader(world.session.client("secretsmanager")),
-            DynamoDBPersistenceLayer(table_name=IDEMPOTENCY_TABLE, boto3_session=world.session), clock=world.clock,
-            ticks=SqsTickScheduler(world.h["sqs"], world.tick_queue_url),
-        )
-    except TypeError as exc:
-        raise EventPathMissing(f"{NEEDS_EVENTS} (Intake takes no tick scheduler here: {exc})") from None
+    return Intake(
+        bench_settings(world), JobQueue(world.h["sqs"], world.job_queue_url), SecretReader(world.session.client("secretsmanager")),
+        DynamoDBPersistenceLayer(table_name=IDEMPOTENCY_TABLE, boto3_session=world.session), clock=world.clock,
+        watches=RolloutWatchIndex(world.dynamodb, ROLLOUT_TABLE), ticks=world.scheduler,
+    )
 
 
 def event_driven_rollback(world: World, intake: Any, event: dict[str, Any], rollout_id: str, done: Callable[[Any], bool], max_ticks: int = 10) -> tuple[float, float, int]:
     """Hand ``event`` to ``Intake.handle`` and run the tick runtime until ``done(record)``, moving the clock
     only when nothing is queued or due (then the wake-up missed and a poll found it: the simulated time says so).
 
-    Returns (wall seconds, simulated seconds, ticks run). Raises :class:`EventPathMissing` when the intake
-    queued no tick for the event (it did not match it to the rollout).
+    Returns (wall seconds, simulated seconds, ticks run); the intake's own wall time and API calls go to
+    ``world.intake_runs``. Raises :class:`NotMeasured` when the intake woke nothing or queued no tick.
     """
+    world.calls.take()
     started_at, started = world.clock(), time.perf_counter()
     answer = intake.handle(event)
-    if world.queued() == 0:
-        raise EventPathMissing(f"event-driven: the intake queued no tick for the {event['detail-type']} event (it answered {answer})")
+    handled = time.perf_counter()
+    intake_calls = sum(world.calls.take().values())
+    if rollout_id not in answer.get("woken", []) or world.queued() == 0:
+        raise NotMeasured(f"the intake queued no tick for the {event['detail-type']} event (it answered {answer})")
+    world.intake_runs[event["detail-type"]].append((handled - started, intake_calls))
     record, ticks = world.h_store.get(rollout_id), 0
     while not done(record) and ticks < max_ticks:
         world.tick()
@@ -653,14 +655,12 @@ def figure_line(label: str, wall: float, simulated: float, ticks: int, note: str
     return f"  {label:<44} wall {wall * 1000:7.1f} ms   simulated {simulated:5.1f} s   ticks {ticks}{('   ' + note) if note else ''}"
 
 
-def alarm_to_rollback(world: World, offsets: list[float], intake: Any | EventPathMissing, label: str = "alarm-to-rollback") -> None:
+def alarm_to_rollback(world: World, offsets: list[float], intake: Any) -> None:
     """Figure 1: the spec's alarm enters ALARM ``offset`` s after a bake's alarm poll; poll-only, then event-driven, the same run."""
-    print(f"{label}: alarm enters ALARM during the first bake (10 %), offset s after an alarm poll (the poll runs every {ALARM_WATCH_SECONDS} s)")
+    watch = world.timings.alarm_watch.total_seconds()
+    print(f"alarm-to-rollback: alarm enters ALARM during the first bake (10 %), offset s after an alarm poll (the poll runs every {watch:.0f} s)")
     for mode in ("poll-only", "event-driven"):
         for offset in offsets:
-            if mode == "event-driven" and isinstance(intake, EventPathMissing):
-                print(f"  {mode:<12} {str(intake)}")
-                break
             record = rollout_to_first_bake(world)
             world.clock.advance(offset)
             world.set_alarm("ALARM")
@@ -670,23 +670,21 @@ def alarm_to_rollback(world: World, offsets: list[float], intake: Any | EventPat
                     wall, simulated, ticks = poll_only(world, record.rollout_id, done)
                 else:
                     wall, simulated, ticks = event_driven_rollback(world, intake, alarm_state_change_event(SPEC_ALARM, world.clock()), record.rollout_id, done)
-            except EventPathMissing as exc:
-                print(f"  {mode:<12} {exc}")
+            except NotMeasured as exc:
+                print(f"  {mode:<12} offset {offset:4.1f} s   not measured: {exc}")
                 world.finish(record.rollout_id)
-                break
+                continue
             back = "100 % old colour read back" if done(world.h_store.get(record.rollout_id)) else "NOT rolled back"
             print(figure_line(f"{mode:<12} offset {offset:4.1f} s", wall, simulated, ticks, back))
             world.finish(record.rollout_id)
 
 
-def deployment_to_first_weight_change(world: World, offsets: list[float], intake: Any | EventPathMissing) -> None:
+def deployment_to_first_weight_change(world: World, offsets: list[float], intake: Any) -> None:
     """Figure 2: the staged colour's deployment completes ``offset`` s after a deploying poll; to the first weight change read back."""
-    print(f"deployment-completed-to-first-weight-change: the idle colour's ECS deployment completes offset s after the tick that staged it (deploying polls every {DEPLOY_POLL_SECONDS} s)")
+    poll = world.timings.poll.total_seconds()
+    print(f"deployment-completed-to-first-weight-change: the idle colour's ECS deployment completes offset s after the tick that staged it (deploying polls every {poll:.0f} s)")
     for mode in ("poll-only", "event-driven"):
         for offset in offsets:
-            if mode == "event-driven" and isinstance(intake, EventPathMissing):
-                print(f"  {mode:<12} {str(intake).replace('alarm wake-ups', 'ECS deployment wake-ups')}")
-                break
             record = world.start_rollout()
             world.ecs_double.complete = False
             record = world.drive(record.rollout_id, lambda r: r.phase.value == "deploying")
@@ -699,10 +697,10 @@ def deployment_to_first_weight_change(world: World, offsets: list[float], intake
                 else:
                     event = ecs_deployment_completed_event(world.cluster, world.ecs_service(record.to_colour), world.clock())
                     wall, simulated, ticks = event_driven_rollback(world, intake, event, record.rollout_id, done)
-            except EventPathMissing as exc:
-                print(f"  {mode:<12} {exc}")
+            except NotMeasured as exc:
+                print(f"  {mode:<12} offset {offset:4.1f} s   not measured: {exc}")
                 world.finish(record.rollout_id)
-                break
+                continue
             moved = world.weights()
             print(figure_line(f"{mode:<12} offset {offset:4.1f} s", wall, simulated, ticks, f"listener then {moved.model_dump() if moved else None}"))
             world.finish(record.rollout_id)
@@ -753,7 +751,20 @@ def decision_time(timer: DecideTimer, replays: int) -> None:
     print(line(f"the same inputs replayed x{replays}", replayed))
 
 
-# --------------------------------------------------------------------------- figure 5: a converge of another stack holds a worker
+def intake_wall_time(world: World) -> None:
+    """Figure 5: ``Intake.handle`` for each event the event-driven rows sent, until the tick was on the queue."""
+    print("intake-event-to-tick-queued: Intake.handle(event) until the rollout's tick is on the tick queue (watch lookup, wake item write, SendMessage)")
+    if not world.intake_runs:
+        print("  not measured: no event-driven row ran")
+        return
+    for detail_type, runs in world.intake_runs.items():
+        seconds = sorted(wall for wall, _ in runs)
+        calls = sorted({count for _, count in runs})
+        print(f"  {detail_type:<34} n {len(seconds):>3}   median {statistics.median(seconds) * 1000:6.1f} ms   max {seconds[-1] * 1000:6.1f} ms"
+              f"   API calls per event {'/'.join(str(c) for c in calls)}")
+
+
+# --------------------------------------------------------------------------- a converge of another stack holds a worker
 
 
 GIT_IDENTITY = ["-c", "user.name=Bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"]
@@ -794,21 +805,20 @@ def bench_settings(world: World, repository: str = "https://example.com/desired-
 
 @dataclass
 class HeldConverge:
-    """A converge of ``prod`` on its own worker thread, held inside ``up`` by :class:`BlockingEngineDouble`."""
+    """A converge of ``prod`` on its own converge worker thread, held inside ``up`` by :class:`BlockingEngineDouble`."""
 
     engine: BlockingEngineDouble
     thread: threading.Thread
     worker: Any
     outcomes: list[Any] = field(default_factory=list)
-    stop: bool = False  # ends a serial worker's tick loop
 
     def let_go(self) -> None:
         self.engine.release.set()
         self.thread.join(timeout=30)
 
 
-def converge_worker(world: World, path: str, *, with_ticks: bool) -> tuple[Any, BlockingEngineDouble]:
-    """A worker whose converger applies ``prod`` through a blocking engine; ``with_ticks``: it also runs the rollout ticks (today's one serial loop)."""
+def converge_worker(world: World, path: str) -> tuple[Any, BlockingEngineDouble]:
+    """A converge worker (the real ``Worker``, no ticks: it has none since issue 10) whose converger applies ``prod`` through a blocking engine."""
     from reconciler.adapters.audit import FileAuditLog
     from reconciler.adapters.queue import JobQueue
     from reconciler.converge import Converger
@@ -829,33 +839,21 @@ def converge_worker(world: World, path: str, *, with_ticks: bool) -> tuple[Any, 
     event_id = f"bench-{uuid.uuid4()}"
     queue.send(Job(job_id=Job.make_id(event_id, OTHER_STACK), environment=OTHER_STACK, stack=OTHER_STACK, trigger=Trigger.GIT_PUSH,
                    event_id=event_id, commit=head, author="Bench", received_at=world.clock()))
-    if with_ticks:
-        worker = Worker(queue, converger, world.rollouts, world.sqs, clock=world.clock, timings=WorkerTimings())
-    else:
-        worker = Worker(queue, converger, clock=world.clock, timings=WorkerTimings())
-    return worker, engine
+    return Worker(queue, converger, clock=world.clock, timings=WorkerTimings()), engine
 
 
-def hold_converge(world: World, repository: str, *, serial: bool) -> HeldConverge:
-    """Start the converge thread and wait until its engine is inside ``up``.
+def hold_converge(world: World, repository: str) -> HeldConverge:
+    """Start the converge worker's thread and wait until its engine is inside ``up``."""
+    from program.render import thread_event_loop
 
-    ``serial``: the thread runs today's worker loop (ticks, then one job, then ticks: ``serve``'s order),
-    so the rollout's ticks wait behind the converge; otherwise it only converges.
-    """
-    worker, engine = converge_worker(world, repository, with_ticks=serial)
+    worker, engine = converge_worker(world, repository)
     held = HeldConverge(engine, threading.Thread(), worker)
 
     def run() -> None:
         # The policy gate renders the program under Pulumi's mocks, which need an asyncio loop in this thread.
-        asyncio.set_event_loop(asyncio.new_event_loop())
+        thread_event_loop()
         try:
-            if serial:
-                worker.run_ticks_once()
             held.outcomes.extend(worker.run_once(wait_seconds=0))
-            if serial:
-                while not held.stop:
-                    worker.run_ticks_once()
-                    time.sleep(0.005)
         except Exception as exc:  # noqa: BLE001 - reported as the figure's outcome, never a traceback
             held.outcomes.append(exc)
 
@@ -863,23 +861,18 @@ def hold_converge(world: World, repository: str, *, serial: bool) -> HeldConverg
     held.thread.start()
     if not engine.entered.wait(timeout=30):
         held.let_go()
-        raise RuntimeError(f"the converge of {OTHER_STACK} never reached `up` (outcomes: {held.outcomes})")
+        raise NotMeasured(f"the converge of {OTHER_STACK} never reached `up` (outcomes: {held.outcomes})")
     return held
 
 
-def rollback_while_a_converge_holds_a_worker(world: World, offset: float, intake: Any | EventPathMissing, hold_seconds: float) -> None:
-    """Figure 5: figure 1's rollback while a converge of ``prod`` sits in ``up`` on a worker thread."""
-    from reconciler.worker import Worker
-
+def rollback_while_a_converge_holds_a_worker(world: World, offset: float, intake: Any) -> None:
+    """Figure 4: figure 1's rollback while a converge of ``prod`` sits in ``up`` on a converge worker thread."""
     repository = git_repository(world.root / f"repo-{uuid.uuid4().hex[:6]}")
-    print(f"rollback-while-converging: a converge of stack {OTHER_STACK} is inside `up` on a worker thread; alarm at offset {offset:.1f} s")
-    # a) The tick runtime apart from the converge worker.
-    held = hold_converge(world, repository, serial=False)
+    print(f"rollback-while-converging: a converge of stack {OTHER_STACK} is inside `up` on a converge worker thread; alarm at offset {offset:.1f} s;"
+          " the ticks run on the tick runtime (TickRunner), apart from it")
+    held = hold_converge(world, repository)
     try:
         for mode in ("poll-only", "event-driven"):
-            if mode == "event-driven" and isinstance(intake, EventPathMissing):
-                print(f"  separate tick runtime, {mode:<12} {intake}")
-                continue
             record = rollout_to_first_bake(world)
             world.clock.advance(offset)
             world.set_alarm("ALARM")
@@ -889,47 +882,34 @@ def rollback_while_a_converge_holds_a_worker(world: World, offset: float, intake
                     wall, simulated, ticks = poll_only(world, record.rollout_id, done)
                 else:
                     wall, simulated, ticks = event_driven_rollback(world, intake, alarm_state_change_event(SPEC_ALARM, world.clock()), record.rollout_id, done)
-            except EventPathMissing as exc:
-                print(f"  separate tick runtime, {mode:<12} {exc}")
+            except NotMeasured as exc:
+                print(f"  separate tick runtime, {mode:<12} not measured: {exc}")
                 world.finish(record.rollout_id)
                 continue
-            still = "converge still in `up`" if held.thread.is_alive() and not held.engine.release.is_set() else "converge finished"
-            print(figure_line(f"separate tick runtime, {mode}", wall, simulated, ticks, still))
+            back = done(world.h_store.get(record.rollout_id))
+            still = "converge still in `up`" if held.thread.is_alive() and not held.engine.release.is_set() else "converge NOT in `up` any more"
+            print(figure_line(f"separate tick runtime, {mode}", wall, simulated, ticks, f"{still}; {'100 % old colour read back' if back else 'NOT rolled back'}"))
             world.finish(record.rollout_id)
     finally:
         held.let_go()
-    # b) Today's one serial worker: its loop runs the rollout's ticks only between jobs.
-    if not hasattr(Worker, "run_ticks_once"):
-        print("  one serial worker: not measured: the converge worker no longer runs ticks (they have their own runtime)")
-        return
-    record = rollout_to_first_bake(world)
-    held = hold_converge(world, repository, serial=True)
-    try:
-        world.clock.advance(offset)
-        world.set_alarm("ALARM")
-        alarmed_at, started = world.clock(), time.perf_counter()
-        world.clock.set(world.ticks.next_at())  # the alarm poll is due: its tick is on the queue, the worker is in `up`
-        world.ticks.release_due()
-        done = rolled_back_weights(world)
-        time.sleep(hold_seconds)  # the converge goes on; a real `pulumi up` takes minutes
-        during = done(world.h_store.get(record.rollout_id))
-        held.engine.release.set()
-        released = time.perf_counter()
-        deadline = released + 10
-        while not done(world.h_store.get(record.rollout_id)) and time.perf_counter() < deadline:
-            time.sleep(0.002)
-        finished = time.perf_counter()
-        held.stop = True
-        held.thread.join(timeout=30)
-        simulated = (world.clock() - alarmed_at).total_seconds()
-        note = f"rolled back during the {hold_seconds:.2f} s in `up`: {'yes' if during else 'no'}; {(finished - released) * 1000:.1f} ms after `up` returned"
-        print(figure_line("one serial worker (today's loop), poll-only", finished - started, simulated, 1, note))
-    finally:
-        held.let_go()
-    world.finish(record.rollout_id)
+    outcome = "; ".join(
+        f"{o.outcome} ({o.reason})" if hasattr(o, "outcome") else f"{type(o).__name__}: {o}" for o in held.outcomes
+    ) or "none (the job was not taken)"
+    print(f"  the held converge, once let go: {outcome}")
+    print("  one serial worker (before issue 10): not reproduced: it needs Worker.run_ticks_once, which issue 10 removed (the converge worker runs no ticks)")
 
 
 # --------------------------------------------------------------------------- main
+
+
+class FailingIntake:
+    """Stands where the intake could not be built: every event row prints why (see ``main``)."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def handle(self, event: Any) -> dict[str, Any]:
+        raise NotMeasured(self.why)
 
 
 def machine() -> str:
@@ -959,13 +939,14 @@ def main(argv: list[str] | None = None) -> int:
               " on the controller's and tick runtime's clients, plus the one SendMessage per scheduled tick and per converge request")
         try:
             intake: Any = event_intake(world)
-        except EventPathMissing as exc:
-            intake = exc
+        except Exception as exc:  # noqa: BLE001 - the event rows then say why they were not measured
+            intake = FailingIntake(f"the intake could not be built: {type(exc).__name__}: {exc}")
         figures: list[tuple[str, Callable[[], None]]] = [
             ("alarm-to-rollback", lambda: alarm_to_rollback(world, offsets, intake)),
             ("deployment-completed-to-first-weight-change", lambda: deployment_to_first_weight_change(world, deploy_offsets, intake)),
             ("api-calls-per-tick", lambda: api_calls_per_tick(world)),
-            ("rollback-while-converging", lambda: rollback_while_a_converge_holds_a_worker(world, 15.0, intake, hold_seconds=0.2 if args.quick else 0.5)),
+            ("rollback-while-converging", lambda: rollback_while_a_converge_holds_a_worker(world, 15.0, intake)),
+            ("intake-event-to-tick-queued", lambda: intake_wall_time(world)),
             ("decide-per-tick", lambda: decision_time(timer, replays=20 if args.quick else 200)),
         ]
         for name, figure in figures:
