@@ -163,3 +163,13 @@ def test_the_tick_role_is_scoped_and_runs_no_deploy(template):
         if statement["Resource"] == "*":
             # Only calls that take no resource-level permission may name every resource.
             assert all(a.split(":")[1].startswith(("Describe", "RegisterScalableTarget")) for a in actions), statement["Sid"]
+
+
+def test_the_tick_role_moves_only_the_platforms_listeners_and_colour_services(template):
+    """Names from desired_state.naming: alb-platform-<suffix>, ecs-cluster-<suffix>, svc-<service>-<colour>-<suffix>."""
+    from desired_state.naming import name
+
+    by_sid = {s["Sid"]: s for s in _statements(template, "TickWorkerTaskRole")}
+    listeners = [r["Fn::Sub"] for r in by_sid["MoveTraffic"]["Resource"]]
+    assert all(f":listener{kind}/app/{name('alb', '', 'platform')}*/*" in text for kind, text in zip(("", "-rule"), listeners))
+    assert by_sid["ScaleColours"]["Resource"]["Fn::Sub"].endswith(f":service/{name('ecs', '', 'cluster')}*/svc-*")
