@@ -65,6 +65,8 @@ class JobLoops:
     timings: WorkerTimings | None = None
     # The loops' backoff waits; None: waits that a stop ends at once.
     sleep: Callable[[float], None] | None = None
+    # Thread joins wait in real time; this process's monotonic clock bounds them (injectable like every clock).
+    monotonic: Callable[[], float] = time.monotonic
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _loops: list[_Loop] = field(default_factory=list, init=False, repr=False)
 
@@ -131,10 +133,10 @@ class JobLoops:
 
     def join(self, timeout: float) -> list[str]:
         """Wait up to ``timeout`` seconds in all for the loops to end; the names of those still running."""
-        deadline = time.monotonic() + timeout
+        deadline = self.monotonic() + timeout
         for loop in self._loops:
             if loop.thread is not None:
-                loop.thread.join(max(0.0, deadline - time.monotonic()))
+                loop.thread.join(max(0.0, deadline - self.monotonic()))
         return self.alive()
 
     def alive(self) -> list[str]:
