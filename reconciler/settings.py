@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -337,6 +336,9 @@ def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
     if not source:
         raise SettingsError(f"no reconciler settings: pass a file or set {SETTINGS_ENV} to its path")
     file = Path(source).expanduser()
+    # Imported here: the intake imports this module, and its cold start stays close to boto3's.
+    import yaml
+
     try:
         data = yaml.safe_load(file.read_text())
     except OSError as exc:

@@ -215,7 +215,7 @@ def test_intake_cold_start_imports_no_pulumi_program_or_policies():
     script = (
         "import sys, json, reconciler.intake\n"
         "def loaded(name): return any(m == name or m.startswith(name + '.') for m in sys.modules)\n"
-        "print(json.dumps({n: loaded(n) for n in ('pulumi', 'pulumi_aws', 'program', 'policies')}))\n"
+        "print(json.dumps({n: loaded(n) for n in ('pulumi', 'pulumi_aws', 'program', 'policies', 'yaml', 'aws_xray_sdk')}))\n"
     )
     exact = "import sys, reconciler.intake; print(any(m == 'pulumi' or m.startswith('pulumi.') for m in sys.modules))"
 
@@ -223,7 +223,10 @@ def test_intake_cold_start_imports_no_pulumi_program_or_policies():
     brief = subprocess.run([sys.executable, "-c", exact], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=True)
 
     assert brief.stdout.strip() == "False"
-    assert json.loads(detail.stdout) == {"pulumi": False, "pulumi_aws": False, "program": False, "policies": False}
+    # yaml is read only with the settings file (load_settings); X-Ray only where tracing is on.
+    assert json.loads(detail.stdout) == {
+        "pulumi": False, "pulumi_aws": False, "program": False, "policies": False, "yaml": False, "aws_xray_sdk": False,
+    }
 
 
 # --------------------------------------------------------------------------- tracing only where it is on (issue 10)
