@@ -141,7 +141,6 @@ def _control(
         # Only a write that landed is news, and exactly once: a retried conflict wrote nothing.
         if on_transition is not None:
             on_transition(written, written.history[-1])
-        store.finish(written)  # a finished rollout's cleanup, after the notification (it may fail)
         return written
     raise ReconcilerError(f"rollout {rollout_id} kept changing; try again")
 

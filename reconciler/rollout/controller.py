@@ -218,7 +218,7 @@ class RolloutController:
         new = decided
         if new != record.model_copy(update={"updated_at": now}):
             try:
-                new = self.store.put(record, new)
+                new = self.store.put(record, new, clean_up=False)
             except ConflictError:
                 log.info("another worker advanced the rollout first", extra={"rollout_id": rollout_id})
                 return self._reassert(rollout_id, record, touched)

@@ -114,13 +114,14 @@ class RolloutStore:
         item = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": f"last#{stack}#{service}"}}, ConsistentRead=True).get("Item")
         return self.get(item["rolloutId"]["S"]) if item else None
 
-    def put(self, previous: RolloutRecord, new: RolloutRecord) -> RolloutRecord:
+    def put(self, previous: RolloutRecord, new: RolloutRecord, *, clean_up: bool = True) -> RolloutRecord:
         """Write ``new`` if the stored record is still ``previous`` (its version); ConflictError otherwise.
 
         A terminal record and the deletion of the service's active pointer are one transaction, so
         the next rollout of the service can start whatever fails afterwards. What is left to clean
-        (the watches, the wake item) is :meth:`finish`'s, which the caller runs after notifying the
-        transition: that cleanup may fail, the notification must not wait for it.
+        (the watches, the wake item) is :meth:`finish`'s, best-effort: run here, or with
+        ``clean_up=False`` by the caller once it has notified the transition (the notification
+        must not wait for, or be lost to, a cleanup that fails).
         """
         written = new.model_copy(update={"version": previous.version + 1})
         record_write = {
@@ -160,6 +161,8 @@ class RolloutStore:
                 if again.response["Error"]["Code"] == "ConditionalCheckFailedException":
                     raise conflict from None
                 raise
+        if clean_up:
+            self.finish(written)
         return written
 
     def finish(self, record: RolloutRecord) -> bool:
