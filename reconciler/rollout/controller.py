@@ -194,6 +194,8 @@ class RolloutController:
         now = self.clock()
         record = self.store.get(rollout_id)
         if record.phase.terminal:
+            # A leftover wake-up or watch of a finished rollout: finish any cleanup its end left, quietly.
+            self.store.finish(record)
             return record
         observed = self.observer.observe(record, now)
         decision = decide(record, observed, now, self.timings)
@@ -216,12 +218,14 @@ class RolloutController:
         new = decided
         if new != record.model_copy(update={"updated_at": now}):
             try:
-                new = self.store.put(record, new)
+                new = self.store.put(record, new, clean_up=False)
             except ConflictError:
                 log.info("another worker advanced the rollout first", extra={"rollout_id": rollout_id})
                 return self._reassert(rollout_id, record, touched)
             if new.history and new.history[-1].at == now:
                 self.on_transition(new, new.history[-1])
+            # The end is notified first: this cleanup may fail, and a later tick of the finished rollout retries it.
+            self.store.finish(new)
         if decision.wake_at is not None and not new.phase.terminal:
             self.scheduler.schedule(rollout_id, decision.wake_at, now)
         elif new.phase == RolloutPhase.ROLLING_BACK or (decision.changes_phase(record) and not new.phase.terminal):

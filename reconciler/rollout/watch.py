@@ -12,8 +12,9 @@ Names carry the environment suffix (``alarm-frontend-green-5xx-dev``, ``ecs-clus
 
 Every change is one atomic ``ADD`` or ``DELETE`` on the set: two rollouts watching the same
 resource (a superseded one finishing while the next starts) never overwrite each other, and
-nothing is read first. The intake only reads (``watching``); a stale id (a crash between a
-rollout's final write and its unwatch) costs one tick that finds the record terminal and stops.
+nothing is read first. The intake only reads (``watching``); a stale id (a failure or crash
+between a rollout's final write and its unwatch) costs one tick, which finds the record terminal
+and finishes the unwatch (``RolloutStore.finish``), so the id goes the first time it is seen.
 
 This module is imported by the intake Lambda: it must stay light (no rollout model at import time).
 """

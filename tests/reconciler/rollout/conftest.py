@@ -333,13 +333,13 @@ class CrashingRolloutStore(RolloutStore):
         self.when = when
         self.puts = 0
 
-    def put(self, previous: RolloutRecord, new: RolloutRecord) -> RolloutRecord:
+    def put(self, previous: RolloutRecord, new: RolloutRecord, *, clean_up: bool = True) -> RolloutRecord:
         self.puts += 1
         if self.puts != self.crash_on:
-            return super().put(previous, new)
+            return super().put(previous, new, clean_up=clean_up)
         if self.when == "before-write":
             raise WorkerDied(f"worker died before writing {previous.phase.value} -> {new.phase.value}")
-        super().put(previous, new)
+        super().put(previous, new, clean_up=clean_up)
         raise WorkerDied(f"worker died after writing {previous.phase.value} -> {new.phase.value}")
 
 

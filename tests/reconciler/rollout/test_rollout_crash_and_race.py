@@ -117,9 +117,9 @@ class RacingStore(RolloutStore):
             self.rival_result = self.rival(rollout_id)
         return record
 
-    def put(self, previous, new):
+    def put(self, previous, new, *, clean_up=True):
         try:
-            return super().put(previous, new)
+            return super().put(previous, new, clean_up=clean_up)
         except ConflictError:
             self.conflicts += 1
             raise
