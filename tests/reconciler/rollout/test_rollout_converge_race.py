@@ -10,6 +10,8 @@ And a converge that finishes wakes the stack's active rollouts, so each re-asser
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from reconciler.rollout.model import RolloutPhase
@@ -142,3 +144,54 @@ def test_only_the_stacks_active_rollouts_are_woken_and_only_after_an_up(world, k
     (rig.directory / "environments" / "dev.yaml").write_text("not: [valid")
     rig.converge(expect="refused")  # refused before any up: nothing a rollout owns moved
     assert world.scheduler.calls[before:] == []
+
+
+def test_the_rendered_traffic_says_the_rollout_owns_it_only_while_the_rollout_is_active(world, kit):
+    from desired_state.traffic import TrafficState
+    from reconciler.rollout.live import RolloutTrafficSource
+
+    live = RolloutTrafficSource(world.store, world.router_for)
+    assert not live.render("dev", TrafficState()).traffic.of("frontend").rollout_owns_traffic
+    record = world.start("frontend", world.push_image("frontend", "3.0.0"))
+    for phase in (RolloutPhase.DEPLOYING, RolloutPhase.BAKING, RolloutPhase.PROMOTED):
+        record, _ = world.run(record.rollout_id, until=lambda r, phase=phase: r.phase == phase)
+        rendered = live.render("dev", world.status().traffic).traffic
+        assert rendered.of("frontend").rollout_owns_traffic, phase
+        assert not rendered.of("api-gateway").rollout_owns_traffic
+    record, _ = world.run(record.rollout_id)
+    assert record.phase == RolloutPhase.COMPLETE
+    assert not live.render("dev", world.status().traffic).traffic.of("frontend").rollout_owns_traffic
+    assert not world.status().traffic.of("frontend").rollout_owns_traffic  # rendered, never recorded
+
+
+def test_the_wired_converger_wakes_rollouts_only_when_they_are_configured(world, kit, tmp_path, make_engine):
+    from reconciler.adapters.audit import FileAuditLog
+    from reconciler.adapters.notify import StreamNotifier
+    from reconciler.redact import Redactor
+    from reconciler.rollout.wake import StackRolloutWaker
+    from reconciler.settings import AwsResources, EnvironmentSettings, ReconcilerSettings, RepositorySettings
+    from reconciler.ticks.schedule import CoalescingTickScheduler
+    from reconciler.wiring import Components
+
+    settings = ReconcilerSettings(
+        repository=RepositorySettings(url=str(tmp_path), image_write_back=False), environments={"dev": EnvironmentSettings(stack="dev", suffix="dev")},
+        backend_url=f"file://{tmp_path / 'backend'}", work_dir=str(tmp_path / "work"),
+    )
+    queue_url = world.sqs.create_queue(QueueName="ticks")["QueueUrl"]
+
+    def components(aws: AwsResources) -> Components:
+        return Components(
+            settings.model_copy(update={"aws": aws}), world.states, FileAuditLog(tmp_path / "audit"), StreamNotifier(),
+            None, make_engine(), Redactor(), None, None, world.session, clock=world.clock,
+        )
+
+    assert components(AwsResources()).converger().wake_rollouts is None
+    assert components(AwsResources(rollout_table=kit.ROLLOUT_TABLE)).converger().wake_rollouts is None  # no tick queue to wake through
+    waker = components(AwsResources(rollout_table=kit.ROLLOUT_TABLE, tick_queue_url=queue_url)).converger().wake_rollouts
+    assert isinstance(waker, StackRolloutWaker) and isinstance(waker.scheduler, CoalescingTickScheduler)
+
+    record = world.start("frontend", world.push_image("frontend", "3.0.0"))
+    record, _ = world.run(record.rollout_id, until=lambda r: r.phase == RolloutPhase.BAKING)
+    assert waker("dev") == [record.rollout_id]
+    (message,) = world.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"])["rolloutId"] == record.rollout_id
