@@ -47,6 +47,10 @@ class ServiceTraffic(Model):
     # the image it runs and its desired count (0: held down). None: decided from the images and weights.
     idle_image: ImageRef | None = None
     idle_count: int | None = Field(default=None, ge=0)
+    # Set only while a rollout is active for the service (rendered for a converge, never recorded): the
+    # rollout owns the listener weights and the colours' counts, so the program leaves them to it. A
+    # converge's `pulumi up` applies what it read minutes earlier; the rollout may have moved since.
+    rollout_owns_traffic: bool = False
 
     def resolved_weights(self) -> ColourWeights:
         if self.weights is not None:
@@ -74,6 +78,9 @@ class ColourPlan:
     desired_count: int
     min_capacity: int
     max_capacity: int
+    # A rollout is active: the weight and the count/bounds above are what it set when the converge
+    # prepared, and the program must not apply them (see ``ServiceTraffic.rollout_owns_traffic``).
+    rollout_owned: bool = False
 
 
 def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tuple[ColourPlan, ColourPlan]:
@@ -101,6 +108,7 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
     else:
         staged = live_image != idle_image or weights.of(idle_colour) > 0
     idle_count = held if held else spec.desired_count
+    owned = service_traffic.rollout_owns_traffic
     live = ColourPlan(
         colour=live_colour,
         image=live_image,
@@ -109,6 +117,7 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
         desired_count=spec.desired_count,
         min_capacity=spec.scaling.min,
         max_capacity=spec.scaling.max,
+        rollout_owned=owned,
     )
     idle = ColourPlan(
         colour=idle_colour,
@@ -118,6 +127,7 @@ def colour_plans(state: DesiredState, traffic: TrafficState, service: str) -> tu
         desired_count=idle_count if staged else 0,
         min_capacity=spec.scaling.min if staged else 0,
         max_capacity=spec.scaling.max if staged else 0,
+        rollout_owned=owned,
     )
     ordered = (live, idle) if live_colour == "blue" else (idle, live)
     return ordered

@@ -143,6 +143,7 @@ def build_platform(inputs: StackInputs) -> Platform:
                     max_capacity=plan.max_capacity,
                     target_group_arn=edge.target_groups[svc][plan.colour].arn,
                     discovery_arn=discovery.services[f"{svc}-{plan.colour}"].arn,
+                    rollout_owned=plan.rollout_owned,
                 )
                 for plan in plans[svc]
             ]

@@ -92,6 +92,7 @@ class _Run:
     engine_version: str | None = None
     traffic: TrafficState | None = None
     applied: EngineResult | None = None
+    up_started: bool = False  # the engine's up ran (or began): the listener and colours may have moved
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +123,7 @@ class Converger:
         monotonic: Monotonic = time.monotonic,
         lease_observer: LeaseObserver | None = None,
         live_traffic: LiveTrafficSource | None = None,
+        wake_rollouts: Callable[[str], object] | None = None,
     ):
         self.settings = settings
         self.states = states
@@ -140,6 +142,9 @@ class Converger:
         self.lease_observer = lease_observer or LeaseObserver(monotonic)
         # The traffic of services whose rollout is active (None: no rollouts here; the traffic state alone).
         self.live_traffic = live_traffic
+        # Wakes a stack's active rollouts (None: no rollouts here). Called when a converge that ran
+        # `up` finishes, so each rollout re-asserts its weights if the up moved them.
+        self.wake_rollouts = wake_rollouts
 
     @property
     def lease_timings(self) -> LeaseTimings:
@@ -397,6 +402,7 @@ class Converger:
 
     def _apply(self, run: _Run) -> ConvergeOutcome | None:
         self._enter(run, Phase.APPLY)
+        run.up_started = True
         try:
             applied = self.engine.up(self._request(run))
         except EngineError as exc:
@@ -588,6 +594,19 @@ class Converger:
             self._report(run, outcome, attempt, finished)
             if run.checkout is not None and hasattr(self.source, "cleanup"):
                 self.source.cleanup(run.checkout)
+            self._wake_rollouts(run)
+
+    def _wake_rollouts(self, run: _Run) -> None:
+        """After an up (succeeded or not): the stack's active rollouts tick now and re-assert their weights.
+
+        A converge that never ran ``up`` changed nothing a rollout owns. A failure here is logged:
+        the rollouts' own polls still come, and the job's outcome is already recorded."""
+        if self.wake_rollouts is None or not run.up_started:
+            return
+        try:
+            self.wake_rollouts(run.job.stack)
+        except Exception:
+            log.exception("could not wake the active rollouts of %s after its converge", run.job.stack, extra={"stack": run.job.stack})
 
     def _report(self, run: _Run, outcome: ConvergeOutcome, attempt: int, finished: datetime) -> None:
         """The one place an outcome leaves the worker: log, audit record, notification; all scrubbed."""

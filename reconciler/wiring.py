@@ -34,6 +34,7 @@ from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.router import AlbWeightedRouter
 from reconciler.rollout.starter import RolloutStarter
 from reconciler.rollout.store import RolloutStore
+from reconciler.rollout.wake import StackRolloutWaker
 from reconciler.rollout.writeback import GitImageWriteBack
 from reconciler.windows import decide as decide_window
 from reconciler.settings import ReconcilerSettings
@@ -83,6 +84,7 @@ class Components:
             monotonic=self.monotonic,
             lease_observer=self.lease_observer,
             live_traffic=self.live_traffic(),
+            wake_rollouts=self.rollout_waker(),
             worker_id=worker_id,
         )
 
@@ -91,6 +93,22 @@ class Components:
         if self.session is None or not self.settings.aws.rollout_table:
             return None
         return RolloutTrafficSource.over(self.session.client("dynamodb"), self.settings.aws.rollout_table, self.session.client("elbv2"))
+
+    def rollout_waker(self) -> StackRolloutWaker | None:
+        """With rollouts configured, a finished converge wakes its stack's active rollouts (they re-assert their weights)."""
+        aws = self.settings.aws
+        if self.session is None or not (aws.rollout_table and aws.tick_queue_url):
+            return None
+        store = RolloutStore(self.session.client("dynamodb"), aws.rollout_table)
+        return StackRolloutWaker(store, _tick_scheduler(self.settings, self.session), self.clock)
+
+
+def _tick_scheduler(settings: ReconcilerSettings, session: Any) -> CoalescingTickScheduler:
+    """One pending wake-up per rollout (SqsTickScheduler, which sends every wake-up, stays for tests and tools)."""
+    return CoalescingTickScheduler(
+        session.client("dynamodb"), settings.aws.rollout_table, session.client("sqs"), settings.aws.tick_queue_url,
+        overdue_grace_seconds=settings.ticks.overdue_grace_seconds,
+    )
 
 
 def build(
@@ -161,11 +179,7 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
     now = clock or components.clock
     elbv2 = session.client("elbv2")
     store = RolloutStore(session.client("dynamodb"), settings.aws.rollout_table)
-    # One pending wake-up per rollout (SqsTickScheduler, which sends every wake-up, stays for tests and tools).
-    scheduler = CoalescingTickScheduler(
-        session.client("dynamodb"), settings.aws.rollout_table, session.client("sqs"), settings.aws.tick_queue_url,
-        overdue_grace_seconds=settings.ticks.overdue_grace_seconds,
-    )
+    scheduler = _tick_scheduler(settings, session)
 
     def router_for(record: RolloutRecord) -> AlbWeightedRouter:
         return AlbWeightedRouter(elbv2, record.resources.listener_arn, record.resources.target_groups, record.resources.rule_arn)

@@ -1,7 +1,8 @@
 """The internet-facing ALB with a blue and a green target group per ALB-facing service.
 
 Live traffic goes through a weighted forward action whose weights come from the rollout
-controller's traffic state, so a converge renders exactly the split a rollout has reached.
+controller's traffic state, so a converge renders exactly the split a rollout has reached; while
+a rollout is active for a service, the program leaves that forward to it (``ignore_changes``).
 A test listener forwards to the idle colour and is reachable only from inside the VPC (the
 NAT addresses in-VPC callers leave through), so smoke checks can reach a colour before any
 customer does.
@@ -33,6 +34,10 @@ class EdgeServiceArgs:
     def idle(self) -> ColourPlan:
         return next(plan for plan in self.colours if not plan.live)
 
+    @property
+    def rollout_owns_traffic(self) -> bool:
+        return any(plan.rollout_owned for plan in self.colours)
+
 
 @dataclass(frozen=True)
 class EdgeArgs:
@@ -56,6 +61,15 @@ def weighted_forward(target_groups: Mapping[str, aws.lb.TargetGroup], weights: M
             stickiness=aws.lb.ListenerDefaultActionForwardStickinessArgs(enabled=False, duration=1),
         ),
     )
+
+
+def weights_options(parent: pulumi.Resource, rollout_owns_traffic: bool, weights_property: str) -> pulumi.ResourceOptions:
+    """Options of a resource carrying a service's weighted forward (``weights_property`` holds it).
+
+    While a rollout is active for the service it owns the weights: a converge's ``pulumi up``
+    applies what was rendered minutes earlier, and would undo a shift or a rollback made since.
+    """
+    return pulumi.ResourceOptions(parent=parent, ignore_changes=[weights_property] if rollout_owns_traffic else None)
 
 
 class Edge(pulumi.ComponentResource):
@@ -132,6 +146,8 @@ class Edge(pulumi.ComponentResource):
             return {plan.colour: plan.weight for plan in args.services[service].colours}
 
         live_action = weighted_forward(self.target_groups["frontend"], live_weights("frontend"))
+        # The live listener's default action is frontend's weighted forward.
+        live_opts = weights_options(self, args.services["frontend"].rollout_owns_traffic, "default_actions")
         self.listeners = {}
         if https:
             self.listeners["http"] = self._listener(
@@ -152,11 +168,12 @@ class Edge(pulumi.ComponentResource):
                 ssl_policy=spec.ssl_policy,
                 certificate_arn=spec.certificate_arn,
                 default_actions=[live_action],
+                opts=live_opts,
             )
             live_listener = self.listeners["https"]
         else:
             self.listeners["http"] = self._listener(
-                name("listener", s, "http"), port=80, protocol="HTTP", default_actions=[live_action]
+                name("listener", s, "http"), port=80, protocol="HTTP", default_actions=[live_action], opts=live_opts
             )
             live_listener = self.listeners["http"]
 
@@ -194,7 +211,7 @@ class Edge(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                opts=child,
+                opts=weights_options(self, args.services["api-gateway"].rollout_owns_traffic, "actions"),
             ),
             aws.lb.ListenerRule(
                 name("rule", s, "api-gateway", "test"),
@@ -259,10 +276,10 @@ class Edge(pulumi.ComponentResource):
                     )
         return alarms
 
-    def _listener(self, resource_name: str, **kwargs: object) -> aws.lb.Listener:
+    def _listener(self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **kwargs: object) -> aws.lb.Listener:
         return aws.lb.Listener(
             resource_name,
             load_balancer_arn=self.load_balancer.arn,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=opts or pulumi.ResourceOptions(parent=self),
             **kwargs,  # type: ignore[arg-type]
         )

@@ -34,6 +34,8 @@ class UnitArgs:
     max_capacity: int
     target_group_arn: pulumi.Input[str] | None
     discovery_arn: pulumi.Input[str]
+    # A rollout is active for the service: it owns this unit's scaling bounds (and count).
+    rollout_owned: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,17 @@ def container_definitions(
         # A read-only root still needs somewhere to write temp files.
         container["mountPoints"] = [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
     return [container]
+
+
+def scaling_target_options(parent: pulumi.Resource, rollout_owned: bool) -> pulumi.ResourceOptions:
+    """Options of a unit's auto-scaling target.
+
+    While a rollout is active for the service it sets the colours' bounds (staging, scaling down,
+    rolling back); a converge's ``pulumi up`` applies bounds rendered minutes earlier and would
+    bring a colour the rollout just took out of service back up. (The ECS desired count is never
+    the program's: ``ignore_changes`` on the service.)
+    """
+    return pulumi.ResourceOptions(parent=parent, ignore_changes=["min_capacity", "max_capacity"] if rollout_owned else None)
 
 
 class PlatformService(pulumi.ComponentResource):
@@ -264,7 +277,7 @@ class PlatformService(pulumi.ComponentResource):
             resource_id=pulumi.Output.concat("service/", args.cluster_name, "/", ecs_service.name),
             min_capacity=unit.min_capacity,
             max_capacity=unit.max_capacity,
-            opts=child,
+            opts=scaling_target_options(self, unit.rollout_owned),
         )
         policy_name = name("scaling", s, unit.unit, "cpu")
         aws.appautoscaling.Policy(

@@ -8,6 +8,11 @@ that would move customers back. So while a rollout is active, a converge asks
 :func:`traffic_to_render` decides; and every tick re-records the weights it observed when the
 traffic state says otherwise (:func:`weights_to_record`). Both decisions are pure.
 
+The rendered traffic also says the rollout owns the service's traffic (``rollout_owns_traffic``):
+the converge's ``pulumi up`` applies what was read here minutes later, and a rollback or a shift
+the tick runtime makes meanwhile must survive it, so the program leaves the listener weights and
+the colours' counts to the rollout (``ignore_changes``) while it is active.
+
 The weights rendered are the listener's own (a converge moves no customer), except where the
 rollout is moving them right now: towards its step while shifting, back to the old colour while
 rolling back. A listener behind the record in any other phase is a rollback that died before it
@@ -56,12 +61,15 @@ def traffic_to_render(record: RolloutRecord, listener: ColourWeights | None, rec
         return recorded
     weights = rendered_weights(record, listener, recorded.weights)
     phase = record.phase
+    # The up applies this minutes later; by then the rollout may have shifted or rolled back. The
+    # program leaves the weights and the colours' counts to the rollout while it is active.
+    owned = {"rollout_owns_traffic": True}
     if phase == RolloutPhase.PROMOTED:
         return ServiceTraffic(
             live_colour=record.to_colour, live_image=record.new_image, weights=weights,  # type: ignore[arg-type]
-            idle_image=record.old_image, idle_count=record.live_desired_count,
+            idle_image=record.old_image, idle_count=record.live_desired_count, **owned,
         )
-    live = {"live_colour": record.from_colour, "live_image": record.old_image, "weights": weights}
+    live = {"live_colour": record.from_colour, "live_image": record.old_image, "weights": weights, **owned}
     if phase in STAGED_PHASES:
         return ServiceTraffic(**live, idle_image=record.new_image, idle_count=record.live_desired_count)
     if phase in ROLLED_BACK_PHASES:

@@ -225,3 +225,29 @@ def test_weights_are_per_service(render_mutated):
     assert _listener_weights(stack, "dev", "http") == {"blue": 100.0, "green": 0.0}
     _, _, live_action = _api_rule(stack, "dev", "live")
     assert _weights(live_action["forward"], stack, "api-gateway") == {"blue": 75.0, "green": 25.0}
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_while_a_rollout_owns_a_services_traffic_the_program_leaves_its_weighted_forward_to_it(render_mutated, environment):
+    """A converge's up applies weights read minutes earlier; the rollout may have shifted or rolled
+    back since. Only the rollout's service's forward is ignored, and only while the flag is on."""
+    live = "https" if environment == "prod" else "http"
+    owned = ServiceTraffic(weights=ColourWeights(blue=50, green=50), rollout_owns_traffic=True)
+    stack = render_mutated(_unchanged, environment=environment, traffic=TrafficState(services={"frontend": owned}))
+    suffix = environment
+    assert stack.named(f"listener-{live}-{suffix}").ignore_changes == ["defaultActions"]
+    assert _listener_weights(stack, suffix, live) == {"blue": 50.0, "green": 50.0}  # still rendered (a new stack gets them)
+    assert stack.named(f"rule-api-gateway-live-{suffix}").ignore_changes == []
+    assert stack.named(f"listener-test-{suffix}").ignore_changes == []
+    if environment == "prod":
+        assert stack.named("listener-http-prod").ignore_changes == []  # the redirect
+
+    stack = render_mutated(_unchanged, environment=environment, traffic=TrafficState(services={"api-gateway": owned}))
+    assert stack.named(f"rule-api-gateway-live-{suffix}").ignore_changes == ["actions"]
+    assert stack.named(f"rule-api-gateway-test-{suffix}").ignore_changes == []
+    assert stack.named(f"listener-{live}-{suffix}").ignore_changes == []
+
+    unowned = ServiceTraffic(weights=ColourWeights(blue=50, green=50))
+    stack = render_mutated(_unchanged, environment=environment, traffic=TrafficState(services={"frontend": unowned, "api-gateway": unowned}))
+    assert stack.named(f"listener-{live}-{suffix}").ignore_changes == []
+    assert stack.named(f"rule-api-gateway-live-{suffix}").ignore_changes == []

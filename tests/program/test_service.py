@@ -358,3 +358,18 @@ def test_a_colour_still_carrying_traffic_is_not_scaled_to_zero(render_mutated, d
     desired = dev_state.services.get("api-gateway")
     assert _scaling(stack, "api-gateway-green", "dev") == (float(desired.desired_count), 10.0)
     assert _scaling(stack, "api-gateway-blue", "dev") == (2.0, 10.0)
+
+
+def test_while_a_rollout_owns_a_services_traffic_the_program_leaves_its_colours_scaling_to_it(render_mutated):
+    """The rollout scales the colours (staging, rolling back, scaling down after the promotion); an
+    up applying bounds rendered minutes earlier would bring a colour it took out of service back."""
+    owned = ServiceTraffic(weights=ColourWeights(blue=50, green=50), rollout_owns_traffic=True)
+    stack = render_mutated(_unchanged, traffic=TrafficState(services={"frontend": owned}))
+    for colour in ("blue", "green"):
+        assert sorted(stack.named(f"scaling-target-frontend-{colour}-dev").ignore_changes) == ["maxCapacity", "minCapacity"]
+        assert stack.named(f"scaling-target-api-gateway-{colour}-dev").ignore_changes == []
+        assert "desiredCount" in stack.named(f"svc-frontend-{colour}-dev").ignore_changes
+    assert stack.named("scaling-target-processing-service-dev").ignore_changes == []
+
+    stack = render_mutated(_unchanged, traffic=TrafficState(services={"frontend": owned.model_copy(update={"rollout_owns_traffic": False})}))
+    assert stack.named("scaling-target-frontend-green-dev").ignore_changes == []

@@ -35,11 +35,13 @@ from desired_state.loader import EXAMPLE_DIR, validate_document
 from desired_state.schema import DesiredState, ImageRef, RolloutSpec
 from desired_state.traffic import ColourWeights, TrafficState, colour_plans, parse_traffic_state
 from reconciler.adapters.stack_state import FileStackStateStore, StackStatus
+from reconciler.converge import Converger
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.rollout import commands
 from reconciler.rollout.controller import RolloutController
 from reconciler.rollout.decide import DEFAULT_TIMINGS, RolloutTimings
 from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
+from reconciler.rollout.live import RolloutTrafficSource
 from reconciler.rollout.model import (
     RolloutPhase,
     RolloutRecord,
@@ -50,6 +52,8 @@ from reconciler.rollout.observe import RolloutObserver
 from reconciler.rollout.router import AlbWeightedRouter
 from reconciler.rollout.starter import RolloutStarter
 from reconciler.rollout.store import RolloutStore
+from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings
+from reconciler.source import DirectorySource
 
 SUFFIX = "dev"
 STACK = "dev"
@@ -279,7 +283,9 @@ class ProgramApplyDouble:
     (listener default action / ``/api/*`` rule), each colour's image (a new task definition when it
     changes) and auto-scaling bounds. The program leaves ``desiredCount`` to auto-scaling
     (``ignore_changes``); moto's auto-scaling never moves a service, so the count is clamped into
-    the new bounds here, as auto-scaling would. ``applied`` keeps each up's plans.
+    the new bounds here, as auto-scaling would. While a rollout is active for a service
+(``ColourPlan.rollout_owned``) the program ignores changes to its weighted forward and its
+colours' scaling bounds, so neither is applied then. ``applied`` keeps each up's plans.
     """
 
     def __init__(self, world: RolloutWorld):
@@ -297,12 +303,17 @@ class ProgramApplyDouble:
             plans = colour_plans(state, traffic, service)
             applied[service] = plans
             r = world.services[service]
-            AlbWeightedRouter(world.elbv2, r.listener_arn, r.target_groups, r.rule_arn).set_weights(
-                ColourWeights(**{plan.colour: plan.weight for plan in plans})
-            )
+            # A rollout is active: the program ignores changes to the weighted forward and the scaling bounds.
+            owned = any(plan.rollout_owned for plan in plans)
+            if not owned:
+                AlbWeightedRouter(world.elbv2, r.listener_arn, r.target_groups, r.rule_arn).set_weights(
+                    ColourWeights(**{plan.colour: plan.weight for plan in plans})
+                )
             for plan in plans:
                 if world.colour_image(service, plan.colour) != plan.image.reference:
                     world.point_colour_at(service, plan.colour, plan.image)
+                if owned:
+                    continue
                 name = world.ecs_service(service, plan.colour)
                 world.autoscaling.register_scalable_target(
                     ServiceNamespace="ecs", ResourceId=f"service/{world.cluster}/{name}", ScalableDimension="ecs:service:DesiredCount",
@@ -313,6 +324,42 @@ class ProgramApplyDouble:
                 if clamped != count:
                     world.ecs.update_service(cluster=world.cluster, service=name, desiredCount=clamped)
         self.applied.append(applied)
+
+
+class ConvergeRig:
+    """Converges the world's stack ("dev") from a desired-state directory, as a push would."""
+
+    def __init__(self, world: RolloutWorld, kit: Any, tmp_path: Path, engine: Any, live: bool = True, wake_rollouts: Callable[[str], None] | None = None):
+        self.world = world
+        self.directory = tmp_path / "desired-state"
+        (self.directory / "environments").mkdir(parents=True)
+        (self.directory / "environments" / "dev.yaml").write_text((EXAMPLE_DIR / "environments" / "dev.yaml").read_text())
+        self.settings = ReconcilerSettings(
+            repository=RepositorySettings(url=str(self.directory), image_write_back=False),
+            environments={"dev": EnvironmentSettings(stack="dev", suffix="dev")},
+            backend_url=f"file://{tmp_path / 'backend'}", work_dir=str(tmp_path / "work"),
+        )
+        self.program = kit.ProgramApplyDouble(world)
+        self.engine = engine
+        engine.on_call = self.program
+        self.live = live
+        self.wake_rollouts = wake_rollouts
+        self.jobs = 0
+
+    def converge(self, expect: str = "succeeded") -> Any:
+        world = self.world
+        source = RolloutTrafficSource(world.store, world.router_for) if self.live else None
+        converger = Converger(
+            settings=self.settings, states=world.states, source=DirectorySource(self.directory), engine=self.engine, clock=world.clock,
+            live_traffic=source, wake_rollouts=self.wake_rollouts,
+        )
+        self.jobs += 1
+        event_id = f"push-{self.jobs}"
+        job = Job(job_id=Job.make_id(event_id, "dev"), environment="dev", stack="dev", trigger=Trigger.GIT_PUSH, event_id=event_id, received_at=world.clock())
+        outcome = converger.converge(job)
+        assert outcome.outcome == expect, outcome.message
+        return outcome
+
 
 
 class WorkerDied(Exception):
@@ -441,6 +488,12 @@ class RolloutWorld:
                     networkConfiguration={"awsvpcConfiguration": {"subnets": self.subnets, "securityGroups": [self.security_group]}},
                 )
             self.register_targets(service, "blue")
+            # The scaling targets the program's first converge created (blue live, green idle at 0..0).
+            for plan in colour_plans(example_state(), TrafficState(), service):
+                self.autoscaling.register_scalable_target(
+                    ServiceNamespace="ecs", ResourceId=f"service/{self.cluster}/{self.ecs_service(service, plan.colour)}",
+                    ScalableDimension="ecs:service:DesiredCount", MinCapacity=plan.min_capacity, MaxCapacity=plan.max_capacity,
+                )
             for colour in ("blue", "green"):
                 for kind, metric in ALARM_KINDS.items():
                     self.cloudwatch.put_metric_alarm(
@@ -689,6 +742,7 @@ def kit() -> Any:
         example_state=example_state,
         CrashingRolloutStore=CrashingRolloutStore,
         ProgramApplyDouble=ProgramApplyDouble,
+        ConvergeRig=ConvergeRig,
         WorkerDied=WorkerDied,
         FakeClock=FakeClock,
         RecordingScheduler=RecordingScheduler,

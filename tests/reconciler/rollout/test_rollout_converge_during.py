@@ -13,54 +13,17 @@ from typing import Any
 import pytest
 import yaml
 
-from desired_state.loader import EXAMPLE_DIR
 from desired_state.traffic import ColourWeights
-from reconciler.converge import Converger
-from reconciler.models import Job, Trigger
 from reconciler.rollout.live import RolloutTrafficSource
 from reconciler.rollout.model import RolloutPhase
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings
-from reconciler.source import DirectorySource
 
 W = ColourWeights
 
 
-class ConvergeRig:
-    """Converges the world's stack ("dev") from a desired-state directory, as a push would."""
-
-    def __init__(self, world: Any, kit: Any, tmp_path: Any, engine: Any, live: bool = True):
-        self.world = world
-        self.directory = tmp_path / "desired-state"
-        (self.directory / "environments").mkdir(parents=True)
-        (self.directory / "environments" / "dev.yaml").write_text((EXAMPLE_DIR / "environments" / "dev.yaml").read_text())
-        self.settings = ReconcilerSettings(
-            repository=RepositorySettings(url=str(self.directory), image_write_back=False),
-            environments={"dev": EnvironmentSettings(stack="dev", suffix="dev")},
-            backend_url=f"file://{tmp_path / 'backend'}", work_dir=str(tmp_path / "work"),
-        )
-        self.program = kit.ProgramApplyDouble(world)
-        self.engine = engine
-        engine.on_call = self.program
-        self.live = live
-        self.jobs = 0
-
-    def converge(self) -> None:
-        world = self.world
-        source = RolloutTrafficSource(world.store, world.router_for) if self.live else None
-        converger = Converger(
-            settings=self.settings, states=world.states, source=DirectorySource(self.directory), engine=self.engine, clock=world.clock,
-            live_traffic=source,
-        )
-        self.jobs += 1
-        event_id = f"push-{self.jobs}"
-        job = Job(job_id=Job.make_id(event_id, "dev"), environment="dev", stack="dev", trigger=Trigger.GIT_PUSH, event_id=event_id, received_at=world.clock())
-        outcome = converger.converge(job)
-        assert outcome.outcome == "succeeded", outcome.message
-
-
 @pytest.fixture
-def rig(world, kit, tmp_path, make_engine) -> ConvergeRig:
-    return ConvergeRig(world, kit, tmp_path, make_engine())
+def rig(world, kit, tmp_path, make_engine) -> Any:
+    return kit.ConvergeRig(world, kit, tmp_path, make_engine())
 
 
 def green_never_goes_back(seen: list[tuple[int, int]]) -> None:
