@@ -382,20 +382,14 @@ def test_the_alarm_rollback_completes_while_converges_of_the_same_and_another_st
     assert_the_old_poll_is_dropped_as_stale(world, d, record, pending)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "reconciler/converge.py Converger._validate computes run.traffic (RolloutTrafficSource.render) once, before preview "
-        "and up; a converge whose pulumi up is in flight while the tick runtime rolls the rollout back still applies the "
-        "pre-rollback split it rendered (50/50, the new colour's idle image at the live count): after that up the listener is "
-        "back at 50/50 and the rolled-back colour at 2 tasks of the bad image, while the record and traffic state say 100/0. "
-        "Nothing re-renders, re-converges or re-asserts afterwards (the rollout is terminal: no tick follows)."
-    ),
-)
 def test_a_converge_in_flight_during_the_rollback_does_not_put_customers_back_on_the_rolled_back_colour(
     world, kit, ticks_kit, reconciler_aws, tmp_path, make_harness, make_engine, git_repo
 ):
-    """What ``pulumi up`` does to moto is :class:`ProgramApplyDouble`'s (for the rollout's stack only: prod has no ALB here)."""
+    """What ``pulumi up`` does to moto is :class:`ProgramApplyDouble`'s (for the rollout's stack only: prod has no ALB here).
+
+    Found failing by this module's first version: the converge rendered 50/50 before ``up`` and applied it after the
+    rollback. Now the program leaves the weights and the colours' scaling bounds to the active rollout (``ignore_changes``)
+    and a finished converge wakes the stack's rollouts."""
     d = deployed(world, ticks_kit, reconciler_aws, tmp_path)
     record, _ = baking_with_poll_pending(world, kit, d)
     program = kit.ProgramApplyDouble(world)
