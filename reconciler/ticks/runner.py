@@ -13,6 +13,8 @@ No tick can stop it:
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,6 +40,7 @@ log = logging.getLogger("ecs_gitops.ticks")
 TICKS_ACTOR = "ecs-gitops tick runtime"
 TICK_FAILED_NOTE = "rollout tick failed"
 ERROR_TEXT_LIMIT = 500
+MAX_VISIBILITY_SECONDS = 43200  # SQS's longest visibility timeout
 
 _DEFAULTS = TickSettings()
 
@@ -52,6 +55,7 @@ class TickTimings:
     loop_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULTS.loop_retry))
     sweep_seconds: int = _DEFAULTS.sweep_seconds
     overdue_grace_seconds: int = _DEFAULTS.overdue_grace_seconds
+    claim_lease_seconds: int = _DEFAULTS.claim_lease_seconds
 
     @classmethod
     def from_settings(cls, ticks: TickSettings) -> TickTimings:
@@ -61,6 +65,7 @@ class TickTimings:
             loop_retry=Backoff.of(ticks.loop_retry),
             sweep_seconds=ticks.sweep_seconds,
             overdue_grace_seconds=ticks.overdue_grace_seconds,
+            claim_lease_seconds=ticks.claim_lease_seconds,
         )
 
 
@@ -94,14 +99,21 @@ class TickRunner:
 
     # ------------------------------------------------------------------ ticks
 
-    def run_once(self, wait_seconds: int = 0) -> list[RolloutRecord]:
-        """Advance the rollouts whose next tick is due. No tick, however broken, raises out of here."""
+    def run_once(self, wait_seconds: int = 0, stop: threading.Event | None = None) -> list[RolloutRecord]:
+        """Advance the rollouts whose next tick is due. No tick, however broken, raises out of here.
+
+        Once ``stop`` is set (SIGTERM), the tick in hand is finished and the rest of the batch is
+        handed back to the queue at once, for another task.
+        """
         advanced = []
         response = self.sqs.receive_message(
             QueueUrl=self.rollouts.tick_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         )
         for message in response.get("Messages", []):
+            if stop is not None and stop.is_set():
+                self._hide(message["ReceiptHandle"], 0, "could not hand an unstarted rollout tick back to the queue")
+                continue
             record = self._tick(message)
             if record is not None:
                 advanced.append(record)
@@ -128,15 +140,21 @@ class TickRunner:
         record = None
         try:
             now = self.clock()
-            if tick.not_before > now:
-                # SQS delays stop at 15 minutes; a longer wait is re-queued until it is due.
+            if not tick.due_on_arrival(now):
+                # SQS delays stop at 15 minutes; a longer wait is sent on for the rest of its delay.
                 if wakes is None:
                     self.rollouts.controller.scheduler.schedule(tick.rollout_id, tick.not_before, now)
                 elif wakes.is_current(tick.rollout_id, tick.token or ""):
-                    wakes.send(tick, now)
+                    wakes.send(tick.sent_on(), now)
                 else:
                     self._stale(tick)
-            elif wakes is not None and not wakes.claim(tick.rollout_id, tick.token or "", now):
+            elif wakes is not None and not (claim := wakes.claim(tick.rollout_id, tick.token or "", now, timedelta(seconds=self.timings.claim_lease_seconds))):
+                if claim.leased_by_a_copy(tick.token or "") and claim.seen is not None:
+                    # Another copy of this tick runs it (or waits for its retry): come back when its lease ends.
+                    wait = max(1, min(MAX_VISIBILITY_SECONDS, math.ceil((claim.seen.at - now).total_seconds())))
+                    log.info("rollout tick deferred: another copy of it holds the lease", extra={"rollout_id": tick.rollout_id, "until": claim.seen.at.isoformat()})
+                    self._hide(receipt, wait, "could not defer a copy of a running rollout tick")
+                    return None
                 self._stale(tick)
             elif self.rollouts.store.find(tick.rollout_id) is None:
                 log.warning("rollout tick dropped: no such rollout", extra={"rollout_id": tick.rollout_id})
@@ -154,6 +172,12 @@ class TickRunner:
     @staticmethod
     def _stale(tick: TickMessage) -> None:
         log.info("rollout tick dropped: a newer wake-up replaced it", extra={"rollout_id": tick.rollout_id, "cause": tick.cause})
+
+    def _hide(self, receipt: str, seconds: int, problem: str) -> None:
+        try:
+            self.sqs.change_message_visibility(QueueUrl=self.rollouts.tick_queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
+        except Exception:  # noqa: BLE001 - the queue's own visibility timeout brings it back
+            log.warning(problem, exc_info=True)
 
     def _delete_tick(self, receipt: str) -> None:
         try:
