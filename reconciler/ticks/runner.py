@@ -211,7 +211,12 @@ class TickRunner:
             self._park(tick.rollout_id, attempt, exc)
 
     def _park(self, rollout_id: str, attempts: int, exc: Exception) -> None:
-        """The tick's last attempt failed: pause the rollout with the reason and notify once."""
+        """The tick's last attempt failed: pause the rollout with the reason and notify once.
+
+        The one notification is the pause, through the rollouts' one helper (the controller's
+        ``on_transition``), as a ``rollout-tick-failed`` with the reason and attempts in its
+        evidence. Only when no pause landed does the runtime publish the tick failure itself.
+        """
         error = self.redactor.scrub(_error_text(exc))[:ERROR_TEXT_LIMIT]
         record = None
         try:
@@ -221,7 +226,12 @@ class TickRunner:
             if record is not None and not record.phase.terminal:
                 action = f"ecs-gitops rollout resume --environment {record.environment} --service {record.service} --by NAME"
                 note = f"{TICK_FAILED_NOTE} {attempts} times ({error}); its tick is parked in the tick DLQ. Fix the cause, then run: {action}"
-                record = commands.pause(self.rollouts.store, rollout_id, by=TICKS_ACTOR, reason=note, now=self.clock())
+                commands.pause(
+                    self.rollouts.store, rollout_id, by=TICKS_ACTOR, reason=note, now=self.clock(),
+                    on_transition=self.rollouts.controller.on_transition,
+                    evidence={"reason": Reason.TICK_FAILED.value, "attempts": attempts, "error": error},
+                )
+                return  # the pause went out through the helper
         except ReconcilerError as marked:
             log.warning("could not pause the rollout whose tick failed", extra={"rollout_id": rollout_id, "problem": str(marked)})
         except Exception:  # noqa: BLE001 - the notification below still tells people
