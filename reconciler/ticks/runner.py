@@ -5,8 +5,13 @@ No tick can stop it:
 
 - a tick whose wake-up was superseded (see :mod:`reconciler.ticks.schedule`) is dropped after one
   conditional write, before the rollout is read or AWS is called;
+- a second copy of a tick another task runs (its lease is held) goes back on the queue until the
+  lease ends, and is dropped then if that run moved the wake-up on;
+- a tick asking for no more delay than SQS applies is due when it arrives, whatever the sender's
+  clock said (``delaySeconds``);
 - a tick that fails is retried with backoff; on its last allowed attempt the rollout is paused
-  with the reason and one notification goes out, and SQS parks the tick in the tick DLQ;
+  with the reason and one notification goes out (the pause, through the rollouts' one helper, as
+  ``rollout-tick-failed``), and SQS parks the tick in the tick DLQ;
 - a tick that is not a tick, or names no rollout, is dropped with a log line.
 """
 

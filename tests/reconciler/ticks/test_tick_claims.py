@@ -21,7 +21,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from reconciler.rollout.model import RolloutPhase
 from reconciler.settings import TickSettings
 from reconciler.ticks.runner import TickTimings
 from reconciler.ticks.schedule import CoalescingTickScheduler, TickMessage, WakeState, WakeWatchdog, needs_rescue
