@@ -197,7 +197,7 @@ class Intake:
             return self._ignore(event, f"{wake_up.cause}; no running rollout watches {wake_up.kind} {shown(wake_up.key)}")
         now = self.clock()
         for rollout_id in woken:
-            self.ticks.schedule(rollout_id, now, now)
+            self.ticks.schedule(rollout_id, now, now, cause=wake_up.cause)
             logger.info("rollout woken", extra={"rollout_id": rollout_id, "cause": wake_up.cause, "event_id": wake_up.event_id})
         metrics.add_metric(name="RolloutsWoken", unit=MetricUnit.Count, value=len(woken))
         return {"queued": 0, "duplicates": 0, "jobs": [], "woken": woken, "cause": wake_up.cause}

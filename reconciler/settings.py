@@ -232,6 +232,10 @@ class TickSettings(Model):
     # A pending wake-up this long past due is taken as lost (its message was never sent, or is gone)
     # and sent again; longer than one tick takes (a smoke call, a git push), shorter than a bake.
     overdue_grace_seconds: int = Field(default=120, ge=1, le=3600)
+    # The tick runtime's lease on a tick it runs: a second copy of the tick (SQS delivers at least
+    # once, and again after the visibility timeout) waits until it ends. At least the tick queue's
+    # VisibilityTimeout (template.yaml: 300), so a copy back after that timeout finds a crashed run's lease ended.
+    claim_lease_seconds: int = Field(default=300, ge=1, le=43200)
 
 
 class RolloutTimingSettings(Model):

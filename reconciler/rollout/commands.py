@@ -146,21 +146,26 @@ def _control(
 
 
 def _note(
-    record: RolloutRecord, now: datetime, reason: str, *, by: str, action: OperatorAction, to_phase: RolloutPhase | None = None
+    record: RolloutRecord, now: datetime, reason: str, *, by: str, action: OperatorAction, to_phase: RolloutPhase | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> list[Transition]:
-    transition = Transition(at=now, from_phase=record.phase, to_phase=to_phase or record.phase, reason=reason, by=by, action=action)
+    transition = Transition(
+        at=now, from_phase=record.phase, to_phase=to_phase or record.phase, reason=reason, by=by, action=action, evidence=evidence or {},
+    )
     return [*record.history, transition]
 
 
 def pause(
-    store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime, on_transition: OnTransition | None = None
+    store: RolloutStore, rollout_id: str, *, by: str, reason: str, now: datetime, on_transition: OnTransition | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> RolloutRecord:
+    """``evidence``: what the pause is based on, kept in the history (the tick runtime's: a tick failure)."""
     # An operator's pause is theirs to lift: it must not resume when a change window opens.
     return _control(
         store, rollout_id,
         lambda r: r.model_copy(update={
             "paused": True, "paused_by_window": False, "pause_reason": f"{reason} ({by})", "updated_at": now,
-            "history": _note(r, now, f"paused by {by}: {reason}", by=by, action="pause"),
+            "history": _note(r, now, f"paused by {by}: {reason}", by=by, action="pause", evidence=evidence),
         }),
         on_transition,
     )

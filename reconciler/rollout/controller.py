@@ -43,7 +43,7 @@ SQS_MAX_DELAY_SECONDS = 900
 
 
 class TickScheduler(Protocol):
-    def schedule(self, rollout_id: str, at: datetime, now: datetime) -> None: ...
+    def schedule(self, rollout_id: str, at: datetime, now: datetime, cause: str | None = None) -> None: ...
 
 
 class SqsTickScheduler:
@@ -53,7 +53,7 @@ class SqsTickScheduler:
         self._sqs = sqs_client
         self._url = queue_url
 
-    def schedule(self, rollout_id: str, at: datetime, now: datetime) -> None:
+    def schedule(self, rollout_id: str, at: datetime, now: datetime, cause: str | None = None) -> None:
         delay = max(0, min(SQS_MAX_DELAY_SECONDS, int((at - now).total_seconds())))
         self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps({"rolloutId": rollout_id, "notBefore": at.isoformat()}), DelaySeconds=delay)
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from reconciler.adapters.notify import Notifier
-from reconciler.events import EventKind, Severity
+from reconciler.events import EventKind, Reason, Severity
 from reconciler.redact import Redactor
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, Transition
 
@@ -36,7 +36,8 @@ ROLLBACK_PHASES = (RolloutPhase.ROLLING_BACK, RolloutPhase.ROLLED_BACK)
 def transition_kind(record: RolloutRecord, transition: Transition) -> EventKind:
     """The notification kind (SNS ``kind`` attribute) of ``transition``, which ``record`` holds last."""
     if transition.action == "pause":
-        return EventKind.ROLLOUT_PAUSED
+        # The tick runtime pauses a rollout whose tick failed its last attempt: that is the news.
+        return EventKind.ROLLOUT_TICK_FAILED if transition.evidence.get("reason") == Reason.TICK_FAILED.value else EventKind.ROLLOUT_PAUSED
     if transition.action == "resume":
         return EventKind.ROLLOUT_RESUMED
     if transition.action is None and transition.from_phase == transition.to_phase:
@@ -46,7 +47,7 @@ def transition_kind(record: RolloutRecord, transition: Transition) -> EventKind:
 
 
 def _severity(kind: EventKind, transition: Transition) -> Severity:
-    if transition.to_phase in ROLLBACK_PHASES:
+    if transition.to_phase in ROLLBACK_PHASES or kind == EventKind.ROLLOUT_TICK_FAILED:
         return Severity.ERROR
     return Severity.WARNING if kind == EventKind.ROLLOUT_PAUSED else Severity.INFO
 

@@ -6,7 +6,10 @@ like the converge worker, but never waits for a converge. Every ``sweep_seconds`
 wakes the active rollouts whose wake-up is lost or missing (the polling fallback).
 
 The loop never dies of one round (SQS unreachable, expired credentials): the round is logged and
-retried after a backoff. Only an interrupt stops it. Whatever escapes is logged by the
+retried after a backoff. SIGTERM (ECS stopping the task: a deployment, a scale-in) stops it
+gently: no more receives, the tick in hand is finished (a half-done tick would leave the rollout
+mid-action until its lease runs out), the rest of its batch goes back to the queue, exit 0. An
+interrupt (Ctrl-C) stops it at once. Whatever escapes is logged by the
 process-level handlers with the traceback scrubbed, never printed raw.
 """
 
@@ -15,13 +18,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import threading
 import time
 from dataclasses import replace
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from types import TracebackType
+from types import FrameType, TracebackType
 
 from desired_state.errors import EcsGitopsError
 from reconciler.redact import Redactor, format_exception_scrubbed
@@ -34,34 +39,59 @@ log = logging.getLogger("ecs_gitops.ticks")
 
 
 def serve(
-    runner: TickRunner, *, once: bool = False, wait_seconds: int = 20, sleep: Callable[[float], None] = time.sleep,
-    timings: TickTimings | None = None,
+    runner: TickRunner, *, once: bool = False, wait_seconds: int = 20, sleep: Callable[[float], None] | None = None,
+    timings: TickTimings | None = None, stop: threading.Event | None = None,
 ) -> int:
     """The tick loop: sweep when due, then receive ticks (long poll), forever (``once``: until the queue is empty).
 
     A round that fails as a whole is logged and retried after a backoff; with ``once`` it ends the
-    run with exit code 1. Only an interrupt stops the loop.
+    run with exit code 1. ``stop`` set (SIGTERM): the round in hand finishes its tick and the loop
+    ends with exit code 0. ``sleep`` (tests) spaces the retries; by default they wait on ``stop``,
+    so a stop cuts a backoff short.
     """
     timings = timings or runner.timings
     failed_rounds = 0
     next_sweep: datetime | None = None
-    while True:
+    while stop is None or not stop.is_set():
         try:
             now = runner.clock()
             if next_sweep is None or now >= next_sweep:
                 runner.sweep()
                 next_sweep = now + timedelta(seconds=timings.sweep_seconds)
-            handled = runner.run_once(wait_seconds=wait_seconds)
+            handled = runner.run_once(wait_seconds=wait_seconds, stop=stop)
         except Exception:  # noqa: BLE001 - the process never dies of one round
             failed_rounds += 1
             log.exception("tick round failed; carrying on after a backoff", extra={"failed_rounds": failed_rounds})
             if once:
                 return 1
-            sleep(timings.loop_retry.delay(failed_rounds))
+            delay = timings.loop_retry.delay(failed_rounds)
+            if sleep is not None:
+                sleep(delay)
+            elif stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
             continue
         failed_rounds = 0
         if once and not handled:
             return 0
+    log.warning("tick runtime stopped on request; the tick in hand was finished")
+    return 0
+
+
+@contextmanager
+def stopping_on_sigterm(stop: threading.Event) -> Iterator[threading.Event]:
+    """While inside, SIGTERM sets ``stop`` instead of killing the process mid-tick (the previous handler comes back after)."""
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.warning("tick runtime asked to stop (signal %s); finishing the tick in hand", signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class TickProcessHandlers(ProcessHandlers):
@@ -97,7 +127,7 @@ def main(
     components: Components | None = None,
     rollouts: RolloutComponents | None = None,
     clock: Callable[[], datetime] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     timings: TickTimings | None = None,
     configure_process: bool = True,
 ) -> int:
@@ -140,8 +170,13 @@ def main(
     except EcsGitopsError as exc:
         log.error("error: %s", exc)
         return 2
+    stop = threading.Event()
     try:
-        return serve(runner, once=args.once, wait_seconds=1 if args.once else 20, sleep=sleep, timings=timings)
+        if configure_process and threading.current_thread() is threading.main_thread():
+            # ECS stops a task (a deployment, a scale-in) with SIGTERM, then SIGKILL after its StopTimeout.
+            with stopping_on_sigterm(stop):
+                return serve(runner, once=args.once, wait_seconds=1 if args.once else 20, sleep=sleep, timings=timings, stop=stop)
+        return serve(runner, once=args.once, wait_seconds=1 if args.once else 20, sleep=sleep, timings=timings, stop=stop)
     except KeyboardInterrupt:
         log.warning("tick runtime interrupted; stopping")
         return 130

@@ -5,14 +5,21 @@ No tick can stop it:
 
 - a tick whose wake-up was superseded (see :mod:`reconciler.ticks.schedule`) is dropped after one
   conditional write, before the rollout is read or AWS is called;
+- a second copy of a tick another task runs (its lease is held) goes back on the queue until the
+  lease ends, and is dropped then if that run moved the wake-up on;
+- a tick asking for no more delay than SQS applies is due when it arrives, whatever the sender's
+  clock said (``delaySeconds``);
 - a tick that fails is retried with backoff; on its last allowed attempt the rollout is paused
-  with the reason and one notification goes out, and SQS parks the tick in the tick DLQ;
+  with the reason and one notification goes out (the pause, through the rollouts' one helper, as
+  ``rollout-tick-failed``), and SQS parks the tick in the tick DLQ;
 - a tick that is not a tick, or names no rollout, is dropped with a log line.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,6 +45,7 @@ log = logging.getLogger("ecs_gitops.ticks")
 TICKS_ACTOR = "ecs-gitops tick runtime"
 TICK_FAILED_NOTE = "rollout tick failed"
 ERROR_TEXT_LIMIT = 500
+MAX_VISIBILITY_SECONDS = 43200  # SQS's longest visibility timeout
 
 _DEFAULTS = TickSettings()
 
@@ -52,6 +60,7 @@ class TickTimings:
     loop_retry: Backoff = field(default_factory=lambda: Backoff.of(_DEFAULTS.loop_retry))
     sweep_seconds: int = _DEFAULTS.sweep_seconds
     overdue_grace_seconds: int = _DEFAULTS.overdue_grace_seconds
+    claim_lease_seconds: int = _DEFAULTS.claim_lease_seconds
 
     @classmethod
     def from_settings(cls, ticks: TickSettings) -> TickTimings:
@@ -61,6 +70,7 @@ class TickTimings:
             loop_retry=Backoff.of(ticks.loop_retry),
             sweep_seconds=ticks.sweep_seconds,
             overdue_grace_seconds=ticks.overdue_grace_seconds,
+            claim_lease_seconds=ticks.claim_lease_seconds,
         )
 
 
@@ -94,14 +104,21 @@ class TickRunner:
 
     # ------------------------------------------------------------------ ticks
 
-    def run_once(self, wait_seconds: int = 0) -> list[RolloutRecord]:
-        """Advance the rollouts whose next tick is due. No tick, however broken, raises out of here."""
+    def run_once(self, wait_seconds: int = 0, stop: threading.Event | None = None) -> list[RolloutRecord]:
+        """Advance the rollouts whose next tick is due. No tick, however broken, raises out of here.
+
+        Once ``stop`` is set (SIGTERM), the tick in hand is finished and the rest of the batch is
+        handed back to the queue at once, for another task.
+        """
         advanced = []
         response = self.sqs.receive_message(
             QueueUrl=self.rollouts.tick_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         )
         for message in response.get("Messages", []):
+            if stop is not None and stop.is_set():
+                self._hide(message["ReceiptHandle"], 0, "could not hand an unstarted rollout tick back to the queue")
+                continue
             record = self._tick(message)
             if record is not None:
                 advanced.append(record)
@@ -128,15 +145,21 @@ class TickRunner:
         record = None
         try:
             now = self.clock()
-            if tick.not_before > now:
-                # SQS delays stop at 15 minutes; a longer wait is re-queued until it is due.
+            if not tick.due_on_arrival(now):
+                # SQS delays stop at 15 minutes; a longer wait is sent on for the rest of its delay.
                 if wakes is None:
                     self.rollouts.controller.scheduler.schedule(tick.rollout_id, tick.not_before, now)
                 elif wakes.is_current(tick.rollout_id, tick.token or ""):
-                    wakes.send(tick, now)
+                    wakes.send(tick.sent_on(), now)
                 else:
                     self._stale(tick)
-            elif wakes is not None and not wakes.claim(tick.rollout_id, tick.token or "", now):
+            elif wakes is not None and not (claim := wakes.claim(tick.rollout_id, tick.token or "", now, timedelta(seconds=self.timings.claim_lease_seconds))):
+                if claim.leased_by_a_copy(tick.token or "") and claim.seen is not None:
+                    # Another copy of this tick runs it (or waits for its retry): come back when its lease ends.
+                    wait = max(1, min(MAX_VISIBILITY_SECONDS, math.ceil((claim.seen.at - now).total_seconds())))
+                    log.info("rollout tick deferred: another copy of it holds the lease", extra={"rollout_id": tick.rollout_id, "until": claim.seen.at.isoformat()})
+                    self._hide(receipt, wait, "could not defer a copy of a running rollout tick")
+                    return None
                 self._stale(tick)
             elif self.rollouts.store.find(tick.rollout_id) is None:
                 log.warning("rollout tick dropped: no such rollout", extra={"rollout_id": tick.rollout_id})
@@ -154,6 +177,12 @@ class TickRunner:
     @staticmethod
     def _stale(tick: TickMessage) -> None:
         log.info("rollout tick dropped: a newer wake-up replaced it", extra={"rollout_id": tick.rollout_id, "cause": tick.cause})
+
+    def _hide(self, receipt: str, seconds: int, problem: str) -> None:
+        try:
+            self.sqs.change_message_visibility(QueueUrl=self.rollouts.tick_queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds)
+        except Exception:  # noqa: BLE001 - the queue's own visibility timeout brings it back
+            log.warning(problem, exc_info=True)
 
     def _delete_tick(self, receipt: str) -> None:
         try:
@@ -187,7 +216,12 @@ class TickRunner:
             self._park(tick.rollout_id, attempt, exc)
 
     def _park(self, rollout_id: str, attempts: int, exc: Exception) -> None:
-        """The tick's last attempt failed: pause the rollout with the reason and notify once."""
+        """The tick's last attempt failed: pause the rollout with the reason and notify once.
+
+        The one notification is the pause, through the rollouts' one helper (the controller's
+        ``on_transition``), as a ``rollout-tick-failed`` with the reason and attempts in its
+        evidence. Only when no pause landed does the runtime publish the tick failure itself.
+        """
         error = self.redactor.scrub(_error_text(exc))[:ERROR_TEXT_LIMIT]
         record = None
         try:
@@ -197,7 +231,12 @@ class TickRunner:
             if record is not None and not record.phase.terminal:
                 action = f"ecs-gitops rollout resume --environment {record.environment} --service {record.service} --by NAME"
                 note = f"{TICK_FAILED_NOTE} {attempts} times ({error}); its tick is parked in the tick DLQ. Fix the cause, then run: {action}"
-                record = commands.pause(self.rollouts.store, rollout_id, by=TICKS_ACTOR, reason=note, now=self.clock())
+                commands.pause(
+                    self.rollouts.store, rollout_id, by=TICKS_ACTOR, reason=note, now=self.clock(),
+                    on_transition=self.rollouts.controller.on_transition,
+                    evidence={"reason": Reason.TICK_FAILED.value, "attempts": attempts, "error": error},
+                )
+                return  # the pause went out through the helper
         except ReconcilerError as marked:
             log.warning("could not pause the rollout whose tick failed", extra={"rollout_id": rollout_id, "problem": str(marked)})
         except Exception:  # noqa: BLE001 - the notification below still tells people

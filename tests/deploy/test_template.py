@@ -117,6 +117,19 @@ def test_the_tick_queue_parks_failing_ticks_in_its_dlq_after_the_workers_last_at
     assert "RolloutTickDeadLetterQueueUrl" in template["Outputs"]
 
 
+def test_the_tick_lease_covers_the_tick_queues_visibility_timeout(template):
+    """A copy of a running tick comes back after the visibility timeout; the lease must still hold it off
+    (and a copy back after a crash finds the lease ended, so the default agrees with the template)."""
+    from reconciler.settings import TickSettings
+    from reconciler.ticks.runner import TickTimings
+    from reconciler.ticks.schedule import CoalescingTickScheduler
+
+    visibility = template["Resources"]["RolloutTickQueue"]["Properties"]["VisibilityTimeout"]
+    assert TickSettings().claim_lease_seconds >= visibility
+    assert TickSettings().claim_lease_seconds == visibility == TickTimings().claim_lease_seconds
+    assert CoalescingTickScheduler(None, "t", None, "u").lease.total_seconds() == visibility
+
+
 def test_the_job_queue_matches_the_workers_timings(template):
     from reconciler.worker import WorkerTimings
 

@@ -268,3 +268,19 @@ def test_a_scan_of_an_undeployable_digest_or_unknown_repository_is_still_refused
 
     assert_dropped(wake_intake().handle(bad_digest), "UndeployableImage", "is not an image digest")
     assert_dropped(wake_intake().handle(unknown), "UndeployableImage", "belongs to no managed environment")
+
+
+def test_an_event_wakeup_carries_its_cause_to_the_tick(wake_intake, rollout_store, rollout_aws, payloads):
+    """The intake's wake-up goes through the coalescing scheduler (as deployed) with the event's cause, for the tick's logs."""
+    from reconciler.ticks.schedule import CoalescingTickScheduler
+
+    _start(rollout_store, payloads, payloads.rollout_record("dev-frontend"))
+    intake = wake_intake()
+    intake.ticks = CoalescingTickScheduler(rollout_aws.dynamodb, rollout_aws.table, rollout_aws.sqs, rollout_aws.tick_queue_url)
+    event = payloads.sample("cloudwatch-alarm-state-change")
+
+    result = intake.handle(event)
+
+    [tick] = rollout_aws.ticks()
+    assert tick["rolloutId"] == "dev-frontend" and tick["delaySeconds"] == 0
+    assert tick["cause"] == result["cause"] and GREEN_5XX_DEV in tick["cause"]

@@ -7,8 +7,11 @@ the TickRunner. moto applies SQS delays in real time, so only immediate ticks ar
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from reconciler.adapters.notify import StreamNotifier
 from reconciler.redact import Redactor
 from reconciler.rollout.model import RolloutPhase
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings
-from reconciler.ticks.process import main, serve
+from reconciler.ticks.process import main, serve, stopping_on_sigterm
 from reconciler.ticks.runner import TickRunner, TickTimings
 from reconciler.ticks.schedule import CoalescingTickScheduler
 from reconciler.wiring import Components, RolloutComponents
@@ -122,3 +125,64 @@ def test_python_dash_m_reconciler_ticks_without_settings_says_what_to_set_withou
     result = subprocess.run([sys.executable, "-m", "reconciler.ticks", "--once"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert "ECS_GITOPS_SETTINGS" in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+class SigtermMidTickDouble:
+    """The real controller; its first tick is interrupted by SIGTERM sent to this process (ECS stopping the
+    task). It stands for the signal only: the tick itself is the real one."""
+
+    def __init__(self, controller: Any):
+        self._controller = controller
+        self.ticked: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._controller, name)
+
+    def tick(self, rollout_id: str) -> Any:
+        if not self.ticked:
+            os.kill(os.getpid(), signal.SIGTERM)
+        self.ticked.append(rollout_id)
+        return self._controller.tick(rollout_id)
+
+
+class CountingSqs:
+    """moto's SQS client, counting receives."""
+
+    def __init__(self, client: Any):
+        self._client = client
+        self.receives = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        self.receives += 1
+        return self._client.receive_message(**kwargs)
+
+
+def test_sigterm_stops_receiving_finishes_the_tick_in_hand_and_exits_0(world, kit):
+    assert threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+    url = world.sqs.create_queue(QueueName="ecs-gitops-rollout-ticks")["QueueUrl"]
+    rollouts = rollouts_over(world, url)
+    interrupting = SigtermMidTickDouble(rollouts.controller)
+    rollouts = RolloutComponents(rollouts.store, interrupting, None, url)  # type: ignore[arg-type]
+    first = world.start("frontend", world.push_image("frontend", "3.0.0"), kit.default_spec("frontend"))
+    second = world.start("api-gateway", world.push_image("api-gateway", "3.0.0"), kit.default_spec("api-gateway"))
+    for record in (first, second):
+        rollouts.controller.scheduler.schedule(record.rollout_id, world.clock(), world.clock())
+    sqs = CountingSqs(world.sqs)
+    runner = TickRunner(rollouts, sqs, clock=world.clock)
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    with stopping_on_sigterm(stop):
+        assert serve(runner, wait_seconds=0, sleep=lambda s: None, stop=stop) == 0
+
+    assert signal.getsignal(signal.SIGTERM) is previous  # handed back
+    assert stop.is_set() and sqs.receives == 1  # no receive after the signal
+    [ticked] = interrupting.ticked  # the tick in hand ran to its end ...
+    assert world.store.get(ticked).phase == RolloutPhase.DEPLOYING
+    untouched = second.rollout_id if ticked == first.rollout_id else first.rollout_id
+    assert world.store.get(untouched).phase == RolloutPhase.SCANNING  # ... the other was never started
+    left = world.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    assert [untouched] == [m["Body"].split('"rolloutId":"')[1].split('"')[0] for m in left]  # handed back at once, for another task

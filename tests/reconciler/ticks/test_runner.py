@@ -29,8 +29,9 @@ from reconciler.rollout import commands
 from reconciler.rollout.controller import RolloutController, SqsTickScheduler
 from reconciler.rollout.decide import Observed, ScanResult
 from reconciler.rollout.model import RolloutPhase, RolloutRecord, RolloutResources
+from reconciler.rollout.notify import rollout_notifier
 from reconciler.rollout.store import RolloutStore
-from reconciler.ticks.runner import TickRunner, TickTimings
+from reconciler.ticks.runner import TICKS_ACTOR, TickRunner, TickTimings
 from reconciler.wiring import RolloutComponents
 from reconciler.worker import Backoff
 
@@ -102,8 +103,15 @@ def ticks(aws):
     store = RolloutStore(ddb, "ecs-gitops-rollouts")
     observer = ObserverFaultDouble(RuntimeError(f"ALB DescribeListeners throttled ({SECRET})"))
     scheduler = SqsTickScheduler(sqs, url)
-    controller = RolloutController(store, observer, executor=None, scheduler=scheduler, clock=lambda: NOW)  # type: ignore[arg-type]
     stream = io.StringIO()
+    transitions: list[Any] = []
+    helper = rollout_notifier(StreamNotifier(stream), Redactor([SECRET]))
+
+    def on_transition(record: RolloutRecord, transition: Any) -> None:  # the one helper, remembering its calls
+        transitions.append(transition)
+        helper(record, transition)
+
+    controller = RolloutController(store, observer, executor=None, scheduler=scheduler, clock=lambda: NOW, on_transition=on_transition)  # type: ignore[arg-type]
     recording = RecordingSqs(sqs)
 
     def runner(timings: TickTimings = TickTimings()) -> TickRunner:
@@ -117,6 +125,7 @@ def ticks(aws):
 
     t = Ticks()
     t.sqs, t.url, t.dlq, t.store, t.observer, t.recording, t.runner = sqs, url, dlq, store, observer, recording, runner
+    t.transitions = transitions
     t.notifications = lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     t.send = lambda body: sqs.send_message(QueueUrl=url, MessageBody=body if isinstance(body, str) else json.dumps(body))
 
@@ -159,9 +168,14 @@ def test_a_failing_tick_is_retried_with_backoff_then_parked_in_the_dlq_with_the_
     assert paused.paused and not paused.paused_by_window and paused.phase == RolloutPhase.SCANNING
     assert f"tick failed {limit} times" in paused.pause_reason and "RuntimeError" in paused.pause_reason
     assert "rollout resume" in paused.pause_reason
+    # One notification: the pause, through the rollouts' one helper, as a tick failure (kind, reason, attempts).
+    [pause] = ticks.transitions
+    assert (pause.action, pause.by, pause.evidence["reason"]) == ("pause", TICKS_ACTOR, Reason.TICK_FAILED.value)
     [notification] = ticks.notifications()
-    assert (notification["kind"], notification["reason"], notification["rolloutId"]) == (EventKind.ROLLOUT_TICK_FAILED.value, Reason.TICK_FAILED.value, record.rollout_id)
-    assert notification["attempts"] == limit and notification["severity"] == "error"
+    assert (notification["kind"], notification["evidence"]["reason"], notification["rolloutId"]) == (EventKind.ROLLOUT_TICK_FAILED.value, Reason.TICK_FAILED.value, record.rollout_id)
+    assert notification["evidence"]["attempts"] == limit and notification["severity"] == "error"
+    assert (notification["action"], notification["by"], notification["paused"]) == ("pause", TICKS_ACTOR, True)
+    assert "rollout resume" in notification["reason"]
     everything = json.dumps(ticks.notifications()) + paused.model_dump_json()
     assert SECRET not in everything and "[redacted]" in everything
 
@@ -240,3 +254,24 @@ def test_a_tick_that_is_not_due_yet_is_requeued_and_a_failing_requeue_is_retried
     assert runner.run_once() == []
     attributes = ticks.sqs.get_queue_attributes(QueueUrl=ticks.url, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1" and attributes["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_parked_tick_whose_rollout_cannot_be_paused_still_notifies_once(ticks):
+    """The pause did not land (the rollout table refused it): no transition to go through the helper, so the runtime says it itself."""
+    record = make_rollout(ticks.store, "frontend", "3.0.0")
+    ticks.observer.failing.add(record.rollout_id)
+    runner = ticks.runner(TickTimings(tick_retry=Backoff(base_seconds=0, cap_seconds=0), tick_max_attempts=1))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise commands.ReconcilerError(f"rollout {record.rollout_id} kept changing; try again")
+
+    ticks.store.put, put = refuse, ticks.store.put  # type: ignore[method-assign]
+    try:
+        ticks.send(tick_body(record))
+        assert runner.run_once() == []
+    finally:
+        ticks.store.put = put  # type: ignore[method-assign]
+
+    assert ticks.transitions == []
+    [notification] = ticks.notifications()
+    assert (notification["kind"], notification["reason"], notification["paused"]) == (EventKind.ROLLOUT_TICK_FAILED.value, Reason.TICK_FAILED.value, False)
