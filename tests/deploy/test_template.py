@@ -158,6 +158,7 @@ def test_ticks_run_in_their_own_service_never_behind_a_converge(template):
     task = resources["TickWorkerTaskDefinition"]["Properties"]
     container = task["ContainerDefinitions"][0]
     assert container["Command"] == ["python", "-m", "reconciler.ticks"]
+    assert container["StopTimeout"] >= 60  # the tick in hand finishes after SIGTERM (ECS's default is 30 s)
     assert container["Image"] == {"Ref": "WorkerImageUri"}
     assert task["TaskRoleArn"] == {"Fn::GetAtt": ["TickWorkerTaskRole", "Arn"]}
     env = {e["Name"] for e in container["Environment"]}

@@ -118,7 +118,7 @@ class RecordingScheduler:
     def __init__(self) -> None:
         self.calls: list[tuple[str, datetime, datetime]] = []
 
-    def schedule(self, rollout_id: str, at: datetime, now: datetime) -> None:
+    def schedule(self, rollout_id: str, at: datetime, now: datetime, cause: str | None = None) -> None:
         self.calls.append((rollout_id, at, now))
 
 
