@@ -396,11 +396,14 @@ def serve(
 
 
 class ProcessHandlers:
-    """``sys.excepthook`` and ``threading.excepthook`` that log the traceback scrubbed, and the logs' redacting filter."""
+    """``sys.excepthook`` and ``threading.excepthook`` that log the traceback scrubbed, and the logs' redacting filter.
 
-    def __init__(self, redactor: Redactor):
+    ``process`` names the process in the log lines (the converge worker, the tick runtime)."""
+
+    def __init__(self, redactor: Redactor, process: str = "worker"):
         self.redactor = redactor
         self.filter = RedactingFilter(redactor)
+        self.process = process
 
     def use(self, redactor: Redactor) -> None:
         """Scrub with ``redactor`` from now on (it knows more secrets once the settings are read)."""
@@ -409,21 +412,21 @@ class ProcessHandlers:
 
     def excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if issubclass(exc_type, KeyboardInterrupt):
-            log.warning("worker interrupted; stopping")
+            log.warning("%s interrupted; stopping", self.process)
             return
-        log.critical("worker stopped by an unexpected error:\n%s", format_exception_scrubbed(exc_type, exc, tb, self.redactor))
+        log.critical("%s stopped by an unexpected error:\n%s", self.process, format_exception_scrubbed(exc_type, exc, tb, self.redactor))
 
     def thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
         if args.exc_type is SystemExit or args.exc_value is None:
             return
         name = args.thread.name if args.thread else "unknown"
-        log.critical("worker thread %s stopped by an unexpected error:\n%s", name,
+        log.critical("%s thread %s stopped by an unexpected error:\n%s", self.process, name,
                      format_exception_scrubbed(args.exc_type, args.exc_value, args.exc_traceback, self.redactor))
 
 
-def install_process_handlers(redactor: Redactor) -> ProcessHandlers:
+def install_process_handlers(redactor: Redactor, process: str = "worker") -> ProcessHandlers:
     """Scrub every log record, and log (scrubbed) whatever exception escapes the main thread or any other."""
-    handlers = ProcessHandlers(redactor)
+    handlers = ProcessHandlers(redactor, process)
     for handler in logging.getLogger().handlers:
         handler.addFilter(handlers.filter)
     sys.excepthook = handlers.excepthook

@@ -26,14 +26,14 @@ from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from types import FrameType, TracebackType
+from types import FrameType
 
 from desired_state.errors import EcsGitopsError
-from reconciler.redact import Redactor, format_exception_scrubbed
+from reconciler.redact import Redactor
 from reconciler.settings import load_settings
 from reconciler.ticks.runner import TickRunner, TickTimings
 from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
-from reconciler.worker import ProcessHandlers
+from reconciler.worker import install_process_handlers
 
 log = logging.getLogger("ecs_gitops.ticks")
 
@@ -94,33 +94,6 @@ def stopping_on_sigterm(stop: threading.Event) -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class TickProcessHandlers(ProcessHandlers):
-    """The worker's scrubbing exception hooks, naming the tick runtime."""
-
-    def excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        if issubclass(exc_type, KeyboardInterrupt):
-            log.warning("tick runtime interrupted; stopping")
-            return
-        log.critical("tick runtime stopped by an unexpected error:\n%s", format_exception_scrubbed(exc_type, exc, tb, self.redactor))
-
-    def thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
-        if args.exc_type is SystemExit or args.exc_value is None:
-            return
-        name = args.thread.name if args.thread else "unknown"
-        log.critical("tick runtime thread %s stopped by an unexpected error:\n%s", name,
-                     format_exception_scrubbed(args.exc_type, args.exc_value, args.exc_traceback, self.redactor))
-
-
-def install_process_handlers(redactor: Redactor) -> TickProcessHandlers:
-    """Scrub every log record, and log (scrubbed) whatever exception escapes the main thread or any other."""
-    handlers = TickProcessHandlers(redactor)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(handlers.filter)
-    sys.excepthook = handlers.excepthook
-    threading.excepthook = handlers.thread_excepthook
-    return handlers
-
-
 def main(
     argv: list[str] | None = None,
     *,
@@ -141,7 +114,7 @@ def main(
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         early = Redactor()
         early.add_environment(dict(os.environ))
-        handlers = install_process_handlers(early)
+        handlers = install_process_handlers(early, "tick runtime")
     try:
         if components is None:
             components = build(load_settings(), clock=clock)
