@@ -21,7 +21,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,13 +63,8 @@ def serve(
             log.exception("tick round failed; carrying on after a backoff", extra={"failed_rounds": failed_rounds})
             if once:
                 return 1
-            delay = timings.loop_retry.delay(failed_rounds)
-            if sleep is not None:
-                sleep(delay)
-            elif stop is not None:
-                stop.wait(delay)
-            else:
-                time.sleep(delay)
+            # The caller's sleep (tests), else a wait a stop cuts short.
+            (sleep or (stop or threading.Event()).wait)(timings.loop_retry.delay(failed_rounds))
             continue
         failed_rounds = 0
         if once and not handled:
