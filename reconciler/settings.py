@@ -36,7 +36,8 @@ EnvironmentClass = Literal["production", "non-production"]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # defer_build: validators are built when the settings are first loaded, not when the intake imports this module.
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
 class ChangeWindow(Model):

@@ -18,12 +18,11 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from desired_state.naming import SERVICE_NAMES, name
-from desired_state.schema import ImageRef
 from reconciler.errors import EventRefused, EventRejected, SettingsError
 from reconciler.event_models import (
     CodeCommitStateChangeDetail,
@@ -36,6 +35,9 @@ from reconciler.events import Reason
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.settings import ReconcilerSettings
 from reconciler.webhook import shown
+
+if TYPE_CHECKING:
+    from desired_state.schema import ImageRef
 
 SCHEDULER_SOURCE = "ecs-gitops.scheduler"
 ENVIRONMENT_FILE = re.compile(r"^environments/(?P<name>[^/]+)\.yaml$")
@@ -125,6 +127,9 @@ def _deployable(repository: str, service: str, tag: str | None, digest: str | No
     """The image as the desired-state schema would pin it; refused with the schema's own reason when it cannot be."""
     if digest is None:
         raise EventRefused(f"image event for {shown(repository)} carries no image-digest; nothing can be pinned", Reason.UNDEPLOYABLE_IMAGE)
+    # Imported on the first image event, not with the intake: a webhook never pays for the whole schema.
+    from desired_state.schema import ImageRef
+
     try:
         return ImageRef(repository=service, tag=tag, digest=digest)
     except ValidationError as exc:
