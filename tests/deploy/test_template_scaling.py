@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from reconciler.settings import MAX_CONVERGE_LOOPS, WorkerSettings
 
 
