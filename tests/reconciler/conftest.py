@@ -164,6 +164,15 @@ def git_repo(tmp_path: Path) -> GitRepo:
     return repo
 
 
+
+@pytest.fixture
+def origin(git_repo: GitRepo, tmp_path: Path) -> Path:
+    """A bare clone of ``git_repo``: the desired-state repo as a git host holds it (write-back pushes here)."""
+    bare = tmp_path / "desired-state-origin.git"
+    _run_git(tmp_path, "clone", "-q", "--bare", str(git_repo.path), str(bare))
+    return bare
+
+
 # --------------------------------------------------------------------------- engine double
 
 

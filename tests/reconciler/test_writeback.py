@@ -25,20 +25,6 @@ def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    """A bare desired-state repo holding the bundled examples, as a git host would."""
-    seed = tmp_path / "seed"
-    (seed / "environments").mkdir(parents=True)
-    for file in (EXAMPLE_DIR / "environments").glob("*.yaml"):
-        shutil.copy(file, seed / "environments" / file.name)
-    git("init", "-q", "-b", "main", cwd=seed)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "add", ".", cwd=seed)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
-    bare = tmp_path / "origin.git"
-    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
-    return bare
-
 
 def image_in(origin: Path, tmp_path: Path, service: str) -> dict:
     check = tmp_path / f"check-{service}"

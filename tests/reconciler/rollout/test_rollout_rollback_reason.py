@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 
-from desired_state.loader import EXAMPLE_DIR
 from reconciler.adapters.notify import StreamNotifier
 from reconciler.redact import Redactor
 from reconciler.rollout.controller import rollback_reason
@@ -23,20 +20,6 @@ from reconciler.rollout.notify import rollout_notifier
 def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
-
-@pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    """A bare desired-state repo holding the bundled examples, as a git host would."""
-    seed = tmp_path / "seed"
-    (seed / "environments").mkdir(parents=True)
-    for file in (EXAMPLE_DIR / "environments").glob("*.yaml"):
-        shutil.copy(file, seed / "environments" / file.name)
-    git("init", "-q", "-b", "main", cwd=seed)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "add", ".", cwd=seed)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
-    bare = tmp_path / "origin.git"
-    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
-    return bare
 
 
 def test_a_controller_decided_rollback_reverts_with_the_gate_and_its_evidence(world, kit, origin, tmp_path):

@@ -20,7 +20,6 @@ triggers. The fake clock is not moved between an event and the rollout's reactio
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -33,7 +32,6 @@ from typing import Any
 import pytest
 import yaml
 
-from desired_state.loader import EXAMPLE_DIR
 from reconciler.adapters.notify import SnsNotifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.redact import Redactor
@@ -63,19 +61,6 @@ def sample(name: str) -> dict[str, Any]:
 def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
-
-def desired_state_origin(tmp_path: Path) -> Path:
-    """A bare desired-state repo holding the bundled examples (frontend at 1.4.2, the world's live image)."""
-    seed = tmp_path / "seed"
-    (seed / "environments").mkdir(parents=True)
-    for file in (EXAMPLE_DIR / "environments").glob("*.yaml"):
-        shutil.copy(file, seed / "environments" / file.name)
-    git("init", "-q", "-b", "main", cwd=seed)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "add", ".", cwd=seed)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed", cwd=seed)
-    bare = tmp_path / "desired-state.git"
-    git("clone", "-q", "--bare", str(seed), str(bare), cwd=tmp_path)
-    return bare
 
 
 def image_on_branch(origin: Path, tmp_path: Path) -> Any:
@@ -107,7 +92,7 @@ class WriteBackConvergeDouble:
         self.reverted.append(self.writer.revert(record))
 
 
-def deployed(world: Any, ticks_kit: Any, reconciler_aws: Any, tmp_path: Path) -> SimpleNamespace:
+def deployed(world: Any, ticks_kit: Any, reconciler_aws: Any, tmp_path: Path, origin: Path) -> SimpleNamespace:
     """The tick runtime and the intake as deployed, over the rollout world: one coalescing scheduler for both."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -118,7 +103,6 @@ def deployed(world: Any, ticks_kit: Any, reconciler_aws: Any, tmp_path: Path) ->
     url = world.sqs.create_queue(QueueName="ecs-gitops-rollout-ticks")["QueueUrl"]
     sqs = ticks_kit.ClockedSqsDouble(world.sqs, world.clock)
     scheduler = CoalescingTickScheduler(world.dynamodb, ticks_kit.ROLLOUT_TABLE, sqs, url, overdue_grace_seconds=ticks_kit.GRACE)
-    origin = desired_state_origin(tmp_path)
     images = WriteBackConvergeDouble(world, GitImageWriteBack(str(origin), "main", world.states, work_dir=tmp_path))
     redactor = Redactor()
     notify = rollout_notifier(SnsNotifier(reconciler_aws.sns, reconciler_aws.topic_arn, redactor=redactor), redactor)
@@ -239,9 +223,9 @@ def assert_the_old_poll_is_dropped_as_stale(world: Any, d: SimpleNamespace, reco
 
 
 def test_an_alarm_event_rolls_a_baking_rollout_back_at_once_through_the_intake_and_the_tick_runtime(
-    world, kit, ticks_kit, reconciler_aws, read_notifications, tmp_path
+    world, kit, ticks_kit, reconciler_aws, read_notifications, tmp_path, origin
 ):
-    d = deployed(world, ticks_kit, reconciler_aws, tmp_path)
+    d = deployed(world, ticks_kit, reconciler_aws, tmp_path, origin)
     record, pending = baking_with_poll_pending(world, kit, d)
     bake_started = world.clock()
     mark = len(d.rig.api.calls)
@@ -347,9 +331,9 @@ def converges_held_in_up(world, kit, ticks_kit, make_harness, make_engine, recon
 
 
 def test_the_alarm_rollback_completes_while_converges_of_the_same_and_another_stack_hold_pulumi_up(
-    world, kit, ticks_kit, reconciler_aws, read_notifications, tmp_path, make_harness, make_engine, git_repo
+    world, kit, ticks_kit, reconciler_aws, read_notifications, tmp_path, origin, make_harness, make_engine, git_repo
 ):
-    d = deployed(world, ticks_kit, reconciler_aws, tmp_path)
+    d = deployed(world, ticks_kit, reconciler_aws, tmp_path, origin)
     record, pending = baking_with_poll_pending(world, kit, d)
     bake_started = world.clock()
     c = converges_held_in_up(world, kit, ticks_kit, make_harness, make_engine, reconciler_aws, git_repo)
@@ -383,14 +367,14 @@ def test_the_alarm_rollback_completes_while_converges_of_the_same_and_another_st
 
 
 def test_a_converge_in_flight_during_the_rollback_does_not_put_customers_back_on_the_rolled_back_colour(
-    world, kit, ticks_kit, reconciler_aws, tmp_path, make_harness, make_engine, git_repo
+    world, kit, ticks_kit, reconciler_aws, tmp_path, origin, make_harness, make_engine, git_repo
 ):
     """What ``pulumi up`` does to moto is :class:`ProgramApplyDouble`'s (for the rollout's stack only: prod has no ALB here).
 
     Found failing by this module's first version: the converge rendered 50/50 before ``up`` and applied it after the
     rollback. Now the program leaves the weights and the colours' scaling bounds to the active rollout (``ignore_changes``)
     and a finished converge wakes the stack's rollouts."""
-    d = deployed(world, ticks_kit, reconciler_aws, tmp_path)
+    d = deployed(world, ticks_kit, reconciler_aws, tmp_path, origin)
     record, _ = baking_with_poll_pending(world, kit, d)
     program = kit.ProgramApplyDouble(world)
     c = converges_held_in_up(
@@ -415,9 +399,9 @@ def test_a_converge_in_flight_during_the_rollback_does_not_put_customers_back_on
 
 @pytest.mark.parametrize("outcome", ["completed", "failed"])
 def test_an_ecs_deployment_event_for_the_idle_colour_wakes_a_deploying_rollout_at_once(
-    world, kit, ticks_kit, reconciler_aws, read_notifications, tmp_path, outcome
+    world, kit, ticks_kit, reconciler_aws, read_notifications, tmp_path, origin, outcome
 ):
-    d = deployed(world, ticks_kit, reconciler_aws, tmp_path)
+    d = deployed(world, ticks_kit, reconciler_aws, tmp_path, origin)
     world.ecs_double.complete = False  # the idle colour's deployment is still in progress
     record = start(world, kit, d)
     record = run_until(world, d, record.rollout_id, RolloutPhase.DEPLOYING)
