@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import io
 import json
 import logging
@@ -353,7 +354,7 @@ def _looks_like_git_url(location: str) -> bool:
     return "://" in location or location.startswith("codecommit::") or bool(re.match(r"^[\w.-]+@[\w.-]+:", location))
 
 
-def _local_settings(args: argparse.Namespace) -> ReconcilerSettings:
+def local_settings(args: argparse.Namespace) -> ReconcilerSettings:
     """The caller's components' settings (tests), else settings from --settings, else a one-environment set-up for this machine."""
     if args.components is not None:
         return args.components.settings
@@ -377,7 +378,7 @@ def _local_settings(args: argparse.Namespace) -> ReconcilerSettings:
     )
 
 
-def _build(settings: ReconcilerSettings, args: argparse.Namespace) -> Components:
+def build_components(settings: ReconcilerSettings, args: argparse.Namespace) -> Components:
     """The reconciler's components, after checking that AWS can be addressed when the settings name AWS resources.
 
     Those :func:`main` was given, when it was given some (tests: an engine double, a fake clock, moto).
@@ -409,9 +410,9 @@ def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
         if not args.by:
             raise ArgumentError("--override-window needs --by NAME so the audit record says who decided")
         override = WindowOverride(by=args.by, reason=args.override_window)
-    settings = _local_settings(args)
+    settings = local_settings(args)
     env = settings.environment(args.environment)
-    components = _build(settings, args)
+    components = build_components(settings, args)
     available = getattr(components.engine, "available", lambda: True)
     if not args.dry_run and not available():
         from reconciler.engine import INSTALL_HINT
@@ -443,9 +444,9 @@ def _cmd_approve(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.approvals import approve, waiting_plan
 
     check_commit_ref(args.commit)
-    settings = _local_settings(args)
+    settings = local_settings(args)
     settings.environment(args.environment)
-    components = _build(settings, args)
+    components = build_components(settings, args)
     # Say "nothing waits" before asking git anything; then approve exactly the commit the branch resolves to.
     waiting_plan(components.states, settings, args.environment)
     commit = resolve_commit(components.source, args.commit)
@@ -458,9 +459,9 @@ def _cmd_approve(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _lock_components(args: argparse.Namespace) -> tuple[ReconcilerSettings, EnvironmentSettings, Components]:
-    settings = _local_settings(args)
+    settings = local_settings(args)
     env = settings.environment(args.environment)
-    components = _build(settings, args)
+    components = build_components(settings, args)
     if components.locks is None:
         raise SettingsError(f"backend {settings.backend_url} has no lock files this tool can read; use that backend's own `pulumi cancel`")
     return settings, env, components
@@ -509,9 +510,9 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.action != "status" and not args.by:
         raise ArgumentError(f"rollout {args.action} needs --by NAME so the rollout's history says who acted")
-    settings = _local_settings(args)
+    settings = local_settings(args)
     stack = settings.environment(args.environment).stack
-    components = _build(settings, args)
+    components = build_components(settings, args)
     rollouts = build_rollouts(components)
     # A person's move is published like the controller's: who, why, through the same helper.
     notify = rollout_notifier(components.notifier, components.redactor)
@@ -538,7 +539,14 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _add_reconciler_options(command: argparse.ArgumentParser) -> None:
+# Commands that live with their capability (``reconciler/<capability>/command.py``). Each module has
+# ``register(commands, common)``, which adds its subparser (``parents=[common]``) with
+# ``set_defaults(handler=...)``; a handler takes ``(args, out)`` and returns the exit code. The modules
+# are imported to build the parser, so they import their capability's code inside the handler.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def add_reconciler_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--settings", metavar="FILE", help="reconciler settings (YAML); default: a local one-environment set-up")
     command.add_argument("--state-dir", default="~/.ecs-gitops", metavar="DIR", help="local status, audit and backend directory")
     command.add_argument("--branch", default="main", help="desired-state branch (default: main)")
@@ -600,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile.add_argument("--dry-run", action="store_true", help="stop after plan and policy; apply nothing")
     reconcile.add_argument("--override-window", metavar="REASON", help="converge outside the change window (audited)")
     reconcile.add_argument("--by", metavar="NAME", help="who is running this (recorded on the audit record)")
-    _add_reconciler_options(reconcile)
+    add_reconciler_options(reconcile)
     reconcile.set_defaults(handler=_cmd_reconcile)
 
     approve_cmd = commands.add_parser("approve", parents=[common], help="approve the plan waiting for an environment's commit")
@@ -608,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
     approve_cmd.add_argument("--commit", required=True, metavar="SHA")
     approve_cmd.add_argument("--by", required=True, metavar="NAME", help="who approves (recorded)")
     approve_cmd.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
-    _add_reconciler_options(approve_cmd)
+    add_reconciler_options(approve_cmd)
     approve_cmd.set_defaults(handler=_cmd_approve)
 
     rollout = commands.add_parser("rollout", parents=[common], help="show or steer a blue/green rollout: status, promote, abort, pause, resume")
@@ -618,7 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--by", metavar="NAME", help="who acts (recorded in the rollout's history)")
     rollout.add_argument("--reason", metavar="TEXT", help="why (abort, pause)")
     rollout.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
-    _add_reconciler_options(rollout)
+    add_reconciler_options(rollout)
     rollout.set_defaults(handler=_cmd_rollout)
 
     for name, handler, text in (
@@ -628,13 +636,15 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, parents=[common], help=text)
         command.add_argument("--environment", required=True, metavar="NAME")
         command.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
-        _add_reconciler_options(command)
+        add_reconciler_options(command)
         command.set_defaults(handler=handler)
         if name == "unlock":
             command.add_argument(
                 "--observe-seconds", type=float, metavar="SECONDS",
                 help="how long to watch a worker lease for a moving heartbeat before clearing it (default: two heartbeats and 5 s)",
             )
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands, common)
     return parser
 
 

@@ -85,3 +85,24 @@ def test_stream_notifier_writes_json_lines():
         {"subject": "plan ready", "kind": "plan-ready", "severity": "info", "environment": "dev", "create": 1},
         {"subject": "skipped", "kind": "skipped", "severity": "info", "environment": "prod"},
     ]
+
+
+def test_extra_attributes_are_filterable_strings_and_string_arrays(reconciler_aws, read_notifications):
+    notifier = SnsNotifier(reconciler_aws.sns, reconciler_aws.topic_arn)
+
+    notifier.publish(
+        kind=EventKind.DRIFT_DETECTED, severity=Severity.ERROR, environment="prod", subject="drift", body={},
+        attributes={"driftSeverity": "high", "resourceTypes": ["aws:ec2/securityGroup:SecurityGroup", "aws:iam/role:Role"]},
+    )
+
+    [note] = read_notifications(reconciler_aws.sqs, reconciler_aws.inbox_url)
+    assert note["attributes"]["driftSeverity"] == "high"
+    assert json.loads(note["attributes"]["resourceTypes"]) == ["aws:ec2/securityGroup:SecurityGroup", "aws:iam/role:Role"]
+
+
+def test_extra_attributes_cannot_override_the_notifiers_own(reconciler_aws):
+    import pytest
+
+    notifier = SnsNotifier(reconciler_aws.sns, reconciler_aws.topic_arn)
+    with pytest.raises(ValueError, match="kind"):
+        notifier.publish(kind=EventKind.DRIFT_DETECTED, severity=Severity.ERROR, environment="prod", subject="s", body={}, attributes={"kind": "x"})
