@@ -62,6 +62,9 @@ class EngineResult:
     outputs: Mapping[str, Any] = field(default_factory=dict)
     diagnostics: tuple[str, ...] = ()
     engine_version: str | None = None
+    # A refreshed preview's steps that would change something (``pulumi.automation.events.StepEventMetadata``,
+    # with ``diffs``/``detailed_diff``/``old``/``new``): what reconciler.drift maps to a DriftReport.
+    steps: tuple[Any, ...] = ()
 
 
 class Engine(Protocol):

@@ -205,6 +205,8 @@ class EngineDouble:
         self.output_overrides: dict[str, Any] = {}
         self.drop_outputs: set[str] = set()
         self.on_call: Callable[[str, StackRequest], None] | None = None
+        # What a refreshed preview reports as changed (StepEventMetadata objects built from the SDK's classes).
+        self.refresh_steps: tuple[Any, ...] = ()
 
     # --- configuring
     def fail(self, operation: str, exc: BaseException) -> None:
@@ -255,7 +257,7 @@ class EngineDouble:
 
     def preview(self, request: StackRequest) -> EngineResult:
         self._call("preview", request)
-        return EngineResult("preview", self.summary, {}, (), self.version)
+        return EngineResult("preview", self.summary, {}, (), self.version, steps=self.refresh_steps if request.refresh else ())
 
     def up(self, request: StackRequest) -> EngineResult:
         self._call("up", request)
