@@ -7,17 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator
 
 from reconciler.events import EventKind, Phase, Reason
+from reconciler.record import Record
 
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
-
-
-class Record(BaseModel):
-    # defer_build: validators are built on first use, so the intake Lambda's cold start pays only for Job's.
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
 
 class Trigger(StrEnum):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from reconciler.models import Record
+from reconciler.record import Record
 
 SECRET_MASK = "[secret]"
 
