@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from desired_state.credentials import hide_credential_values, looks_like_credential_name, looks_like_credential_value
 
 FieldPath = tuple[str | int, ...]
 
@@ -36,6 +35,9 @@ class FieldProblem:
     commit: str | None = None
 
     def __post_init__(self) -> None:
+        # Imported on the first problem, not with this module: its patterns cost the intake's cold start.
+        from desired_state.credentials import hide_credential_values
+
         object.__setattr__(self, "reason", hide_credential_values(self.reason))
 
     @property
@@ -105,6 +107,8 @@ def hides_value(path: FieldPath, value: Any = None) -> bool:
     The field's own name or key (the last name in the path) looks like a credential
     (``environment.DB_PASSWORD``), or the value itself has a credential's shape.
     """
+    from desired_state.credentials import looks_like_credential_name, looks_like_credential_value
+
     names = [part for part in path if isinstance(part, str) and part != _KEY_MARKER]
     # A bare KEY counts here: hiding a value costs the message only its example.
     if names and looks_like_credential_name(names[-1], bare_key_counts=True):

@@ -205,7 +205,7 @@ class ServiceSpec(Model):
     capacity_providers: CapacityProviderWeights
     readonly_root_filesystem: bool = True
     health_check_command: tuple[str, ...] | None = None
-    rollout: RolloutSpec = RolloutSpec()
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
 
     @field_validator("environment")
     @classmethod
@@ -238,7 +238,7 @@ class NetworkSpec(Model):
     cidr: str
     availability_zones: tuple[str, str, str]
     nat_gateways: Literal["per-az", "single"] = "per-az"
-    flow_logs: FlowLogSpec = FlowLogSpec()
+    flow_logs: FlowLogSpec = Field(default_factory=FlowLogSpec)
 
     @field_validator("cidr")
     @classmethod
@@ -286,7 +286,7 @@ class LifecycleSpec(Model):
 class RegistrySpec(Model):
     encryption: Literal["AES256", "KMS"] = "AES256"
     kms_key_arn: str | None = None
-    lifecycle: LifecycleSpec = LifecycleSpec()
+    lifecycle: LifecycleSpec = Field(default_factory=LifecycleSpec)
 
     @model_validator(mode="after")
     def _kms_key_only_with_kms(self) -> RegistrySpec:
@@ -397,10 +397,10 @@ class DesiredState(Model):
     environment_class: Literal["production", "non-production"] = "non-production"
     region: str = "us-east-1"
     network: NetworkSpec
-    registry: RegistrySpec = RegistrySpec()
-    cluster: ClusterSpec = ClusterSpec()
-    edge: EdgeSpec = EdgeSpec()
-    discovery: DiscoverySpec = DiscoverySpec()
+    registry: RegistrySpec = Field(default_factory=RegistrySpec)
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    edge: EdgeSpec = Field(default_factory=EdgeSpec)
+    discovery: DiscoverySpec = Field(default_factory=DiscoverySpec)
     log_retention_in_days: Literal[30] = 30
     secrets: dict[str, SecretSpec] = Field(default_factory=dict)
     services: Services

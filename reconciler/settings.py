@@ -104,7 +104,7 @@ class EnvironmentSettings(Model):
     # not given; given, it must agree with ``production``. ``None`` (only built in code, never read
     # from a settings file) means "not declared": a local run without settings has no identity to check.
     environment_class: EnvironmentClass | None = None
-    floors: Floors = Floors()
+    floors: Floors = Field(default_factory=Floors)
 
     @field_validator("trusted_gpg_fingerprints")
     @classmethod
@@ -205,12 +205,12 @@ class WorkerSettings(Model):
     the job queue's VisibilityTimeout and the tick queue's maxReceiveCount (tickMaxAttempts)."""
 
     job_visibility_seconds: int = Field(default=2 * 3600, ge=60, le=43200)  # SQS caps visibility at 12 h
-    job_retry: RetrySettings = RetrySettings(base_seconds=60, cap_seconds=1800)
+    job_retry: RetrySettings = Field(default_factory=lambda: RetrySettings(base_seconds=60, cap_seconds=1800))
     # Old keys, from when the worker ran the rollout ticks: still accepted, and used by the tick
     # runtime when its own ``ticks`` section does not set ``retry`` / ``maxAttempts``.
     tick_retry: RetrySettings | None = None
     tick_max_attempts: int | None = Field(default=None, ge=1, le=1000)
-    loop_retry: RetrySettings = RetrySettings(base_seconds=5, cap_seconds=300)
+    loop_retry: RetrySettings = Field(default_factory=lambda: RetrySettings(base_seconds=5, cap_seconds=300))
     # Converge loops per worker process (``--concurrency`` overrides): each takes one job at a time,
     # so this many stacks converge at once per task. Each loop runs a Pulumi CLI of its own (memory).
     concurrency: int = Field(default=2, ge=1, le=MAX_CONVERGE_LOOPS)
@@ -224,10 +224,10 @@ class TickSettings(Model):
     agree: its redrive maxReceiveCount is ``maxAttempts``."""
 
     # A failing tick comes back after this backoff; on attempt ``maxAttempts`` the rollout is paused.
-    retry: RetrySettings = RetrySettings(base_seconds=30, cap_seconds=900)
+    retry: RetrySettings = Field(default_factory=lambda: RetrySettings(base_seconds=30, cap_seconds=900))
     max_attempts: int = Field(default=6, ge=1, le=1000)
     # A round of the tick loop that fails (SQS unreachable) is retried after this backoff.
-    loop_retry: RetrySettings = RetrySettings(base_seconds=5, cap_seconds=300)
+    loop_retry: RetrySettings = Field(default_factory=lambda: RetrySettings(base_seconds=5, cap_seconds=300))
     # How often the watchdog looks for active rollouts without a live wake-up (the polling fallback).
     sweep_seconds: int = Field(default=60, ge=1, le=3600)
     # A pending wake-up this long past due is taken as lost (its message was never sent, or is gone)
@@ -293,10 +293,10 @@ class ReconcilerSettings(Model):
     lease_stale_after_seconds: int = Field(default=900, ge=10)
     lease_heartbeat_seconds: int = Field(default=60, ge=1)
     stack_busy_retry_seconds: int = Field(default=60, ge=1)
-    worker: WorkerSettings = WorkerSettings()
-    aws: AwsResources = AwsResources()
-    ticks: TickSettings = TickSettings()
-    rollout: RolloutTimingSettings = RolloutTimingSettings()
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    aws: AwsResources = Field(default_factory=AwsResources)
+    ticks: TickSettings = Field(default_factory=TickSettings)
+    rollout: RolloutTimingSettings = Field(default_factory=RolloutTimingSettings)
 
     @model_validator(mode="after")
     def _old_tick_keys(self) -> ReconcilerSettings:

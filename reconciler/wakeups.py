@@ -29,14 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import EventRefused, EventRejected
-from reconciler.event_models import (
-    AlarmStateChangeDetail,
-    EcrImageScanDetail,
-    EcsDeploymentStateChangeDetail,
-    EcsServiceActionDetail,
-    EventBridgeEvent,
-    ResourceEvent,
-)
+from reconciler.event_models import EcrImageScanDetail, EventBridgeEvent
 from reconciler.events import Reason
 from reconciler.rollout.watch import ALARM, ECS_SERVICE, IMAGE, ecs_service_key, image_key
 from reconciler.settings import ReconcilerSettings
@@ -94,6 +87,9 @@ def is_wake_up_event(event: Any) -> bool:
 
 def wake_up_from_eventbridge(settings: ReconcilerSettings, event: Any) -> WakeUp | NoWakeUp:
     """The wake-up one EventBridge event asks for (see the module docstring)."""
+    # Imported with the first wake-up event, not with the intake (see reconciler.wakeup_models).
+    from reconciler.wakeup_models import AlarmStateChangeDetail, EcsDeploymentStateChangeDetail, EcsServiceActionDetail, ResourceEvent
+
     if not isinstance(event, Mapping):
         raise EventRejected(f"event is a {type(event).__name__}, not a JSON object")
     envelope = _parse(EventBridgeEvent, event, f"{shown(event.get('source'))} event")

@@ -302,3 +302,19 @@ def test_tracing_enabled_follows_powertools_rule():
     assert intake_module.tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "TRUE"}) is False
     assert intake_module.tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "AWS_CHALICE_CLI_MODE": "true"}) is False
     assert intake_module.tracing_enabled({}) is False
+
+
+def test_intake_import_builds_no_model_and_loads_no_per_event_or_error_module():
+    """What the cold start saves must stay saved: importing the intake builds no pydantic validator (a model
+    instance as a field default, e.g. ``floors: Floors = Floors()``, builds its class and pydantic's plugin
+    machinery at import), and leaves the wake-up event models and the credential patterns for first use."""
+    script = (
+        "import sys, json, inspect, pydantic, reconciler.intake\n"
+        "built = sorted(f'{m}.{n}' for m in ('reconciler.settings', 'reconciler.models', 'reconciler.event_models', 'reconciler.record')\n"
+        "    for n, c in inspect.getmembers(sys.modules[m], inspect.isclass)\n"
+        "    if issubclass(c, pydantic.BaseModel) and c.__module__ == m and c.__dict__.get('__pydantic_complete__'))\n"
+        "print(json.dumps({'built': built, 'loaded': [n for n in ('reconciler.wakeup_models', 'desired_state.credentials') if n in sys.modules]}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=True)
+
+    assert json.loads(result.stdout) == {"built": [], "loaded": []}

@@ -46,7 +46,7 @@ from reconciler.wiring import Components, RolloutComponents
 from reconciler.worker import Worker
 
 SAMPLES = Path(__file__).resolve().parents[1] / "intake" / "samples"
-WAIT = 10  # seconds: only reached when something is broken
+WAIT = 30  # seconds: only reached when something is broken (generous: a loaded CI machine runs two test processes)
 SERVICE = "frontend"
 GREEN_ALARM = "alarm-frontend-green-5xx-dev"  # the program's per-colour alarm the sample event names
 GREEN_SERVICE = "svc-frontend-green-dev"
