@@ -94,6 +94,15 @@ def parse_path(path: str) -> tuple[Segment, ...]:
 
 
 _MISSING = object()
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _child_path(path: str, key: str) -> str:
+    """``path.key``, or ``path["key"]`` for a key that is not a plain name (as Pulumi writes it)."""
+    if _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}"
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{path}["{escaped}"]'
 
 
 def _lookup(value: Any, segments: Sequence[Segment]) -> Any:
@@ -233,9 +242,21 @@ class _Step:
 
     def paths(self) -> list[str]:
         if self.diff:
-            return sorted(self.diff)
-        # No diff detail from the engine: the desired properties whose real value differs.
-        return sorted(key for key, value in self.desired.items() if self.real.get(key) != value)
+            named = list(self.diff)
+        else:
+            # No diff detail from the engine: the desired properties whose real value differs.
+            named = [key for key, value in self.desired.items() if self.real.get(key) != value]
+        return sorted({path for name in named for path in self._per_tag(name)})
+
+    def _per_tag(self, path: str) -> list[str]:
+        """A whole tags map that differs, as one path per differing key: each tag is its own difference."""
+        segments = parse_path(path)
+        if len(segments) != 1 or segments[0] not in TAG_PROPERTIES:
+            return [path]
+        desired, real = self.desired.get(path), self.real.get(path)
+        desired, real = (desired if isinstance(desired, Mapping) else {}), (real if isinstance(real, Mapping) else {})
+        keys = sorted(key for key in desired.keys() | real.keys() if desired.get(key) != real.get(key))
+        return [_child_path(path, key) for key in keys] or [path]
 
     def difference(self, path: str) -> Difference:
         segments = parse_path(path)

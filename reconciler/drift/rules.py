@@ -129,14 +129,8 @@ def _is_aws_tag(key: str) -> bool:
 
 
 def _aws_tags_only(difference: Difference, _: DriftContext) -> bool:
-    if difference.top not in TAG_PROPERTIES:
-        return False
-    if len(difference.segments) >= 2:
-        return _is_aws_tag(str(difference.segments[1]))
-    # The whole tags map differs: set aside only when the AWS-added keys are all of the difference.
-    expected = {k: v for k, v in dict(difference.expected or {}).items() if not _is_aws_tag(str(k))}
-    actual = {k: v for k, v in dict(difference.actual or {}).items() if not _is_aws_tag(str(k))}
-    return expected == actual
+    # The report splits a whole tags map into one difference per key, so each tag is judged alone.
+    return difference.top in TAG_PROPERTIES and len(difference.segments) >= 2 and _is_aws_tag(str(difference.segments[1]))
 
 
 def _autoscaled_count(difference: Difference, _: DriftContext) -> bool:
