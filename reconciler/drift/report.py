@@ -516,7 +516,8 @@ def _summary(step: _Step, differences: list[PropertyDrift]) -> str:
     if rest or not pieces:
         pieces.append(_generic(rest, already=bool(pieces)))
     if step.op in REPLACE_OPS and step.type != "aws:ecs/taskDefinition:TaskDefinition":
-        pieces.append("the engine would replace it")
+        forced = f" ({', '.join(step.keys)} cannot change in place)" if step.keys else ""
+        pieces.append(f"the engine would replace it{forced}")
     return "; ".join(pieces)
 
 

@@ -15,11 +15,12 @@ the stack status and the rollout records.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from desired_state.naming import ALB_FACING_SERVICES
+if TYPE_CHECKING:
+    from reconciler.rollout.model import RolloutRecord
 
 ECS_SERVICE = "aws:ecs/service:Service"
 SCALING_TARGET = "aws:appautoscaling/target:Target"
@@ -48,6 +49,22 @@ class DriftContext:
     rollout_services: frozenset[str] = frozenset()
     rollout_resources: frozenset[str] = frozenset()
     rollout_task_definitions: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_rollouts(cls, records: Iterable[RolloutRecord], task_definitions: Iterable[str] = ()) -> DriftContext:
+        """What the running rollouts among ``records`` own (finished ones own nothing)."""
+        running = [record for record in records if not record.phase.terminal]
+        resources: set[str] = set()
+        for record in running:
+            owned = record.resources
+            resources.update(arn for arn in (owned.listener_arn, owned.rule_arn) if arn)
+            resources.update(owned.ecs_services.values())
+            resources.update(owned.target_groups.values())
+        return cls(
+            rollout_services=frozenset(record.service for record in running),
+            rollout_resources=frozenset(resources),
+            rollout_task_definitions=frozenset(task_definitions),
+        )
 
 
 @dataclass(frozen=True)
@@ -104,8 +121,7 @@ def _rollout_owned(difference: Difference, context: DriftContext) -> bool:
         mentioned.append(difference.resource_id)
     if context.rollout_resources and any(text in context.rollout_resources for text in mentioned):
         return True
-    services = [service for service in context.rollout_services if service in ALB_FACING_SERVICES]
-    return any(_names_service(text, service) for service in services for text in mentioned)
+    return any(_names_service(text, service) for service in context.rollout_services for text in mentioned)
 
 
 def _without(value: Any, drop: Callable[[str], bool]) -> Any:

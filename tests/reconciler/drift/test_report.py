@@ -147,7 +147,7 @@ def test_another_resource_replaced_says_the_engine_would_replace_it():
     real = listener_inputs(port=443) | {"protocol": "HTTP"}
     desired = listener_inputs(port=443)
     metadata = step(OpType.REPLACE, LISTENER, "listener-https-prod", real=real, desired=desired, diff={"protocol": DiffKind.UPDATE_REPLACE}, keys=["protocol"])
-    assert only(report_of(metadata)).summary == "protocol changed from HTTPS to HTTP; the engine would replace it"
+    assert only(report_of(metadata)).summary == "protocol changed from HTTPS to HTTP; the engine would replace it (protocol cannot change in place)"
 
 
 def test_several_properties_of_one_resource():

@@ -192,3 +192,45 @@ def test_near_miss_a_tag_someone_added_is_drift_next_to_an_aws_one():
 def test_near_miss_a_tag_key_merely_mentioning_aws_is_drift():
     report = report_of(tagged({"Name": "vpc-prod", "myaws:team": "x"}, {"Name": "vpc-prod"}, {'tags["myaws:team"]': DiffKind.DELETE}))
     assert [r.summary for r in report.resources] == ["tag myaws:team added (x)"]
+
+
+# --------------------------------------------------------------------------- the context from rollout records
+
+
+def rollout(service: str, phase, listener_arn: str | None):
+    from desired_state.schema import ImageRef, RolloutSpec
+    from desired_state.traffic import ColourWeights
+    from reconciler.rollout.model import RolloutRecord, RolloutResources
+
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    resources = RolloutResources(
+        cluster="ecs-cluster-prod",
+        ecs_services={c: f"svc-{service}-{c}-prod" for c in ("blue", "green")},
+        target_groups={c: target_group_arn(service, c) for c in ("blue", "green")},
+        listener_arn=listener_arn,
+        repository=f"ecr-{service}-prod",
+    )
+    return RolloutRecord(
+        rollout_id=f"r-{service}", stack="prod", environment="prod", service=service, phase=phase, from_colour="blue", to_colour="green",
+        old_image=ImageRef(repository=service, tag="1.0.0"), new_image=ImageRef(repository=service, tag="2.0.0"),
+        spec=RolloutSpec(steps=(10, 50, 100)), resources=resources, live_desired_count=2, weights=ColourWeights(blue=90, green=10),
+        phase_started_at=at, created_at=at, updated_at=at,
+    )
+
+
+def test_the_context_holds_what_running_rollouts_own_and_nothing_of_finished_ones():
+    from reconciler.rollout.model import RolloutPhase
+
+    listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/alb-platform-prod/325ab243919360a1/1a2b3c4d5e6f7a8b"
+    revision = task_definition_arn("td-frontend-green-prod", 5)
+    context = DriftContext.from_rollouts(
+        [rollout("frontend", RolloutPhase.BAKING, listener), rollout("api-gateway", RolloutPhase.COMPLETE, None)], task_definitions=[revision]
+    )
+    assert context.rollout_services == frozenset({"frontend"})
+    assert context.rollout_resources == frozenset(
+        {listener, "svc-frontend-blue-prod", "svc-frontend-green-prod", target_group_arn("frontend", "blue"), target_group_arn("frontend", "green")}
+    )
+    assert context.rollout_task_definitions == frozenset({revision})
+    # And it works as the rules' input: the baking rollout's weights are set aside.
+    moved = listener_weights_moved(expected={"blue": 100, "green": 0}, actual={"blue": 90, "green": 10})
+    assert report_of(moved, context=context).resources == []
