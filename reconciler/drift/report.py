@@ -29,6 +29,8 @@ from typing import Any
 from reconciler.drift.model import SECRET_MASK, DriftedResource, DriftKind, DriftReport, IgnoredDrift, PropertyDrift
 from reconciler.drift.rules import Difference, DriftContext, Segment, not_drift_rule
 from reconciler.drift.severity import TAG_PROPERTIES, severity_of
+from reconciler.engine import DRIFT_STEP_PRIORITY as OP_PRIORITY
+from reconciler.engine import STACK_TYPE
 
 # How Pulumi marks a secret value in serialized state: {SIG_KEY: SECRET_SIG, "value"|"plaintext"|"ciphertext": ...}.
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -40,10 +42,6 @@ SECRET_PROPERTIES: Mapping[str, frozenset[str]] = {
     "aws:ssm/parameter:Parameter": frozenset({"value"}),
     "random:index/randomPassword:RandomPassword": frozenset({"result", "bcryptHash"}),
 }
-STACK_TYPE = "pulumi:pulumi:Stack"
-# Of one resource's several steps (a replacement is create-replacement, replace, delete-replaced),
-# the one that says the most about it.
-OP_PRIORITY = {"replace": 0, "create-replacement": 1, "update": 2, "create": 3, "delete": 4, "delete-replaced": 5}
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
 HEADLINE_RESOURCES = 3
 VALUE_WIDTH = 60

@@ -251,3 +251,10 @@ def test_headline_of_one_and_of_many_and_of_none():
 )
 def test_property_paths_parse_like_pulumi_writes_them(path, segments):
     assert parse_path(path) == segments
+
+
+def test_a_resource_the_applied_state_does_not_declare_is_reported_as_changed():
+    metadata = step(OpType.DELETE, INGRESS_RULE, "sgr-debug-ssh-prod", real=standalone_rule_state("sgr-debug-ssh-prod", 22, "0.0.0.0/0", "debug"))
+    resource = only(report_of(metadata))
+    assert (resource.kind, resource.severity) == (DriftKind.CHANGED, DriftSeverity.HIGH)
+    assert resource.summary == "in the stack but not in the applied desired state: the engine would delete it"
