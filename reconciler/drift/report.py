@@ -43,6 +43,8 @@ SECRET_PROPERTIES: Mapping[str, frozenset[str]] = {
     "random:index/randomPassword:RandomPassword": frozenset({"result", "bcryptHash"}),
 }
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
+# What a preview puts where a value is computed and not yet known.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 HEADLINE_RESOURCES = 3
 VALUE_WIDTH = 60
 
@@ -304,6 +306,8 @@ def _show(value: Any) -> str:
     value = _plain(value)
     if value is None:
         return "none"
+    if value == UNKNOWN:
+        return "(known after apply)"
     if isinstance(value, str):
         text = value
     elif isinstance(value, (Mapping, list)):
@@ -338,7 +342,10 @@ def _inline_rules(rules: Any, direction: str) -> set[str]:
             *(rule.get("securityGroups") or ()),
             *(["itself"] if rule.get("self") else ()),
         ]
-        phrases.update(f"{ports} {word} {source}" for source in sources) if sources else phrases.add(ports)
+        if sources:
+            phrases.update(f"{ports} {word} {source}" for source in sources)
+        else:
+            phrases.add(ports)
     return phrases
 
 
@@ -395,16 +402,12 @@ def _tag_pieces(step: _Step, differences: list[PropertyDrift], consumed: set[str
     changes: dict[str, tuple[Any, Any]] = {}
     for drift in differences:
         segments = parse_path(drift.path)
-        if not segments or segments[0] not in TAG_PROPERTIES:
+        # A whole tags map arrives split into one path per key (``_Step.paths``); what is left whole
+        # (not a map: a secret, say) is told generically.
+        if len(segments) < 2 or segments[0] not in TAG_PROPERTIES:
             continue
         consumed.add(drift.path)
-        if len(segments) >= 2:
-            changes.setdefault(str(segments[1]), (drift.expected, drift.actual))
-        else:
-            expected, actual = dict(drift.expected or {}), dict(drift.actual or {})
-            for key in sorted(expected.keys() | actual.keys()):
-                if expected.get(key) != actual.get(key):
-                    changes.setdefault(str(key), (expected.get(key), actual.get(key)))
+        changes.setdefault(str(segments[1]), (drift.expected, drift.actual))
     pieces = []
     for key in sorted(changes):
         expected, actual = changes[key]
@@ -423,8 +426,10 @@ def _retention_pieces(step: _Step, differences: list[PropertyDrift], consumed: s
     drift = next((d for d in differences if d.path == "retentionInDays" and not d.secret), None)
     if drift is None:
         return []
-    consumed.add(drift.path)
     expected, actual = _plain(drift.expected), _plain(drift.actual)
+    if not all(isinstance(days, (int, float)) or days is None for days in (expected, actual)):
+        return []  # unknown until applied: told generically
+    consumed.add(drift.path)
     if not actual:
         return [f"retention removed (was {expected} days): logs are kept forever"]
     if not expected:

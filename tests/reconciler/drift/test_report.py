@@ -258,3 +258,18 @@ def test_a_resource_the_applied_state_does_not_declare_is_reported_as_changed():
     resource = only(report_of(metadata))
     assert (resource.kind, resource.severity) == (DriftKind.CHANGED, DriftSeverity.HIGH)
     assert resource.summary == "in the stack but not in the applied desired state: the engine would delete it"
+
+
+def test_values_a_preview_does_not_know_yet_are_said_so():
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    metadata = changed(LOG_GROUP, "logs-frontend-prod", real={"retentionInDays": 7.0, "kmsKeyId": ""}, desired={"retentionInDays": unknown}, diff={"retentionInDays": DiffKind.UPDATE})
+    assert only(report_of(metadata)).summary == "retentionInDays changed from (known after apply) to 7"
+
+
+def test_a_tags_map_that_is_not_a_map_is_told_generically():
+    from tests.reconciler.drift.steps import secret
+
+    metadata = changed(ECS_SERVICE, "svc-frontend-blue-prod", real={"tags": secret({"team": "x"})}, desired={"tags": {"team": "y"}}, diff={"tags": DiffKind.UPDATE})
+    resource = only(report_of(metadata))
+    assert resource.summary == "tags changed (secret)"
+    assert resource.severity is DriftSeverity.LOW
