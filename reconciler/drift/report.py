@@ -43,6 +43,7 @@ SECRET_PROPERTIES: Mapping[str, frozenset[str]] = {
     "random:index/randomPassword:RandomPassword": frozenset({"result", "bcryptHash"}),
 }
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 # What a preview puts where a value is computed and not yet known.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 HEADLINE_RESOURCES = 3
@@ -277,11 +278,21 @@ class _Step:
         )
 
 
+def _in_aws(metadata: Any) -> bool:
+    """A resource AWS holds: not the Stack, not a provider (the engine's own, versioned with the
+    reconciler's image), not a component (the program's grouping, with no state of its own)."""
+    type_ = str(getattr(metadata, "type", ""))
+    if type_ == STACK_TYPE or type_.startswith(PROVIDER_TYPE_PREFIX):
+        return False
+    states = [state for state in (getattr(metadata, "new", None), getattr(metadata, "old", None)) if state is not None]
+    return not any(getattr(state, "custom", None) is False for state in states)
+
+
 def _representative_steps(steps: Iterable[Any]) -> list[Any]:
-    """One step per resource (the most telling of a replacement's steps), the Stack resource left out."""
+    """One step per resource AWS holds (the most telling of a replacement's steps)."""
     chosen: dict[str, Any] = {}
     for metadata in steps:
-        if metadata is None or str(getattr(metadata, "type", "")) == STACK_TYPE:
+        if metadata is None or not _in_aws(metadata):
             continue
         op = str(getattr(metadata.op, "value", metadata.op))
         if op not in OP_PRIORITY:

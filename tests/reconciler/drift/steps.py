@@ -44,8 +44,25 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 
 
+# The program's component each type sits under (a child's URN carries its parents' types).
+PARENT_TYPES = {
+    SECURITY_GROUP: "ecs-gitops:platform:SecurityTiers",
+    INGRESS_RULE: "ecs-gitops:platform:SecurityTiers",
+    LOG_GROUP: "ecs-gitops:platform:Service",
+    TASK_DEFINITION: "ecs-gitops:platform:Service",
+    ECS_SERVICE: "ecs-gitops:platform:Service",
+    SCALING_TARGET: "ecs-gitops:platform:Service",
+    LISTENER: "ecs-gitops:platform:Edge",
+    LISTENER_RULE: "ecs-gitops:platform:Edge",
+    TARGET_GROUP: "ecs-gitops:platform:Edge",
+    SECRET_VERSION: "ecs-gitops:platform:Secrets",
+}
+
+
 def urn(type_: str, name: str, stack: str = "prod") -> str:
-    return f"urn:pulumi:{stack}::{PROJECT}::{type_}::{name}"
+    """The resource's URN as the engine writes it, parent component type included (``Parent$Type``)."""
+    qualified = f"{PARENT_TYPES[type_]}${type_}" if type_ in PARENT_TYPES else type_
+    return f"urn:pulumi:{stack}::{PROJECT}::{qualified}::{name}"
 
 
 def secret(value: Any) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def test_a_security_group_rule_added_in_the_console():
 
     assert (resource.type, resource.name, resource.kind) == (SECURITY_GROUP, "sg-api-gateway-prod", DriftKind.CHANGED)
     assert resource.urn == urn(SECURITY_GROUP, "sg-api-gateway-prod")
+    assert resource.urn == "urn:pulumi:prod::ecs-gitops::ecs-gitops:platform:SecurityTiers$aws:ec2/securityGroup:SecurityGroup::sg-api-gateway-prod"
     assert resource.severity is DriftSeverity.HIGH
     assert resource.summary == "ingress gained tcp/22 from 0.0.0.0/0"
     [drift] = resource.properties
@@ -273,3 +274,10 @@ def test_a_tags_map_that_is_not_a_map_is_told_generically():
     resource = only(report_of(metadata))
     assert resource.summary == "tags changed (secret)"
     assert resource.severity is DriftSeverity.LOW
+
+
+def test_providers_and_components_are_not_resources_in_aws():
+    provider = step(OpType.UPDATE, "pulumi:providers:aws", "aws-prod", real={"version": "7.50.0"}, desired={"version": "7.51.1"}, diff={"version": DiffKind.UPDATE})
+    component = deleted_out_of_band("ecs-gitops:platform:SecurityTiers", "security-platform-prod", {})
+    component.new.custom = False
+    assert report_of(provider, component).resources == []
