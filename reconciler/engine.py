@@ -43,6 +43,11 @@ CHANGE_OPS = {
     "create-replacement": "replace",
     "same": "same",
 }
+# The steps of a refreshed preview that change something, kept for reconciler.drift; of one
+# resource's several steps (a replacement is create-replacement, replace and delete-replaced) the
+# one that tells the most: the replace step carries the diff and the keys forcing the replacement.
+DRIFT_STEP_PRIORITY = {"replace": 0, "create-replacement": 1, "update": 2, "create": 3, "delete": 4, "delete-replaced": 5}
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 @dataclass(frozen=True)
@@ -98,14 +103,37 @@ class EngineEventRecorder:
         self.diagnostics: list[str] = []
         self.failed: list[str] = []
         self.summary_counts: dict[str, int] | None = None
+        self._steps: dict[str, Any] = {}
+
+    def _keep_step(self, metadata: Any) -> None:
+        """One changing step per resource (never the Stack): the most telling, the fullest copy of it."""
+        op = str(getattr(metadata.op, "value", metadata.op))
+        if op not in DRIFT_STEP_PRIORITY or metadata.type == STACK_TYPE:
+            return
+        kept = self._steps.get(metadata.urn)
+        if kept is not None:
+            kept_op = str(getattr(kept.op, "value", kept.op))
+            fuller = kept_op == op and not kept.detailed_diff and metadata.detailed_diff
+            if DRIFT_STEP_PRIORITY[op] >= DRIFT_STEP_PRIORITY[kept_op] and not fuller:
+                return
+        self._steps[metadata.urn] = metadata
+
+    @property
+    def steps(self) -> tuple[Any, ...]:
+        """The changing steps seen (``StepEventMetadata``), one per resource, in the order first seen."""
+        return tuple(self._steps.values())
 
     def __call__(self, event: Any) -> None:
+        outputs = getattr(event, "res_outputs_event", None)
+        if outputs is not None and outputs.metadata is not None:
+            self._keep_step(outputs.metadata)
         pre = getattr(event, "resource_pre_event", None)
         if pre is not None and pre.metadata is not None:
+            self._keep_step(pre.metadata)
             op = str(getattr(pre.metadata.op, "value", pre.metadata.op))
             kind = CHANGE_OPS.get(op)
             name = _resource_name(pre.metadata.urn)
-            if kind and pre.metadata.type != "pulumi:pulumi:Stack":
+            if kind and pre.metadata.type != STACK_TYPE:
                 if kind == "same":
                     self.same += 1
                 else:
@@ -234,8 +262,20 @@ class AutomationEngine:
         raise AssertionError("unreachable")
 
     def preview(self, request: StackRequest) -> EngineResult:
-        result, recorder = self._run(request, "preview", lambda s, r: s.preview(on_event=r, diff=False, message=request.message or None, refresh=request.refresh))
-        return EngineResult("preview", recorder.plan_summary(result.change_summary), {}, tuple(recorder.diagnostics), self._version())
+        """A preview; with ``request.refresh`` a refresh-and-diff (nothing applied) whose changing steps come back in ``steps``."""
+        result, recorder = self._run(
+            request,
+            "preview",
+            lambda s, r: s.preview(on_event=r, diff=request.refresh, message=request.message or None, refresh=request.refresh),
+        )
+        return EngineResult(
+            "preview",
+            recorder.plan_summary(result.change_summary),
+            {},
+            tuple(recorder.diagnostics),
+            self._version(),
+            steps=recorder.steps if request.refresh else (),
+        )
 
     def up(self, request: StackRequest) -> EngineResult:
         result, recorder = self._run(request, "up", lambda s, r: s.up(on_event=r, message=request.message or None))

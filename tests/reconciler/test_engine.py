@@ -192,9 +192,10 @@ def test_without_the_pulumi_cli_every_method_says_how_to_install_it(call, tmp_pa
 class FakeStack:
     """What ``_stack`` returns: records calls; anything but preview/up (e.g. cancel) is an error."""
 
-    def __init__(self, preview_outcomes=(), up_outcomes=()):
+    def __init__(self, preview_outcomes=(), up_outcomes=(), events=()):
         self.preview_outcomes = list(preview_outcomes)
         self.up_outcomes = list(up_outcomes)
+        self.events = list(events)  # sent on every call, after the call's own create step
         self.calls: list[str] = []
         self.kwargs: list[dict] = []
 
@@ -203,6 +204,8 @@ class FakeStack:
         self.kwargs.append(kwargs)
         outcome = outcomes.pop(0) if len(outcomes) > 1 else outcomes[0]
         on_event(pre(len(self.calls), step(OpType.CREATE, SERVICE, f"svc-{len(self.calls)}")))
+        for event in self.events:
+            on_event(event)
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -249,10 +252,61 @@ def test_concurrent_update_is_retried_with_backoff_then_succeeds():
     assert stack.kwargs[-1] == {"diff": False, "message": "test", "refresh": False}
 
 
-def test_drift_check_request_previews_with_refresh():
+def test_drift_check_request_previews_with_refresh_and_diff():
     stack = FakeStack(preview_outcomes=[auto.PreviewResult(stdout="", stderr="", change_summary={OpType.SAME: 9})])
     engine_with(stack, []).preview(StackRequest(stack="dev", config={}, refresh=True))
-    assert stack.kwargs == [{"diff": False, "message": None, "refresh": True}]
+    assert stack.kwargs == [{"diff": True, "message": None, "refresh": True}]
+
+
+def test_a_refreshed_preview_returns_its_changing_steps():
+    from tests.reconciler.drift.steps import log_retention_lowered, outputs_event, pre_event
+
+    lowered = log_retention_lowered("frontend", suffix="dev")
+    stack = FakeStack(
+        preview_outcomes=[auto.PreviewResult(stdout="", stderr="", change_summary={OpType.UPDATE: 1, OpType.SAME: 9})],
+        events=[pre_event(10, lowered), outputs_event(11, lowered)],
+    )
+    engine = engine_with(stack, [])
+
+    refreshed = engine.preview(StackRequest(stack="dev", config={}, refresh=True))
+    assert [s.urn for s in refreshed.steps] == [f"{PREFIX}{SERVICE}::svc-1", lowered.urn]
+    assert refreshed.steps[1] is lowered
+
+    plain = engine.preview(StackRequest(stack="dev", config={}))
+    assert plain.steps == ()
+    assert stack.kwargs[-1]["diff"] is False
+
+
+def test_changing_steps_are_kept_one_per_resource_without_the_stack():
+    from pulumi.automation.events import DiffKind, PropertyDiff
+
+    from tests.reconciler.drift.steps import outputs_event, pre_event, task_definition_replaced
+
+    create_replacement, replace, delete_replaced = task_definition_replaced("td-frontend-blue-dev")
+    bare = step(OpType.UPDATE, "aws:cloudwatch/logGroup:LogGroup", "logs-frontend-dev")
+    detailed = step(OpType.UPDATE, "aws:cloudwatch/logGroup:LogGroup", "logs-frontend-dev")
+    detailed.detailed_diff = {"retentionInDays": PropertyDiff(DiffKind.UPDATE, False)}
+    recorder = feed(
+        EngineEventRecorder("dev", "preview", sink=logging.getLogger("test.engine.steps")),
+        pre_event(1, step(OpType.UPDATE, "pulumi:pulumi:Stack", "ecs-gitops-dev")),
+        pre_event(2, create_replacement),
+        pre_event(3, replace),
+        pre_event(4, delete_replaced),
+        pre_event(5, step(OpType.SAME, "aws:ecs/cluster:Cluster", "ecs-cluster-dev")),
+        pre_event(6, step(OpType.READ, "aws:index/getCallerIdentity:getCallerIdentity", "caller")),
+        pre_event(7, bare),
+        outputs_event(8, detailed),  # the same step again, now with its diff: the fuller copy is kept
+        outputs_event(9, step(OpType.CREATE, "aws:lb/listener:Listener", "listener-test-dev")),
+    )
+    assert [(s.type.rsplit(":", 1)[-1], str(s.op.value)) for s in recorder.steps] == [
+        ("TaskDefinition", "replace"),
+        ("LogGroup", "update"),
+        ("Listener", "create"),
+    ]
+    assert recorder.steps[0] is replace
+    assert recorder.steps[1] is detailed
+    # The plan still counts from the pre events only, once per resource.
+    assert recorder.plan_summary().resources == {"replace": ["td-frontend-blue-dev"], "update": ["logs-frontend-dev"]}
 
 
 def test_a_lock_that_never_clears_is_reported_never_forced():
