@@ -121,6 +121,8 @@ def _why(body: Mapping[str, Any]) -> Iterator[str]:
             yield from _labelled(label, _text(value))
     if body.get("by"):
         yield f"By: {_text(body['by'])}" + (f" ({_text(body['action'])})" if body.get("action") else "")
+    elif body.get("action"):
+        yield from _labelled("Action", _text(body["action"]))  # the tick runtime's note of what to do
     if body.get("at"):
         yield f"At: {_text(body['at'])}"
     if body.get("attempts"):
@@ -188,10 +190,13 @@ def _fit(head: list[str], why: list[str], tail: list[str], *, limit: int, enviro
         return text
     middle = "\n".join(why)
     fixed = "\n".join([*head, *tail])
-    note_for = lambda cut: (  # noqa: E731 - the note names how much it left out
-        f"{INDENT}[... truncated: {cut} more characters not shown, too long for e-mail. The full event is in the "
-        f"JSON notification and the audit record: ecs-gitops history --environment {environment}]"
-    )
+
+    def note_for(cut: int) -> str:
+        return (
+            f"{INDENT}[... truncated: {cut} more characters not shown, too long for e-mail. The full event is in the "
+            f"JSON notification and the audit record: ecs-gitops history --environment {environment}]"
+        )
+
     room = limit - len(fixed) - len(note_for(len(middle))) - 2
     if room < 0:
         # Even without the "why" part it is too long (an enormous value in "where"): cut the whole text.

@@ -54,3 +54,20 @@ def test_the_settings_default_is_the_renderers_own():
     from reconciler.settings import NotificationSettings
 
     assert NotificationSettings().email_max_chars == EMAIL_MAX_CHARS
+
+
+def test_the_example_settings_document_the_section_as_it_parses():
+    """The commented ``notifications:`` block of reconciler-settings.example.yaml, uncommented, is valid."""
+    from itertools import takewhile
+    from pathlib import Path
+
+    import yaml
+
+    from reconciler.settings import NotificationSettings
+
+    lines = Path("reconciler-settings.example.yaml").read_text().splitlines()
+    start = lines.index("# notifications:")
+    block = list(takewhile(lambda line: line.startswith("#   "), lines[start + 1:]))
+    assert block
+    section = NotificationSettings.model_validate(yaml.safe_load("\n".join(line[4:] for line in block)))
+    assert section == NotificationSettings()
