@@ -212,4 +212,6 @@ def next_step(kind: EventKind | str, environment: str, body: Mapping[str, Any]) 
 def _word(value: Any, placeholder: str) -> str:
     """One shell word for a command line: the value when it is one, else the placeholder to fill in."""
     text = str(value) if isinstance(value, str | int) else ""
-    return text if text and all(c.isalnum() or c in "-_.:/@" for c in text) else placeholder
+    # "unknown": what the tick runtime writes when it could not read the rollout.
+    known = text and text != "unknown" and all(c.isalnum() or c in "-_.:/@" for c in text)
+    return text if known else placeholder
