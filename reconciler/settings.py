@@ -275,6 +275,19 @@ class AwsResources(Model):
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 
 
+class NotificationSettings(Model):
+    """How notifications read (SNS ``MessageStructure=json``; see :mod:`reconciler.notifications`).
+
+    ``chatbot``: https subscribers (AWS Chatbot / Amazon Q Developer in Slack or Teams) get the
+    Chatbot custom-notification shape, a title and a short markdown description; off, they get
+    the JSON like SQS and Lambda. ``emailMaxChars``: the longest e-mail text; longer ones are cut
+    in the "why" part with a note (what happened, where and what to do next always remain).
+    """
+
+    chatbot: bool = False
+    email_max_chars: int = Field(default=16_000, ge=1_000, le=200_000)
+
+
 class ReconcilerSettings(Model):
     project: str = "ecs-gitops"
     repository: RepositorySettings
@@ -297,6 +310,7 @@ class ReconcilerSettings(Model):
     aws: AwsResources = Field(default_factory=AwsResources)
     ticks: TickSettings = Field(default_factory=TickSettings)
     rollout: RolloutTimingSettings = Field(default_factory=RolloutTimingSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @model_validator(mode="after")
     def _old_tick_keys(self) -> ReconcilerSettings:

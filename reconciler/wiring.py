@@ -140,7 +140,13 @@ def build(
     audit: AuditLog = (
         DynamoAuditLog(session.client("dynamodb"), aws.audit_table, redactor=redactor) if aws.audit_table else FileAuditLog(base / "audit", redactor=redactor)
     )
-    notifier: Notifier = SnsNotifier(session.client("sns"), aws.topic_arn, redactor=redactor) if aws.topic_arn else StreamNotifier(redactor=redactor)
+    notifier: Notifier = (
+        SnsNotifier(
+            session.client("sns"), aws.topic_arn, redactor=redactor,
+            chatbot=settings.notifications.chatbot, email_max_chars=settings.notifications.email_max_chars,
+        )
+        if aws.topic_arn else StreamNotifier(redactor=redactor)
+    )
     queue = JobQueue(session.client("sqs"), aws.job_queue_url, monotonic=monotonic) if aws.job_queue_url else None
     if settings.repository.webhook_secret_id and session is not None:
         redactor.add(SecretReader(session.client("secretsmanager")).read(settings.repository.webhook_secret_id))

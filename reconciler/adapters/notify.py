@@ -1,7 +1,12 @@
-"""SNS notifications: JSON body, message attributes for subscription filters, a short subject.
+"""SNS notifications: one message per event in a form for each subscriber, filterable attributes, a short subject.
 
-Subject, body and attributes all pass the :class:`~reconciler.redact.Redactor` before they leave:
-a notification goes to people and to other systems' inboxes.
+Published with ``MessageStructure=json``: the JSON body for ``default``, ``sqs`` and ``lambda``
+(programs read it as before), plain text for ``email`` (what happened, where, why, what to do next),
+and, when the settings ask (``notifications.chatbot``), the AWS Chatbot custom-notification shape
+for ``https``. The rendering is :mod:`reconciler.notifications`; this adapter only assembles and publishes.
+
+Subject, body, attributes and every rendered form pass the :class:`~reconciler.redact.Redactor`
+before they leave: a notification goes to people and to other systems' inboxes.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
 from reconciler.events import EventKind, Severity
+from reconciler.notifications import EMAIL_MAX_CHARS, SNS_MESSAGE_LIMIT, chatbot_message, email_text, structured_message
 from reconciler.redact import Redactor
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
@@ -25,27 +31,51 @@ class Notifier(Protocol):
 
 
 class SnsNotifier:
-    def __init__(self, sns_client: Any, topic_arn: str, redactor: Redactor | None = None):
+    """``chatbot``: also publish the AWS Chatbot shape for https subscribers (else they get the JSON);
+    ``email_max_chars``: the longest e-mail text (cut with a note beyond it)."""
+
+    def __init__(
+        self, sns_client: Any, topic_arn: str, redactor: Redactor | None = None, *, chatbot: bool = False, email_max_chars: int = EMAIL_MAX_CHARS,
+    ):
         self._sns = sns_client
         self._topic = topic_arn
         self._redactor = redactor or Redactor()
+        self._chatbot = chatbot
+        self._email_max_chars = email_max_chars
 
     def publish(
         self, *, kind: EventKind, severity: Severity, environment: str, subject: str, body: dict[str, Any], attributes: Mapping[str, str | Sequence[str]] | None = None
     ) -> str:
-        environment = self._redactor.scrub(environment)
+        scrub = self._redactor.scrub
+        environment = scrub(environment)
         message = self._redactor.scrub_value({"kind": kind.value, "severity": severity.value, "environment": environment, **body})
+        # Scrubbed before it is cut: a cut would leave a secret's head that no longer matches.
+        subject = scrub(subject)[:SUBJECT_LIMIT]
+        message_attributes = {
+            "environment": {"DataType": "String", "StringValue": environment},
+            "kind": {"DataType": "String", "StringValue": kind.value},
+            "severity": {"DataType": "String", "StringValue": severity.value},
+            **self._extra_attributes(attributes),
+        }
+        # The forms are rendered from the scrubbed message and scrubbed again as they are: the last step out.
+        rendered = {k: v for k, v in message.items() if k not in ("kind", "severity", "environment")}
+        chatbot = (
+            json.dumps(self._redactor.scrub_value(chatbot_message(kind, severity, environment, subject, rendered)), sort_keys=True)
+            if self._chatbot else None
+        )
+        structure = structured_message(
+            message,
+            lambda limit: scrub(email_text(kind, severity, environment, subject, rendered, limit=limit)),
+            email_limit=self._email_max_chars,
+            https=chatbot,
+            budget=SNS_MESSAGE_LIMIT - _overhead(subject, message_attributes),
+        )
         response = self._sns.publish(
             TopicArn=self._topic,
-            # Scrubbed before it is cut: a cut would leave a secret's head that no longer matches.
-            Subject=self._redactor.scrub(subject)[:SUBJECT_LIMIT],
-            Message=json.dumps(message, sort_keys=True, default=str),
-            MessageAttributes={
-                "environment": {"DataType": "String", "StringValue": environment},
-                "kind": {"DataType": "String", "StringValue": kind.value},
-                "severity": {"DataType": "String", "StringValue": severity.value},
-                **self._extra_attributes(attributes),
-            },
+            Subject=subject,
+            Message=json.dumps(structure),
+            MessageStructure="json",
+            MessageAttributes=message_attributes,
         )
         return str(response["MessageId"])
 
@@ -60,6 +90,14 @@ class SnsNotifier:
             else:
                 extra[name] = {"DataType": "String.Array", "StringValue": json.dumps([self._redactor.scrub(item) for item in value])}
         return extra
+
+
+def _overhead(subject: str, attributes: Mapping[str, Mapping[str, str]]) -> int:
+    """What SNS counts against its size limit besides the message: the subject and the attributes."""
+    size = len(subject.encode())
+    for name, attribute in attributes.items():
+        size += len(name.encode()) + sum(len(value.encode()) for value in attribute.values())
+    return size
 
 
 class StreamNotifier:
