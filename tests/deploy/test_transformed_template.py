@@ -4,7 +4,6 @@ everywhere, and the event rules matching the sample events the intake tests pars
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any
 
 import pytest
@@ -187,5 +186,5 @@ def test_the_transformed_rules_deliver_no_near_miss(case, deployed):
 def test_the_event_rules_and_the_samples_are_of_this_account_and_region(deployed):
     patterns = _event_rules(deployed)
     assert patterns["IntakeFunctionAlarmStateChange"]["account"] == [ACCOUNT]
-    prefix = patterns["IntakeFunctionEcsServiceAction"]["resources"][0]["prefix"]
-    assert fnmatch.fnmatch(prefix, f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/ecs-cluster-*") or prefix.endswith("ecs-cluster-")
+    for rule in ("IntakeFunctionEcsServiceAction", "IntakeFunctionEcsDeploymentStateChange"):
+        assert patterns[rule]["resources"] == [{"prefix": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/ecs-cluster-"}], rule
