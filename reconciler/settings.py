@@ -349,6 +349,14 @@ class ReconcilerSettings(Model):
             raise SettingsError(f"environment '{name}' is not managed by this reconciler (managed: {known})") from None
 
 
+# Top-level settings template.yaml gives the converge worker (the Pulumi backend and secrets provider
+# it created or was given); like AWS_ENV_VARS, a variable that is set wins over the file.
+SETTINGS_ENV_VARS = {
+    "backendUrl": "ECS_GITOPS_BACKEND_URL",
+    "secretsProvider": "ECS_GITOPS_SECRETS_PROVIDER",
+}
+
+
 def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
     """From ``path``, else the file named by $ECS_GITOPS_SETTINGS."""
     source = path or os.environ.get(SETTINGS_ENV)
@@ -382,6 +390,7 @@ def load_settings(path: str | Path | None = None) -> ReconcilerSettings:
             if os.environ.get(variable):
                 aws[key] = os.environ[variable]
         data = {**data, "aws": aws}
+        data.update({key: os.environ[variable] for key, variable in SETTINGS_ENV_VARS.items() if os.environ.get(variable)})
     try:
         return ReconcilerSettings.model_validate(data)
     except ValidationError as exc:

@@ -55,6 +55,7 @@ from reconciler.rollout.model import RolloutPhase
 from reconciler.rollout.starter import undeployable_image
 from reconciler.settings import MAX_CONVERGE_LOOPS, EnvironmentSettings, RetrySettings, WorkerSettings, load_settings
 from reconciler.source import SignerTrust
+from reconciler.structured_log import configure_logging
 from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
 
 log = logging.getLogger("ecs_gitops.worker")
@@ -456,7 +457,8 @@ def main(
     args = parser.parse_args(argv)
     handlers = None
     if configure_process:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        # JSON lines in the task (template.yaml sets ECS_GITOPS_LOG_FORMAT=json), for the log metric filters.
+        configure_logging(os.environ)
         early = Redactor()
         early.add_environment(dict(os.environ))
         handlers = install_process_handlers(early)

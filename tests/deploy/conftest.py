@@ -32,3 +32,21 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 @pytest.fixture(scope="module")
 def template() -> dict:
     return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict:
+    """template.yaml after the SAM transform (conditions and intrinsics still in place)."""
+    from tests.deploy.transformed import sam_transform
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return sam_transform({"WorkerImageUri": "x"})
+
+
+@pytest.fixture(scope="module", params=["created", "given"])
+def deployed(request: pytest.FixtureRequest, transformed: dict) -> dict:
+    """The transformed template resolved for one scenario (tests.deploy.transformed.SCENARIOS), with ``Scenario`` set."""
+    from tests.deploy.transformed import SCENARIOS, resolve
+
+    return {**resolve(transformed, SCENARIOS[request.param]), "Scenario": request.param}

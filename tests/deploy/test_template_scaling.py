@@ -38,8 +38,10 @@ def test_scale_out_follows_the_backlog_per_task_and_scale_in_waits_for_an_idle_q
     alarms = _of_type(template, "AWS::CloudWatch::Alarm")
     by_policy = {}
     for alarm in alarms.values():
+        # Other alarms notify the topic; the scaling alarms are those whose action is a scaling policy.
         for action in alarm["Properties"].get("AlarmActions", []):
-            by_policy[action["Ref"]] = alarm
+            if action["Ref"] in policies:
+                by_policy[action["Ref"]] = alarm
     assert set(by_policy) == set(policies), "every scaling policy is triggered by an alarm"
     out = next(p for p in policies.values() if p["Properties"]["StepScalingPolicyConfiguration"]["AdjustmentType"] == "ChangeInCapacity")
     into = next(p for p in policies.values() if p["Properties"]["StepScalingPolicyConfiguration"]["AdjustmentType"] == "ExactCapacity")
