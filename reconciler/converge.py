@@ -53,6 +53,7 @@ from reconciler.identity import identity_problems
 from reconciler.lease import HeldLease, LeaseObserver, LeaseTimings
 from reconciler.locks import LockStore, stuck_locks
 from reconciler.models import AuditRecord, Job, Outcome, PlanSummary, PolicyResult, Trigger
+from reconciler.operations.suspend import suspension_refusal
 from reconciler.redact import Redactor
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings
 from reconciler.source import Checkout, DesiredStateSource, SignerTrust
@@ -224,8 +225,10 @@ class Converger:
         if run.env is None:
             return self._unknown_environment(run)
         env = run.env
-        if env.suspended:
-            return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, f"environment {job.environment} is suspended")
+        # Suspended in the settings, or at runtime (`ecs-gitops suspend`, kept in the stack status): nothing runs.
+        suspended = suspension_refusal(job.environment, env, None if env.suspended else self.states.get(job.stack).suspension)
+        if suspended is not None:
+            return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, suspended)
         now = self.clock()
         window = decide(env.windows, now)
         if not window.open:
