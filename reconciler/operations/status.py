@@ -31,6 +31,7 @@ STATUS_STORE = "status store"
 AUDIT_LOG = "audit log"
 ROLLOUT_STORE = "rollout store"
 LOCK_STORE = "lock store"
+LABEL_WIDTH = len("UNREADABLE")
 
 
 @dataclass
@@ -301,7 +302,7 @@ def _lines(s: EnvironmentStatus) -> list[str]:
         if not a.approved_by:
             rows.append(("", f"run: {a.command}"))
     if s.rollouts is None:
-        rows.append(("rollouts", "unreadable" if "rollout store" in s.unreadable else "not configured here (no rollout table)"))
+        rows.append(("rollouts", "unreadable" if ROLLOUT_STORE in s.unreadable else "not configured here (no rollout table)"))
     elif not s.rollouts:
         rows.append(("rollouts", "none active"))
     for r in s.rollouts or []:
@@ -317,7 +318,7 @@ def _lines(s: EnvironmentStatus) -> list[str]:
     else:
         rows.append(("drift", "no drift check recorded"))
     if s.locks is None:
-        rows.append(("locks", "unreadable" if "lock store" in s.unreadable else "not readable for this backend"))
+        rows.append(("locks", "unreadable" if LOCK_STORE in s.unreadable else "not readable for this backend"))
     elif not s.locks:
         rows.append(("locks", "none"))
     for lock in s.locks or []:
@@ -334,8 +335,8 @@ def _lines(s: EnvironmentStatus) -> list[str]:
     w = s.window
     opening = f"; opens {w.next_opening.isoformat()}" if w.next_opening else ("" if w.open else "; no opening within the next week")
     rows.append(("window", f"{'open' if w.open else 'CLOSED'} ({w.reason}){opening}"))
-    width = max(len(label) for label, _ in rows)
-    return [f"  {label:<{width}}  {text}" for label, text in rows]
+    # One column width for every environment, so the rows of all of them line up on the screen.
+    return [f"  {label:<{LABEL_WIDTH}}  {text}" for label, text in rows]
 
 
 def write_table(statuses: Sequence[EnvironmentStatus], out: TextIO) -> None:
