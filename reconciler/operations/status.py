@@ -16,6 +16,7 @@ from typing import Any, Literal, TextIO, TypeVar
 
 from desired_state.naming import SERVICE_NAMES
 from reconciler.adapters.stack_state import StackStatus
+from reconciler.approvals import approve_command
 from reconciler.drift.model import DriftCheckSummary
 from reconciler.locks import StackLock
 from reconciler.models import AuditRecord, PlanSummary, Record
@@ -177,12 +178,6 @@ class EnvironmentStatus(Record):
     locks: list[LockView] | None = None
     suspended: SuspensionView | None = None
     window: WindowView
-
-
-def approve_command(environment: str, commit: str, settings_file: str | None = None) -> str:
-    """The command that approves ``commit``'s waiting plan (``--by`` is the person's to fill in)."""
-    settings = f" --settings {settings_file}" if settings_file else ""
-    return f"ecs-gitops approve --environment {environment} --commit {commit} --by <NAME>{settings}"
 
 
 def _rollout_view(record: RolloutRecord) -> RolloutView:

@@ -143,3 +143,36 @@ def test_an_unknown_environment_is_refused_without_a_traceback(harness):
     code, _, err = cli(harness, "suspend", "--environment", "staging", "--by", "alice", "--reason", "x")
     assert code == 1 and "staging" in err and "Traceback" not in err
     assert json.dumps([r.model_dump(mode="json") for r in harness.history()]) == "[]"
+
+
+class ConcurrentSuspendDouble:
+    """TEST DOUBLE for another person's ``ecs-gitops suspend`` landing between the converge guard's read of
+    the status and the lease's conditional write: two processes cannot be interleaved at that point here,
+    so this file store writes the suspension itself right after the guard's read (its first ``get``)."""
+
+    def __init__(self, store, clock):
+        self.store, self.clock, self.reads = store, clock, 0
+
+    def get(self, stack):
+        status = self.store.get(stack)
+        self.reads += 1
+        if self.reads == 1:
+            suspend(self.store, stack, stack, by="carol", reason="late freeze", now=self.clock())
+        return status
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def update(self, stack, change, attempts=5):
+        return type(self.store).update(self, stack, change, attempts)
+
+
+def test_a_suspend_landing_after_the_guard_read_still_stops_the_converge_at_the_lease(harness, git_repo, engine, clock):
+    harness.states = ConcurrentSuspendDouble(harness.states, clock)
+
+    outcome = harness.run(harness.job(git_repo.head))
+
+    assert harness.states.reads >= 2  # the guard's read, then the lease's
+    assert (outcome.outcome, outcome.reason) == ("skipped", Reason.SUSPENDED)
+    assert "suspended by carol" in outcome.message and "late freeze" in outcome.message
+    assert engine.calls == [] and harness.status().lease is None
