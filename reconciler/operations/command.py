@@ -21,7 +21,8 @@ SUSPEND_HELP = (
 RESUME_HELP = "restart converges and new rollouts of a suspended environment (audited, notified)"
 EPILOG = (
     "While suspended, every converge job of the environment (push, resync, drift check, reconcile) and every new "
-    "rollout is refused with reason Suspended, naming who suspended it and why. A rollout already running is not "
+    "rollout is refused with reason Suspended, naming who suspended it and why; a converge already running finishes. "
+    "A rollout already running is not "
     "stopped: its safety loop (ticks, alarm gates, rollback) keeps running, and promote/pause/abort still work. "
     "Suspending a suspended environment, or resuming one that is not suspended, changes nothing and exits 0."
 )
