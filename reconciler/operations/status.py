@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TextIO, TypeVar
 
 from desired_state.naming import SERVICE_NAMES
-from reconciler.adapters.stack_state import StackStatus
+from reconciler.adapters.audit import AuditLog
+from reconciler.adapters.stack_state import StackStateStore, StackStatus
 from reconciler.approvals import approve_command
 from reconciler.drift.model import DriftCheckSummary
-from reconciler.locks import StackLock
+from reconciler.locks import LockStore, StackLock
 from reconciler.models import AuditRecord, PlanSummary, Record
 from reconciler.operations.suspend import resume_command
 from reconciler.rollout.model import RolloutRecord
+from reconciler.rollout.store import RolloutStore
 from reconciler.settings import EnvironmentSettings
 from reconciler.windows import decide
 
@@ -70,10 +72,10 @@ def observe(
     env: EnvironmentSettings,
     *,
     project: str,
-    states: Any,
-    audit: Any,
-    locks: Any | None,
-    rollouts: Any | None,
+    states: StackStateStore,
+    audit: AuditLog,
+    locks: LockStore | None,
+    rollouts: RolloutStore | None,
 ) -> EnvironmentObservation:
     """Read what :func:`environment_status` needs of one environment; never raises for a store."""
     seen = EnvironmentObservation(environment, env)
@@ -285,9 +287,8 @@ def _lines(s: EnvironmentStatus) -> list[str]:
         rows.append(("converging", f"{c.phase or 'starting'}{holder}, job {c.job_id}"))
     if s.last_outcome:
         o = s.last_outcome
-        detail = f" ({o.kind})" if o.kind else ""
-        why = f": {o.error}" if o.error else ""
-        rows.append(("last", f"{o.outcome} {o.reason or ''}{detail} at {_when(o.at)}{why}".replace("  ", " ")))
+        words = [o.outcome, *([o.reason] if o.reason else []), *([f"({o.kind})"] if o.kind else []), "at", _when(o.at)]
+        rows.append(("last", " ".join(words) + (f": {o.error}" if o.error else "")))
     else:
         rows.append(("last", "no converge recorded"))
     if s.waiting_for_approval:

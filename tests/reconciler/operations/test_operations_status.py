@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
