@@ -35,6 +35,9 @@ from reconciler.settings import EnvironmentSettings
 __all__ = [
     "Suspension",
     "SuspensionChange",
+    "change_message",
+    "change_record",
+    "report_change",
     "resume",
     "resume_command",
     "suspend",
