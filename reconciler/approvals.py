@@ -19,6 +19,12 @@ from reconciler.settings import ReconcilerSettings
 FULL_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
+def approve_command(environment: str, commit: str, settings_file: str | None = None) -> str:
+    """The command that approves ``commit``'s waiting plan, complete but for the approver's name (``--by`` is required)."""
+    settings = f" --settings {settings_file}" if settings_file else ""
+    return f"ecs-gitops approve --environment {environment} --commit {commit} --by <NAME>{settings}"
+
+
 def waiting_plan(states: StackStateStore, settings: ReconcilerSettings, environment: str) -> PendingApproval:
     """The plan waiting for approval on ``environment``, or an error saying nothing waits."""
     pending = states.get(settings.environment(environment).stack).pending_approval

@@ -32,6 +32,7 @@ from desired_state.errors import DesiredStateError, FieldProblem
 from desired_state.loader import LoadedEnvironment, load_environment
 from desired_state.traffic import TrafficState
 from reconciler import approval_digest, ordering
+from reconciler.approvals import approve_command
 from reconciler.adapters.audit import AuditLog
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.stack_state import Lease, PendingApproval, StackStateStore, StackStatus
@@ -53,6 +54,7 @@ from reconciler.identity import identity_problems
 from reconciler.lease import HeldLease, LeaseObserver, LeaseTimings
 from reconciler.locks import LockStore, stuck_locks
 from reconciler.models import AuditRecord, Job, Outcome, PlanSummary, PolicyResult, Trigger
+from reconciler.operations.suspend import suspension_refusal
 from reconciler.redact import Redactor
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings
 from reconciler.source import Checkout, DesiredStateSource, SignerTrust
@@ -224,8 +226,10 @@ class Converger:
         if run.env is None:
             return self._unknown_environment(run)
         env = run.env
-        if env.suspended:
-            return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, f"environment {job.environment} is suspended")
+        # Suspended in the settings, or at runtime (`ecs-gitops suspend`, kept in the stack status): nothing runs.
+        suspended = suspension_refusal(job.environment, env, None if env.suspended else self.states.get(job.stack).suspension)
+        if suspended is not None:
+            return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, suspended)
         now = self.clock()
         window = decide(env.windows, now)
         if not window.open:
@@ -244,10 +248,16 @@ class Converger:
         job, timings, now = run.job, self.lease_timings, self.clock()
         taken: Lease | None = None
         busy: Lease | None = None
+        suspended: str | None = None
 
         def change(status: StackStatus) -> StackStatus | None:
-            nonlocal taken, busy
+            nonlocal taken, busy, suspended
             taken, busy, lease = None, None, status.lease
+            # Checked again in the lease's own conditional write: a suspend written after the guard read
+            # the status still stops this converge before any phase runs.
+            suspended = suspension_refusal(job.environment, run.environment, status.suspension)
+            if suspended is not None:
+                return None
             if lease is not None and lease.holder != self.worker_id and not self.lease_observer.may_take(job.stack, lease, timings.stale_after_seconds):
                 busy = lease
                 return None
@@ -261,6 +271,8 @@ class Converger:
             )
 
         self.states.update(job.stack, change)
+        if suspended is not None:
+            return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, suspended)
         if taken is None:
             assert busy is not None
             return ConvergeOutcome(
@@ -539,7 +551,7 @@ class Converger:
             requested_at=self.clock(),
         )
         self._update(run, lambda s: s.model_copy(update={"pending_approval": waiting}))
-        run.details["approveWith"] = f"ecs-gitops approve --environment {run.job.environment} --commit {waiting.commit}"
+        run.details["approveWith"] = approve_command(run.job.environment, waiting.commit)
         reason = Reason.APPROVAL_STALE if stale else Reason.AWAITING_APPROVAL
         note = "the approved plan no longer matches what would be applied (stack inputs, program or changes); " if stale else ""
         return ConvergeOutcome(

@@ -39,6 +39,9 @@ class EventKind(StrEnum):
     # A rollout held (by a person, the worker or a deny window) and let go again.
     ROLLOUT_PAUSED = "rollout-paused"
     ROLLOUT_RESUMED = "rollout-resumed"
+    # `ecs-gitops suspend` / `resume`: converges and new rollouts of one environment stopped or restarted at runtime.
+    ENVIRONMENT_SUSPENDED = "environment-suspended"
+    ENVIRONMENT_RESUMED = "environment-resumed"
 
 
 class Reason(StrEnum):
@@ -87,6 +90,8 @@ class Reason(StrEnum):
     MALFORMED_JOB = "MalformedJob"
     # An AWS event from an account or region other than the reconciler's own (settings aws.accountId / aws.region).
     FOREIGN_EVENT = "ForeignEvent"
+    # `ecs-gitops resume` lifted a runtime suspension (its counterpart is SUSPENDED).
+    RESUMED = "Resumed"
 
 
 class Severity(StrEnum):

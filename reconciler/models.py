@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from reconciler.events import EventKind, Phase, Reason
+from reconciler.operations.model import Suspension
 from reconciler.record import Record
 
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
@@ -126,3 +127,7 @@ class AuditRecord(Record):
     image_overrides: dict[str, str] = Field(default_factory=dict)
     # The job's own commit when it converged the (newer) branch head in its place.
     superseded_commit: str | None = None
+    # On environment-suspended / environment-resumed records: who suspended the environment, why and since when.
+    suspension: Suspension | None = None
+    # A person's stated reason for a manual action with no job behind it (suspend, resume: their --reason).
+    note: str | None = None

@@ -345,6 +345,8 @@ class Worker:
         result = self.rollouts.starter.on_image_push(job, env, desired, self.clock())
         if result.undeployable:
             return ConvergeOutcome("refused", EventKind.REFUSED, Reason.UNDEPLOYABLE_IMAGE, Severity.WARNING, result.message)
+        if result.suspended:
+            return ConvergeOutcome("skipped", EventKind.ROLLOUT_NOT_STARTED, Reason.SUSPENDED, Severity.INFO, result.message)
         if result.started is None:
             log.info("no rollout started", extra={"stack": job.stack, "job_id": job.job_id, "reason": result.message})
             outcome = "waiting" if result.retry_after_seconds else "skipped"

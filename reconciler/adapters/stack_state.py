@@ -25,6 +25,7 @@ from desired_state.traffic import TrafficState
 from reconciler.errors import ConflictError
 from reconciler.events import Phase
 from reconciler.models import PlanSummary, Record
+from reconciler.operations.model import Suspension
 
 
 class Lease(Record):
@@ -75,6 +76,8 @@ class StackStatus(Record):
     traffic: TrafficState | None = None
     # Images a rollout staged without a git commit (write-back disabled); applied over git's desired state.
     image_overrides: dict[str, ImageRef] = Field(default_factory=dict)
+    # Set by `ecs-gitops suspend` (who, why, since): converges and new rollouts are refused until `resume`.
+    suspension: Suspension | None = None
 
 
 class StackStateStore(ABC):

@@ -3,7 +3,8 @@
 frontend and api-gateway get a blue/green rollout (scan gate, idle colour, smoke, weighted
 shift, promote). processing-service, which has no ALB, gets the same scan gate and then an ECS
 rolling deployment with the circuit breaker: its new image is staged as the desired image and a
-converge is requested. A rollout starts only inside the environment's change window.
+converge is requested. A rollout starts only inside the environment's change window, and never
+while the environment is suspended.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from desired_state.schema import DesiredState, ImageRef
 from desired_state.traffic import TrafficState
 from reconciler.adapters.stack_state import StackStateStore
 from reconciler.models import ImageEvent, Job
+from reconciler.operations.suspend import suspension_refusal
 from reconciler.rollout import commands
 from reconciler.rollout.model import RolloutRecord, RolloutResources
 from reconciler.rollout.notify import OnTransition
@@ -36,6 +38,8 @@ class StartResult:
     retry_after_seconds: int | None = None
     # The pushed image can never be rolled out (moving tag, malformed digest, unknown repository): a refusal, not a wait.
     undeployable: bool = False
+    # The environment is suspended (settings or `ecs-gitops suspend`): refused; ``message`` names who and why.
+    suspended: bool = False
 
 
 def undeployable_image(image: ImageEvent | None, suffix: str) -> str | None:
@@ -86,6 +90,10 @@ class RolloutStarter:
         refusal = undeployable_image(image, env.suffix)
         if refusal is not None or image is None or image.digest is None:
             return StartResult(None, refusal or "nothing to roll out", undeployable=True)
+        # Only new rollouts stop: a running rollout's ticks (gates, rollback) are the controller's and go on.
+        suspended = suspension_refusal(job.environment, env, None if env.suspended else self.states.get(job.stack).suspension)
+        if suspended is not None:
+            return StartResult(None, f"not starting a rollout of {image.service}: {suspended}", suspended=True)
         window = window_decision(env.windows, now)
         if not window.open:
             wait = int((window.reopens_at - now).total_seconds()) if window.reopens_at else 3600

@@ -11,6 +11,7 @@ from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.stack_state import DynamoStackStateStore
 from program.platform import PROGRAM_VERSION
 from reconciler.approval_digest import plan_digest
+from reconciler.cli import build_parser
 from reconciler.errors import ApprovalError
 from reconciler.events import EventKind, Reason
 from reconciler.models import PlanSummary, Trigger
@@ -41,7 +42,10 @@ def test_first_run_waits_with_the_plan_recorded(harness, git_repo, engine):
     assert harness.status().last_applied_commit is None and harness.status().lease is None
     note = harness.notifications()[0]
     assert note["kind"] == "waiting-for-approval" and note["severity"] == "warning"
-    assert note["details"]["approveWith"] == f"ecs-gitops approve --environment dev --commit {commit}"
+    # The whole command, --by included (argparse requires it), so it runs as printed once the name is filled in.
+    assert note["details"]["approveWith"] == f"ecs-gitops approve --environment dev --commit {commit} --by <NAME>"
+    parsed = build_parser().parse_args(note["details"]["approveWith"].replace("<NAME>", "alice").split()[1:])
+    assert (parsed.command, parsed.commit, parsed.by) == ("approve", commit, "alice")
     assert record.outcome == "waiting" and record.plan == engine.summary
 
     with pytest.raises(ApprovalError, match="older or different plan"):

@@ -1,0 +1,157 @@
+"""``ecs-gitops status``, ``suspend`` and ``resume`` (registered through ``reconciler.cli.COMMAND_MODULES``).
+
+Exit codes: ``status`` 0, or 1 after printing when a store of some environment could not be read.
+``suspend`` 0 when the environment is suspended afterwards (also when it already was: nothing is
+rewritten, audited or notified). ``resume`` 0 when it is no longer suspended afterwards (also
+when it was not suspended); 1 when the settings still suspend it (``suspended: true``: only the
+settings file can lift that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from typing import Any, TextIO
+
+SUSPEND_HELP = (
+    "stop converges and new rollouts of one environment at runtime (audited, notified); "
+    "a running rollout keeps its ticks, gates and rollback"
+)
+RESUME_HELP = "restart converges and new rollouts of a suspended environment (audited, notified)"
+EPILOG = (
+    "While suspended, every converge job of the environment (push, resync, drift check, reconcile) and every new "
+    "rollout is refused with reason Suspended, naming who suspended it and why; a converge already running finishes. "
+    "A rollout already running is not "
+    "stopped: its safety loop (ticks, alarm gates, rollback) keeps running, and promote/pause/abort still work. "
+    "Suspending a suspended environment, or resuming one that is not suspended, changes nothing and exits 0."
+)
+
+
+def _environment_options(command: argparse.ArgumentParser, *, required: bool) -> None:
+    from reconciler.cli import add_reconciler_options
+
+    command.add_argument("--environment", required=required, metavar="NAME", help=None if required else "one environment (default: every environment in the settings)")
+    command.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
+    add_reconciler_options(command)
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    status = commands.add_parser(
+        "status", parents=[common],
+        help="every environment on one screen: applied commit, converge in progress, last outcome, approval, rollouts, drift, locks, suspension, window",
+    )
+    _environment_options(status, required=False)
+    status.add_argument("--output", choices=("table", "json"), default="table")
+    status.set_defaults(handler=_cmd_status)
+    for name, handler, text in (("suspend", _cmd_suspend, SUSPEND_HELP), ("resume", _cmd_resume, RESUME_HELP)):
+        command = commands.add_parser(name, parents=[common], help=text, description=text + ".", epilog=EPILOG)
+        _environment_options(command, required=True)
+        command.add_argument("--by", required=True, metavar="NAME", help="who acts (recorded on the audit record and the notification)")
+        command.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded, and shown by status)")
+        command.set_defaults(handler=handler)
+
+
+def _cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.cli import EXIT_OK, ArgumentError, CheckFailed, build_components, local_settings
+    from reconciler.operations.status import environment_status, observe, status_document, write_table
+    from reconciler.rollout.store import RolloutStore
+
+    if args.components is None and not args.settings and not args.environment:
+        raise ArgumentError("status without --settings needs --environment NAME (the local set-up manages one environment); or give --settings FILE")
+    settings = local_settings(args)
+    names = [args.environment] if args.environment else list(settings.environments)
+    if args.environment:
+        settings.environment(args.environment)  # an unknown name is refused with the known ones
+    components = build_components(settings, args)
+    session, table = components.session, settings.aws.rollout_table
+    rollouts = RolloutStore(session.client("dynamodb"), table) if session is not None and table else None
+    now = components.clock()
+    statuses = [
+        environment_status(
+            observe(
+                name, settings.environments[name], project=settings.project, states=components.states, audit=components.audit,
+                locks=components.locks, rollouts=rollouts,
+            ),
+            now,
+            settings_file=args.settings,
+        )
+        for name in names
+    ]
+    if args.output == "json":
+        out.write(json.dumps(components.redactor.scrub_value(status_document(statuses, now)), indent=2) + "\n")
+    else:
+        table = io.StringIO()
+        write_table(statuses, table)
+        out.write(components.redactor.scrub(table.getvalue()))
+    unreadable = [s for s in statuses if not s.readable]
+    if unreadable:
+        raise CheckFailed(
+            f"{len(unreadable)} environment(s) could not be read fully: "
+            + "; ".join(f"{s.environment} ({', '.join(s.unreadable)})" for s in unreadable)
+            + " (check the AWS credentials and region, or the --state-dir, and that the stores exist)"
+        )
+    return EXIT_OK
+
+
+def _program_version() -> str:
+    from program.platform import PROGRAM_VERSION
+
+    return PROGRAM_VERSION
+
+
+def _cmd_suspend(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.cli import EXIT_OK, build_components, local_settings
+    from reconciler.events import EventKind
+    from reconciler.operations.suspend import change_record, report_change, resume_command, suspend
+
+    settings = local_settings(args)
+    env = settings.environment(args.environment)
+    components = build_components(settings, args)
+    now = components.clock()
+    change = suspend(components.states, env.stack, args.environment, by=args.by, reason=args.reason, now=now)
+    found = change.suspension
+    assert found is not None
+    if not change.changed:
+        out.write(
+            components.redactor.scrub(
+                f"{args.environment} is already suspended by {found.by} since {found.at.isoformat()}: {found.reason}; nothing changed "
+                f"(to replace the reason, resume first: {resume_command(args.environment)})\n"
+            )
+        )
+        return EXIT_OK
+    record = change_record(
+        stack=env.stack, environment=args.environment, kind=EventKind.ENVIRONMENT_SUSPENDED, by=args.by, reason=args.reason,
+        suspension=found, commit=change.status.last_applied_commit, now=now, program_version=_program_version(),
+    )
+    out.write(report_change(record, components.audit, components.notifier, components.redactor) + "\n")
+    if env.suspended:
+        out.write(f"note: the settings suspend {args.environment} too (suspended: true); resume will not lift that\n")
+    return EXIT_OK
+
+
+def _cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.cli import EXIT_OK, CheckFailed, build_components, local_settings
+    from reconciler.events import EventKind
+    from reconciler.operations.suspend import change_record, report_change, resume
+
+    settings = local_settings(args)
+    env = settings.environment(args.environment)
+    components = build_components(settings, args)
+    now = components.clock()
+    change = resume(components.states, env.stack)
+    if change.changed:
+        assert change.suspension is not None
+        record = change_record(
+            stack=env.stack, environment=args.environment, kind=EventKind.ENVIRONMENT_RESUMED, by=args.by, reason=args.reason,
+            suspension=change.suspension, commit=change.status.last_applied_commit, now=now, program_version=_program_version(),
+        )
+        out.write(report_change(record, components.audit, components.notifier, components.redactor) + "\n")
+    elif not env.suspended:
+        out.write(f"{args.environment} is not suspended; nothing changed\n")
+    if env.suspended:
+        raise CheckFailed(
+            f"{args.environment} stays suspended: the reconciler settings say suspended: true; set it to false in the settings file "
+            "and redeploy the settings to restart it"
+        )
+    return EXIT_OK
