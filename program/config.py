@@ -51,4 +51,6 @@ def read_stack_inputs() -> StackInputs:
         for spec in desired.secrets.values()
         if spec.kind == "config" and spec.config_key
     }
-    return StackInputs(desired=desired, traffic=traffic, secret_config=secret_config)
+    # Not desired state: the account's guard rail, set by the reconciler from its settings, never by git.
+    boundary = config.get("permissionsBoundaryArn") or None
+    return StackInputs(desired=desired, traffic=traffic, secret_config=secret_config, permissions_boundary_arn=boundary)

@@ -35,6 +35,9 @@ class StackInputs:
     traffic: TrafficState = field(default_factory=TrafficState)
     # Values for `kind: config` secrets, by config key; Pulumi secrets.
     secret_config: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    # The permissions boundary every IAM role gets (the reconciler's settings aws.permissionsBoundaryArn,
+    # template.yaml's PlatformRoleBoundary); None: roles without one (a person's own account).
+    permissions_boundary_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def build_platform(inputs: StackInputs) -> Platform:
             nat_per_az=d.network.nat_gateways == "per-az",
             flow_logs=d.network.flow_logs,
             account_id=account_id,
+            permissions_boundary_arn=inputs.permissions_boundary_arn,
         ),
         opts,
     )
@@ -178,6 +182,7 @@ def build_platform(inputs: StackInputs) -> Platform:
                 receivable_secrets=frozenset(n for n, secret_spec in d.secrets.items() if secret_spec.may_receive(svc)),
                 log_retention_in_days=d.log_retention_in_days,
                 registry_kms_key_arn=d.registry.kms_key_arn,
+                permissions_boundary_arn=inputs.permissions_boundary_arn,
                 units=units,
                 depends_on=[*edge.listeners.values(), *edge.rules, cluster.capacity_providers],
                 # api-gateway finds processing-service through Cloud Map, never through the ALB.

@@ -519,6 +519,11 @@ class Converger:
                 "ecs-gitops:desiredState": run.loaded.state.model_dump_json(by_alias=True),
                 "ecs-gitops:trafficState": run.traffic.model_dump_json(by_alias=True),
                 "ecs-gitops:environment": run.job.environment,
+                **(
+                    {"ecs-gitops:permissionsBoundaryArn": self.settings.aws.permissions_boundary_arn}
+                    if self.settings.aws.permissions_boundary_arn
+                    else {}
+                ),
             },
             message=f"ecs-gitops {run.job.trigger.value} {(run.checkout.commit or 'working tree')[:12] if run.checkout else ''} job {run.job.job_id}",
             refresh=refresh,

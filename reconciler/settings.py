@@ -30,6 +30,7 @@ AWS_ENV_VARS = {
     "tickQueueUrl": "ECS_GITOPS_TICK_QUEUE_URL",
     "accountId": "ECS_GITOPS_ACCOUNT_ID",
     "region": "ECS_GITOPS_REGION",
+    "permissionsBoundaryArn": "ECS_GITOPS_PERMISSIONS_BOUNDARY_ARN",
 }
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EnvironmentClass = Literal["production", "non-production"]
@@ -273,6 +274,9 @@ class AwsResources(Model):
     # of this account and region (an event forwarded from another account is refused).
     account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+    # The permissions boundary every IAM role the program creates carries (template.yaml's
+    # PlatformRoleBoundary; its deploy policy refuses iam:CreateRole without it). Stack config, not git.
+    permissions_boundary_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/[A-Za-z0-9_+=,.@/-]{1,512}$")
 
 
 class NotificationSettings(Model):

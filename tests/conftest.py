@@ -32,13 +32,15 @@ def example_document(environment: str = "dev") -> dict[str, Any]:
     return yaml.safe_load((EXAMPLE_DIR / "environments" / f"{environment}.yaml").read_text())
 
 
-def render_state(state: DesiredState, traffic: TrafficState | None = None) -> RenderedStack:
+def render_state(state: DesiredState, traffic: TrafficState | None = None, permissions_boundary_arn: str | None = None) -> RenderedStack:
     secret_config = {
         spec.config_key: pulumi.Output.secret(f"test-value-of-{spec.config_key}")
         for spec in state.secrets.values()
         if spec.kind == "config" and spec.config_key
     }
-    return render(StackInputs(desired=state, traffic=traffic or TrafficState(), secret_config=secret_config))
+    return render(
+        StackInputs(desired=state, traffic=traffic or TrafficState(), secret_config=secret_config, permissions_boundary_arn=permissions_boundary_arn)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,9 @@ class IdentityArgs:
     log_group_arn: pulumi.Input[str]
     secret_arns: Sequence[pulumi.Input[str]]
     registry_kms_key_arn: str | None
+    # The managed policy every role must carry (template.yaml's PlatformRoleBoundary): the deploy policy
+    # refuses iam:CreateRole without it, and it caps what any inline policy can grant.
+    permissions_boundary_arn: str | None = None
 
 
 class ServiceIdentity(pulumi.ComponentResource):
@@ -68,6 +71,7 @@ class ServiceIdentity(pulumi.ComponentResource):
             name=execution_name,
             description=f"ECS task execution role of {args.service} ({args.suffix})",
             assume_role_policy=trust,
+            permissions_boundary=args.permissions_boundary_arn,
             opts=child,
         )
         aws.iam.RolePolicy(
@@ -87,6 +91,7 @@ class ServiceIdentity(pulumi.ComponentResource):
             name=task_name,
             description=f"ECS task role of {args.service} ({args.suffix}); no permissions by default",
             assume_role_policy=trust,
+            permissions_boundary=args.permissions_boundary_arn,
             opts=child,
         )
         self.register_outputs({"executionRoleArn": self.execution_role.arn, "taskRoleArn": self.task_role.arn})

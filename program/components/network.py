@@ -45,6 +45,8 @@ class NetworkArgs:
     nat_per_az: bool
     flow_logs: FlowLogSpec
     account_id: pulumi.Input[str]
+    # See IdentityArgs.permissions_boundary_arn: the flow-log role carries it too.
+    permissions_boundary_arn: str | None = None
 
 
 class Network(pulumi.ComponentResource):
@@ -173,6 +175,7 @@ class Network(pulumi.ComponentResource):
                     "vpc-flow-logs.amazonaws.com", account, f"arn:aws:ec2:{args.region}:{account}:vpc-flow-log/*"
                 )
             ),
+            permissions_boundary=args.permissions_boundary_arn,
             opts=child,
         )
         aws.iam.RolePolicy(

@@ -60,6 +60,7 @@ class ServiceArgs:
     extra_environment: Mapping[str, str] = field(default_factory=dict)
     # Names of the secrets that list this service under `allowedServices` (the only ones its role may read).
     receivable_secrets: frozenset[str] = frozenset()
+    permissions_boundary_arn: str | None = None
 
 
 def container_definitions(
@@ -169,6 +170,7 @@ class PlatformService(pulumi.ComponentResource):
                 log_group_arn=self.log_group.arn,
                 secret_arns=own_secret_arns,
                 registry_kms_key_arn=args.registry_kms_key_arn,
+                permissions_boundary_arn=args.permissions_boundary_arn,
             ),
             opts=child,
         )

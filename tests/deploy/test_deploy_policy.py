@@ -220,11 +220,31 @@ def test_the_deploy_policy_fits_a_managed_policys_size(created, name):
     assert len(text) <= 6144, len(text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "program/ creates its IAM roles without permissions_boundary; DeployPolicy refuses iam:CreateRole without "
-    "PlatformRoleBoundary, so the program must set permissions_boundary on every aws.iam.Role from a stack "
-    "config value (the template's PlatformRoleBoundaryArn output) before `pulumi up` can create a role"
-))
-def test_the_program_gives_every_role_the_boundary(rendered):
-    roles = rendered.of_type("aws:iam/role:Role")
-    assert roles and all(role.inputs.get("permissionsBoundary") for role in roles)
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/ecs-gitops-PlatformRoleBoundary-ABCDEFGHIJKL"
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_the_program_gives_every_role_the_boundary_the_settings_name(environment, request):
+    """DeployPolicy refuses iam:CreateRole without PlatformRoleBoundary: with the boundary in the stack
+    config (settings aws.permissionsBoundaryArn, set by template.yaml), every role the program creates carries it."""
+    from tests.conftest import render_state
+
+    state = request.getfixturevalue(f"{environment}_state")
+    roles = render_state(state, permissions_boundary_arn=BOUNDARY).of_type("aws:iam/role:Role")
+
+    assert len(roles) >= 7  # execution + task role per service, and the flow-log role
+    assert {role.name: role.inputs.get("permissionsBoundary") for role in roles} == {role.name: BOUNDARY for role in roles}
+
+
+def test_without_a_boundary_in_the_stack_config_roles_have_none(rendered):
+    # A person's own account (`ecs-gitops plan`, `pulumi up` by hand): nothing to carry.
+    assert not any(role.inputs.get("permissionsBoundary") for role in rendered.of_type("aws:iam/role:Role"))
+
+
+def test_the_workers_are_given_the_boundary_the_deploy_policy_requires(created):
+    worker = created["Resources"]["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]
+    given = {variable["Name"]: variable["Value"] for variable in worker}
+    assert given["ECS_GITOPS_PERMISSIONS_BOUNDARY_ARN"] == "<PlatformRoleBoundary>"
+    condition = [s for p in DEPLOY_POLICIES for s in created["Resources"][p]["Properties"]["PolicyDocument"]["Statement"]
+                 if "iam:CreateRole" in _listed(s["Action"])]
+    assert condition and all(s["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == "<PlatformRoleBoundary>" for s in condition)

@@ -110,6 +110,26 @@ def test_push_is_applied_with_dynamodb_stores_and_sns(make_harness, git_repo, re
     assert delivered[0]["subject"].startswith("[dev] converge-succeeded")
 
 
+def test_the_settings_permissions_boundary_reaches_the_program_as_stack_config(harness, git_repo, engine):
+    """template.yaml's deploy policy refuses a role without PlatformRoleBoundary: the worker's settings
+    (aws.permissionsBoundaryArn) hand it to the program; git cannot set or drop it."""
+    from reconciler.settings import AwsResources
+
+    boundary = "arn:aws:iam::123456789012:policy/ecs-gitops-PlatformRoleBoundary-ABC"
+    harness.settings_overrides["aws"] = AwsResources(permissions_boundary_arn=boundary)
+
+    outcome = harness.converger().converge(harness.job(git_repo.bump("dev")))
+
+    assert outcome.outcome == "succeeded"
+    assert [request.config["ecs-gitops:permissionsBoundaryArn"] for _, request in engine.calls] == [boundary, boundary]
+
+
+def test_without_a_boundary_in_the_settings_the_stack_config_has_none(harness, git_repo, engine):
+    harness.converger().converge(harness.job(git_repo.bump("dev")))
+
+    assert engine.calls and all("ecs-gitops:permissionsBoundaryArn" not in request.config for _, request in engine.calls)
+
+
 def test_no_changes_is_reported_as_such(harness, git_repo, engine):
     engine.summary = PlanSummary(same=43)
     outcome = harness.run(harness.job(git_repo.head))
