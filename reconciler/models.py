@@ -126,3 +126,7 @@ class AuditRecord(Record):
     image_overrides: dict[str, str] = Field(default_factory=dict)
     # The job's own commit when it converged the (newer) branch head in its place.
     superseded_commit: str | None = None
+    # The hash chain (reconciler/audit/chain.py): this record's place among its stack's records and the
+    # hash of the one before. Set by the audit log when it appends; None on records written before the chain.
+    sequence: int | None = Field(default=None, ge=1)
+    previous_hash: str | None = None

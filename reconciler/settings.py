@@ -30,6 +30,7 @@ AWS_ENV_VARS = {
     "tickQueueUrl": "ECS_GITOPS_TICK_QUEUE_URL",
     "accountId": "ECS_GITOPS_ACCOUNT_ID",
     "region": "ECS_GITOPS_REGION",
+    "auditArchiveBucket": "ECS_GITOPS_AUDIT_ARCHIVE_BUCKET",
 }
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EnvironmentClass = Literal["production", "non-production"]
@@ -273,6 +274,10 @@ class AwsResources(Model):
     # of this account and region (an event forwarded from another account is refused).
     account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+    # The audit trail's WORM copy: an S3 bucket with Object Lock (compliance mode). Each chained record is
+    # also written there; auditArchiveRetentionDays sets each object's retain-until (none: the bucket's default).
+    audit_archive_bucket: str | None = None
+    audit_archive_retention_days: int | None = Field(default=None, ge=1, le=36500)
 
 
 class ReconcilerSettings(Model):
