@@ -60,8 +60,12 @@ def document_sort_key(document: dict[str, Any]) -> str:
     return sort_key(AuditRecord.model_validate(document))
 
 
+def file_stem(key: str) -> str:
+    return key.replace(":", "-")
+
+
 def file_name(key: str) -> str:
-    return key.replace(":", "-") + ".json"
+    return file_stem(key) + ".json"
 
 
 def document_file_name(document: dict[str, Any]) -> str:

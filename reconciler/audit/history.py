@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.adapters.audit import DynamoAuditLog, FileAuditLog, document_file_name, document_sort_key, file_name
+from reconciler.adapters.audit import DynamoAuditLog, FileAuditLog, document_file_name, document_sort_key, file_stem
 from reconciler.audit.chain import ChainHead, StoredRecord
 from reconciler.errors import SettingsError
 from reconciler.models import AuditRecord
@@ -131,8 +131,9 @@ class FileHistory:
 
     def records(self, stack: str, query: HistoryQuery) -> list[AuditRecord]:
         found: list[AuditRecord] = []
-        upper = file_name(key_bound(query.until) + KEY_END) if query.until is not None else None
-        lower = file_name(key_bound(query.since)) if query.since is not None else None
+        # File names are the sort keys with ":" as "-", so the same bounds, written the same way.
+        upper = file_stem(key_bound(query.until) + KEY_END) if query.until is not None else None
+        lower = file_stem(key_bound(query.since)) if query.since is not None else None
         for path in self._files_newest_first(stack):
             if upper is not None and path.name > upper:
                 continue
