@@ -233,7 +233,7 @@ def _create_whole(path: Path, text: str) -> bool:
 class FileAuditLog:
     """One file per record under ``directory/<stack>/``, created exclusively: never overwritten.
 
-    The sequence claims are files too, ``directory/<stack>/.chain/<sequence>.json``, each created
+    The sequence claims are files too, ``directory/<stack>/.chain/<sequence>.claim``, each created
     only if its name is new and never seen half-written, naming its record's file and hash.
     """
 
@@ -257,7 +257,7 @@ class FileAuditLog:
         return self.folder(stack) / ".chain"
 
     def chain_head(self, stack: str) -> ChainHead | None:
-        claims = sorted(self._claims(stack).glob("*.json")) if self._claims(stack).exists() else []
+        claims = sorted(self._claims(stack).glob("*.claim")) if self._claims(stack).exists() else []
         if not claims:
             return None
         claim = json.loads(claims[-1].read_text())
@@ -272,7 +272,7 @@ class FileAuditLog:
                 break
             link = ChainLink.after(self.chain_head(record.stack))
             document = chained_document(record, link, self._redactor)
-            claim = self._claims(record.stack) / f"{link.sequence:012d}.json"
+            claim = self._claims(record.stack) / f"{link.sequence:012d}.claim"
             if not _create_whole(claim, json.dumps({"recordFile": path.name, "hash": record_hash(document)})):
                 continue  # another writer took this sequence
             try:

@@ -44,10 +44,13 @@ def _outcomes() -> tuple[str, ...]:
     return get_args(Outcome)
 
 
-def parse_time(option: str, text: str, now: datetime) -> datetime:
-    """``text`` as an aware time: ISO 8601 (UTC when it names no offset) or an age before ``now``."""
+def parse_time(option: str, text: str, now: datetime | None) -> datetime | None:
+    """``text`` as an aware time: ISO 8601 (UTC when it names no offset) or an age before ``now``.
+
+    ``now`` None: only check the syntax (an age then gives None), before any store or clock is at hand.
+    """
     if match := RELATIVE.fullmatch(text.strip()):
-        return now - timedelta(**{RELATIVE_UNITS[match.group(2)]: int(match.group(1))})
+        return None if now is None else now - timedelta(**{RELATIVE_UNITS[match.group(2)]: int(match.group(1))})
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -81,7 +84,7 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     # Times are checked before any store is opened; an age is measured from the components' clock below.
     for option, text in (("--since", args.since), ("--until", args.until)):
         if text is not None:
-            parse_time(option, text, datetime.now(UTC))
+            parse_time(option, text, None)
     settings = local_settings(args)
     stack = settings.environment(args.environment).stack
     components = build_components(settings, args)

@@ -152,3 +152,23 @@ def test_history_and_verify_on_dynamodb_with_the_archive(audit_aws, git_repo, tm
     assert "chain broken at sequence 2: deleted record" in out
     assert "missing-in-table: sequence 2" in out
     assert s3.head_object(Bucket="audit-archive", Key=archive_key("prod-stack", 2))["ObjectLockMode"] == "COMPLIANCE"
+
+
+def test_an_age_is_measured_from_the_components_clock(state_dir, git_repo, tmp_path):
+    from datetime import timedelta
+
+    from reconciler.settings import ReconcilerSettings, RepositorySettings
+    from reconciler.wiring import build
+    from tests.reconciler.conftest import AUDIT_FINISHED_AT
+
+    settings = ReconcilerSettings(
+        repository=RepositorySettings(url=str(git_repo.path), branch="main"),
+        environments={"dev": {"stack": "dev", "suffix": "dev"}},
+        backend_url=f"file://{tmp_path / 'backend'}",
+        work_dir=str(tmp_path / "work"),
+    )
+    components = build(settings, state_dir=state_dir, clock=lambda: AUDIT_FINISHED_AT + timedelta(minutes=12))
+
+    code, out, _ = run("history", "--environment", "dev", "--since", "10m", "--output", "json", components=components)
+
+    assert code == 0 and [r["sequence"] for r in json.loads(out)] == [4, 3]
