@@ -15,8 +15,8 @@ from reconciler.adapters.audit import AuditLog, DynamoAuditLog, FileAuditLog
 from reconciler.adapters.notify import Notifier, SnsNotifier, StreamNotifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.secrets import SecretReader
-from reconciler.audit.archive import AuditArchive
 from reconciler.adapters.stack_state import DynamoStackStateStore, FileStackStateStore, StackStateStore
+from reconciler.audit.archive import AuditArchive
 from reconciler.clock import Clock, Monotonic, utc_now
 from reconciler.converge import Converger
 from reconciler.engine import AutomationEngine, Engine

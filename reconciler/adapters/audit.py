@@ -46,7 +46,8 @@ DEFAULT_APPEND_ATTEMPTS = 8
 
 
 class AuditLog(Protocol):
-    def append(self, record: AuditRecord) -> None: ...
+    # The stored, chained record (None from logs that keep no chain, such as test doubles).
+    def append(self, record: AuditRecord) -> StoredRecord | None: ...
 
     def history(self, stack: str, limit: int = 50) -> list[AuditRecord]: ...
 
@@ -117,15 +118,6 @@ class DynamoAuditLog:
         self.archive = archive
         self._redactor = redactor or Redactor()
         self._attempts = max_append_attempts
-
-    # Older callers and tests read these names.
-    @property
-    def _ddb(self) -> Any:
-        return self.client
-
-    @property
-    def _table(self) -> str:
-        return self.table_name
 
     def chain_head(self, stack: str) -> ChainHead | None:
         """The newest sequence claim of ``stack`` (a one-item query, consistent)."""

@@ -77,9 +77,11 @@ class AuditArchive:
         """The sequences archived for ``stack`` (a listing of its prefix)."""
         found: list[int] = []
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{ARCHIVE_PREFIX}/{stack}/"):
+        prefix = f"{ARCHIVE_PREFIX}/{stack}/"
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                name = item["Key"].rsplit("/", 1)[-1].removesuffix(".json")
+                # Only this stack's own objects: "audit/org/app/..." is not "audit/org/..."'s.
+                name = item["Key"].removeprefix(prefix).removesuffix(".json")
                 if name.isdigit():
                     found.append(int(name))
         return sorted(found)

@@ -31,7 +31,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     history.add_argument("--output", default="table", metavar="FORMAT", help="table (default), json or csv")
     history.add_argument(
         "--verify", action="store_true",
-        help="recompute the stack's hash chain (and compare the archive bucket when set); exit 1 naming the first break",
+        help="recompute the stack's whole hash chain (the filters do not apply) and compare the archive bucket when set; exit 1 naming the first break",
     )
     history.add_argument("--desired-state", default=".", metavar="PATH_OR_URL", help=argparse.SUPPRESS)
     add_reconciler_options(history)

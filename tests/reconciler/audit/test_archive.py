@@ -126,3 +126,14 @@ def test_the_archive_bucket_arrives_from_the_templates_environment_variable(tmp_
     monkeypatch.setenv("ECS_GITOPS_AUDIT_ARCHIVE_BUCKET", BUCKET)
 
     assert load_settings(path).aws.audit_archive_bucket == BUCKET
+
+
+def test_a_stack_whose_name_extends_another_keeps_its_own_archive(audit_aws, s3, audit_record):
+    log, archive = archived_log(audit_aws, s3)
+    log.append(audit_record("org/app", "a" * 32))
+    log.append(audit_record("org/app/dev", "b" * 32))
+    log.append(audit_record("org/app/dev", "c" * 32, minutes=1))
+
+    assert archive.sequences("org/app") == [1]
+    assert archive.sequences("org/app/dev") == [1, 2]
+    assert archive.compare("org/app", log.stored_records("org/app")) == []
