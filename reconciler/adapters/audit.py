@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 CHAIN_PARTITION_SUFFIX = "#chain"
 # How often an append re-reads the head after another writer took the sequence it wanted.
 DEFAULT_APPEND_ATTEMPTS = 8
+RETRY_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
 
 
 class AuditLog(Protocol):
@@ -173,8 +174,10 @@ class DynamoAuditLog:
                 )[:2]
                 if record_reason == "ConditionalCheckFailed":
                     raise ConflictError(f"audit record {key} for {record.stack} already exists; records are never overwritten") from None
-                if claim_reason == "ConditionalCheckFailed":
-                    continue  # another writer took this sequence: read the new head and try the next one
+                # Another writer took this sequence, or is taking it in a transaction of its own right now:
+                # read the new head and try again.
+                if claim_reason in RETRY_REASONS or record_reason == "TransactionConflict":
+                    continue
                 raise
             stored = StoredRecord(key, document)
             _archive(self.archive, record.stack, stored)

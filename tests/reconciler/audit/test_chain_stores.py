@@ -171,6 +171,43 @@ def test_dynamo_a_writer_that_keeps_losing_gives_up_after_its_bounded_attempts(a
     assert verify_dynamo(dynamo_log).intact
 
 
+class ConflictingDynamoDouble:
+    """The moto client, except that its first transaction meets another in flight on the same claim.
+
+    A double because moto runs transactions one at a time and never answers ``TransactionConflict``,
+    which DynamoDB does when two writers claim the same sequence at the same moment.
+    """
+
+    def __init__(self, client: Any):
+        self._client = client
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        self.transactions += 1
+        if self.transactions == 1:
+            raise ClientError(
+                {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled [TransactionConflict, None]"},
+                 "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]},
+                "TransactWriteItems",
+            )
+        return self._client.transact_write_items(**kwargs)
+
+
+def test_dynamo_a_claim_that_meets_a_transaction_in_flight_is_retried(audit_aws, audit_record):
+    conflicting = ConflictingDynamoDouble(audit_aws.dynamodb)
+    log = DynamoAuditLog(conflicting, audit_aws.audit_table)
+
+    stored = log.append(audit_record("dev", "a" * 32))
+
+    assert (conflicting.transactions, stored.sequence) == (2, 1)
+    assert verify_dynamo(log).intact
+
+
 def test_dynamo_the_same_record_twice_conflicts_and_claims_no_sequence(dynamo_log, audit_record):
     record = audit_record("dev", "k" * 32)
     dynamo_log.append(record)
