@@ -347,7 +347,7 @@ LOCAL_SETTINGS_OPTIONS = {
     "branch": ("--branch", "give a branch name such as main: letters, digits and . _ / -"),
 }
 # The settings fields for which wiring.build opens an AWS session.
-AWS_SESSION_FIELDS = ("state_table", "audit_table", "topic_arn", "job_queue_url", "rollout_table", "tick_queue_url")
+AWS_SESSION_FIELDS = ("state_table", "audit_table", "topic_arn", "job_queue_url", "rollout_table", "tick_queue_url", "audit_archive_bucket")
 
 
 def _looks_like_git_url(location: str) -> bool:
@@ -543,7 +543,7 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
 # ``register(commands, common)``, which adds its subparser (``parents=[common]``) with
 # ``set_defaults(handler=...)``; a handler takes ``(args, out)`` and returns the exit code. The modules
 # are imported to build the parser, so they import their capability's code inside the handler.
-COMMAND_MODULES: tuple[str, ...] = ("reconciler.operations.command",)
+COMMAND_MODULES: tuple[str, ...] = ("reconciler.operations.command", "reconciler.audit.command")
 
 
 def add_reconciler_options(command: argparse.ArgumentParser) -> None:

@@ -131,3 +131,7 @@ class AuditRecord(Record):
     suspension: Suspension | None = None
     # A person's stated reason for a manual action with no job behind it (suspend, resume: their --reason).
     note: str | None = None
+    # The hash chain (reconciler/audit/chain.py): this record's place among its stack's records and the
+    # hash of the one before. Set by the audit log when it appends; None on records written before the chain.
+    sequence: int | None = Field(default=None, ge=1)
+    previous_hash: str | None = None

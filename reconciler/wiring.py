@@ -16,6 +16,7 @@ from reconciler.adapters.notify import Notifier, SnsNotifier, StreamNotifier
 from reconciler.adapters.queue import JobQueue
 from reconciler.adapters.secrets import SecretReader
 from reconciler.adapters.stack_state import DynamoStackStateStore, FileStackStateStore, StackStateStore
+from reconciler.audit.archive import AuditArchive
 from reconciler.clock import Clock, Monotonic, utc_now
 from reconciler.converge import Converger
 from reconciler.engine import AutomationEngine, Engine
@@ -129,7 +130,9 @@ def build(
     redactor = Redactor()
     redactor.add_environment(dict(os.environ))
     session = boto3_session
-    if session is None and (aws.state_table or aws.audit_table or aws.topic_arn or aws.job_queue_url or aws.rollout_table or aws.tick_queue_url):
+    if session is None and (
+        aws.state_table or aws.audit_table or aws.topic_arn or aws.job_queue_url or aws.rollout_table or aws.tick_queue_url or aws.audit_archive_bucket
+    ):
         import boto3
 
         session = boto3.session.Session()
@@ -137,8 +140,16 @@ def build(
     states: StackStateStore = DynamoStackStateStore(session.client("dynamodb"), aws.state_table) if aws.state_table else FileStackStateStore(base / "status")
     # The adapters scrub with the same redactor as the converger, so a secret registered later
     # (the webhook key below) is masked at the last step before a record or message leaves too.
+    # The WORM copy of every chained record, when the template made the Object Lock bucket.
+    archive = (
+        AuditArchive(session.client("s3"), aws.audit_archive_bucket, retention_days=aws.audit_archive_retention_days, clock=clock or utc_now)
+        if aws.audit_archive_bucket
+        else None
+    )
     audit: AuditLog = (
-        DynamoAuditLog(session.client("dynamodb"), aws.audit_table, redactor=redactor) if aws.audit_table else FileAuditLog(base / "audit", redactor=redactor)
+        DynamoAuditLog(session.client("dynamodb"), aws.audit_table, redactor=redactor, archive=archive)
+        if aws.audit_table
+        else FileAuditLog(base / "audit", redactor=redactor, archive=archive)
     )
     notifier: Notifier = (
         SnsNotifier(

@@ -1,8 +1,19 @@
-"""The audit log: one append-only DynamoDB item per job attempt.
+"""The audit log: one append-only DynamoDB item per job attempt, hash-chained per stack.
 
 Items are written with a conditional put on a key that has never existed, and this module has
 no update or delete: an auditor can rely on a record never changing after it is written.
-Key: ``pk = stack``, ``sk = <finished-at ISO>#<job id>#<attempt>``.
+
+Keys (table ``pk`` HASH, ``sk`` RANGE, both strings; no index):
+
+- a record: ``pk = <stack>``, ``sk = <finished-at ISO>#<job id>#<attempt>``; the stored document
+  in ``record``, and ``sequence``, ``outcome``, ``kind``, ``commit`` beside it for query filters.
+  Time ranges are key conditions on ``sk``.
+- its sequence claim: ``pk = <stack>#chain``, ``sk = <sequence, 12 digits>``, holding the record's
+  ``recordSk`` and ``hash``. The claim and the record are one transaction, each conditional on its
+  key not existing: two writers racing for a sequence, one wins, the other re-reads the head (the
+  newest claim: a one-item query) and tries the next sequence, a bounded number of times.
+
+Records written before the chain have no sequence and no claim; they still read.
 
 Every record passes the :class:`~reconciler.redact.Redactor` on its way in: a record written once
 is never rewritten, so a secret that reached it would stay there for good.
@@ -11,18 +22,33 @@ is never rewritten, so a secret that reached it would stay there for good.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from reconciler.audit.chain import ChainHead, ChainLink, StoredRecord, record_hash
 from reconciler.errors import ConflictError
 from reconciler.models import AuditRecord
 from reconciler.redact import Redactor
 
+if TYPE_CHECKING:
+    from reconciler.audit.archive import AuditArchive
+
+log = logging.getLogger(__name__)
+
+CHAIN_PARTITION_SUFFIX = "#chain"
+# How often an append re-reads the head after another writer took the sequence it wanted.
+DEFAULT_APPEND_ATTEMPTS = 8
+RETRY_REASONS = ("ConditionalCheckFailed", "TransactionConflict")
+
 
 class AuditLog(Protocol):
-    def append(self, record: AuditRecord) -> None: ...
+    # The stored, chained record (None from logs that keep no chain, such as test doubles).
+    def append(self, record: AuditRecord) -> StoredRecord | None: ...
 
     def history(self, stack: str, limit: int = 50) -> list[AuditRecord]: ...
 
@@ -31,39 +57,136 @@ def sort_key(record: AuditRecord) -> str:
     return f"{record.finished_at.isoformat()}#{record.job_id}#{record.attempt:04d}"
 
 
+def document_sort_key(document: dict[str, Any]) -> str:
+    """The sort key a stored document's own content gives (where it belongs in the trail)."""
+    return sort_key(AuditRecord.model_validate(document))
+
+
+def file_stem(key: str) -> str:
+    return key.replace(":", "-")
+
+
+def file_name(key: str) -> str:
+    return file_stem(key) + ".json"
+
+
+def document_file_name(document: dict[str, Any]) -> str:
+    return file_name(document_sort_key(document))
+
+
 def scrubbed_document(record: AuditRecord, redactor: Redactor) -> dict[str, Any]:
     """The record as stored (camelCase JSON), every field scrubbed."""
     return redactor.scrub_value(json.loads(record.model_dump_json(by_alias=True)))
 
 
-class DynamoAuditLog:
-    def __init__(self, dynamodb_client: Any, table_name: str, redactor: Redactor | None = None):
-        self._ddb = dynamodb_client
-        self._table = table_name
-        self._redactor = redactor or Redactor()
+def chained_document(record: AuditRecord, link: ChainLink, redactor: Redactor) -> dict[str, Any]:
+    """The stored document at ``link``: scrubbed first, then given its sequence and previous hash (which hold no secret)."""
+    document = scrubbed_document(record.model_copy(update={"sequence": None, "previous_hash": None}), redactor)
+    document["sequence"] = link.sequence
+    document["previousHash"] = link.previous_hash
+    return document
 
-    def append(self, record: AuditRecord) -> None:
-        document = scrubbed_document(record, self._redactor)
-        item = {
-            "pk": {"S": record.stack},
-            "sk": {"S": sort_key(record)},
-            "jobId": {"S": record.job_id},
-            "record": {"S": json.dumps(document, sort_keys=True)},
-        }
-        try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) AND attribute_not_exists(sk)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConflictError(f"audit record {sort_key(record)} for {record.stack} already exists; records are never overwritten") from None
-            raise
+
+def chain_conflict(record: AuditRecord, attempts: int) -> ConflictError:
+    return ConflictError(
+        f"audit record {sort_key(record)} for {record.stack}: another writer took the next chain sequence {attempts} times in a row; "
+        "the record was not written; retry the job (its attempt is audited again)"
+    )
+
+
+def _archive(archive: AuditArchive | None, stack: str, stored: StoredRecord) -> None:
+    """The WORM copy. The table holds the record already; a copy that failed is named by ``history --verify``."""
+    if archive is None:
+        return
+    try:
+        archive.put(stack, stored)
+    except Exception as exc:  # noqa: BLE001 - the record is written; the missing copy is what verify reports
+        log.error("audit record %s of %s was not copied to the archive bucket: %s", stored.key, stack, exc)
+
+
+class DynamoAuditLog:
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        table_name: str,
+        redactor: Redactor | None = None,
+        *,
+        archive: AuditArchive | None = None,
+        max_append_attempts: int = DEFAULT_APPEND_ATTEMPTS,
+    ):
+        self.client = dynamodb_client
+        self.table_name = table_name
+        self.archive = archive
+        self._redactor = redactor or Redactor()
+        self._attempts = max_append_attempts
+
+    def chain_head(self, stack: str) -> ChainHead | None:
+        """The newest sequence claim of ``stack`` (a one-item query, consistent)."""
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": stack + CHAIN_PARTITION_SUFFIX}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = response.get("Items", [])
+        if not items:
+            return None
+        item = items[0]
+        return ChainHead(int(item["sk"]["S"]), item["hash"]["S"], item["recordSk"]["S"])
+
+    def append(self, record: AuditRecord) -> StoredRecord:
+        key = sort_key(record)
+        for _ in range(self._attempts):
+            link = ChainLink.after(self.chain_head(record.stack))
+            document = chained_document(record, link, self._redactor)
+            digest = record_hash(document)
+            item = {
+                "pk": {"S": record.stack},
+                "sk": {"S": key},
+                "jobId": {"S": record.job_id},
+                "record": {"S": json.dumps(document, sort_keys=True)},
+                "sequence": {"N": str(link.sequence)},
+                "outcome": {"S": document["outcome"]},
+                "kind": {"S": document["kind"]},
+            }
+            if document.get("commit"):
+                item["commit"] = {"S": document["commit"]}
+            claim = {
+                "pk": {"S": record.stack + CHAIN_PARTITION_SUFFIX},
+                "sk": {"S": f"{link.sequence:012d}"},
+                "recordSk": {"S": key},
+                "hash": {"S": digest},
+            }
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": self.table_name, "Item": claim, "ConditionExpression": "attribute_not_exists(pk)"}},
+                        {"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk) AND attribute_not_exists(sk)"}},
+                    ]
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                claim_reason, record_reason = (
+                    [r.get("Code") for r in exc.response.get("CancellationReasons", [])] + ["None", "None"]
+                )[:2]
+                if record_reason == "ConditionalCheckFailed":
+                    raise ConflictError(f"audit record {key} for {record.stack} already exists; records are never overwritten") from None
+                # Another writer took this sequence, or is taking it in a transaction of its own right now:
+                # read the new head and try again.
+                if claim_reason in RETRY_REASONS or record_reason == "TransactionConflict":
+                    continue
+                raise
+            stored = StoredRecord(key, document)
+            _archive(self.archive, record.stack, stored)
+            return stored
+        raise chain_conflict(record, self._attempts)
 
     def history(self, stack: str, limit: int = 50) -> list[AuditRecord]:
-        response = self._ddb.query(
-            TableName=self._table,
+        response = self.client.query(
+            TableName=self.table_name,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": stack}},
             ScanIndexForward=False,
@@ -71,25 +194,102 @@ class DynamoAuditLog:
         )
         return [AuditRecord.model_validate_json(item["record"]["S"]) for item in response.get("Items", [])]
 
+    def stored_records(self, stack: str) -> list[StoredRecord]:
+        """Every record of ``stack`` as stored, oldest first (paginated queries on the stack's partition)."""
+        found: list[StoredRecord] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": stack}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**request)
+            found.extend(StoredRecord(item["sk"]["S"], json.loads(item["record"]["S"])) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _create_whole(path: Path, text: str) -> bool:
+    """Create ``path`` holding ``text`` unless it exists, never visible half-written: a hard link of a
+    finished temporary file (``link`` fails when the name exists, the local conditional put)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_text(text)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
+    return True
+
 
 class FileAuditLog:
-    """One file per record under ``directory/<stack>/``, created exclusively: never overwritten."""
+    """One file per record under ``directory/<stack>/``, created exclusively: never overwritten.
 
-    def __init__(self, directory: str | Path, redactor: Redactor | None = None):
+    The sequence claims are files too, ``directory/<stack>/.chain/<sequence>.claim``, each created
+    only if its name is new and never seen half-written, naming its record's file and hash.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        redactor: Redactor | None = None,
+        *,
+        archive: AuditArchive | None = None,
+        max_append_attempts: int = DEFAULT_APPEND_ATTEMPTS,
+    ):
         self.directory = Path(directory).expanduser()
+        self.archive = archive
         self._redactor = redactor or Redactor()
+        self._attempts = max_append_attempts
 
-    def append(self, record: AuditRecord) -> None:
-        folder = self.directory / record.stack.replace("/", "_")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (sort_key(record).replace(":", "-") + ".json")
-        try:
-            with open(path, "x") as handle:
-                handle.write(json.dumps(scrubbed_document(record, self._redactor), indent=2))
-        except FileExistsError:
-            raise ConflictError(f"audit record {path.name} for {record.stack} already exists; records are never overwritten") from None
+    def folder(self, stack: str) -> Path:
+        return self.directory / stack.replace("/", "_")
+
+    def _claims(self, stack: str) -> Path:
+        return self.folder(stack) / ".chain"
+
+    def chain_head(self, stack: str) -> ChainHead | None:
+        claims = sorted(self._claims(stack).glob("*.claim")) if self._claims(stack).exists() else []
+        if not claims:
+            return None
+        claim = json.loads(claims[-1].read_text())
+        return ChainHead(int(claims[-1].stem), claim["hash"], claim["recordFile"])
+
+    def append(self, record: AuditRecord) -> StoredRecord:
+        folder = self.folder(record.stack)
+        self._claims(record.stack).mkdir(parents=True, exist_ok=True)
+        path = folder / file_name(sort_key(record))
+        for _ in range(self._attempts):
+            if path.exists():
+                break
+            link = ChainLink.after(self.chain_head(record.stack))
+            document = chained_document(record, link, self._redactor)
+            claim = self._claims(record.stack) / f"{link.sequence:012d}.claim"
+            if not _create_whole(claim, json.dumps({"recordFile": path.name, "hash": record_hash(document)})):
+                continue  # another writer took this sequence
+            try:
+                with open(path, "x") as handle:
+                    handle.write(json.dumps(document, indent=2))
+            except FileExistsError:
+                os.unlink(claim)  # our own claim, for a record that turned out to exist: give the sequence back
+                break
+            stored = StoredRecord(path.name, document)
+            _archive(self.archive, record.stack, stored)
+            return stored
+        else:
+            raise chain_conflict(record, self._attempts)
+        raise ConflictError(f"audit record {path.name} for {record.stack} already exists; records are never overwritten")
 
     def history(self, stack: str, limit: int = 50) -> list[AuditRecord]:
-        folder = self.directory / stack.replace("/", "_")
+        folder = self.folder(stack)
         files = sorted(folder.glob("*.json"), reverse=True)[:limit] if folder.exists() else []
         return [AuditRecord.model_validate_json(f.read_text()) for f in files]
+
+    def stored_records(self, stack: str) -> list[StoredRecord]:
+        """Every record of ``stack`` as stored, oldest first."""
+        folder = self.folder(stack)
+        files = sorted(folder.glob("*.json")) if folder.exists() else []
+        return [StoredRecord(f.name, json.loads(f.read_text())) for f in files]

@@ -17,7 +17,13 @@ def dynamo_log(reconciler_aws) -> DynamoAuditLog:
 
 
 def items(reconciler_aws) -> list[dict]:
-    return reconciler_aws.dynamodb.scan(TableName=reconciler_aws.audit_table)["Items"]
+    """The record items (each record's sequence claim sits beside it under ``<stack>#chain``)."""
+    return [i for i in reconciler_aws.dynamodb.scan(TableName=reconciler_aws.audit_table)["Items"] if not i["pk"]["S"].endswith("#chain")]
+
+
+def chained(record, sequence: int = 1, previous_hash: str | None = None):
+    """``record`` as the log gives it back: with its place in the stack's hash chain."""
+    return record.model_copy(update={"sequence": sequence, "previous_hash": previous_hash})
 
 
 def test_dynamo_append_writes_one_item_keyed_by_stack_and_finish_time(dynamo_log, reconciler_aws, audit_record):
@@ -34,7 +40,8 @@ def test_dynamo_append_writes_one_item_keyed_by_stack_and_finish_time(dynamo_log
     assert stored["jobId"] == "j" * 32
     assert stored["kind"] == "converge-succeeded"
     assert stored["plan"]["create"] == 1
-    assert dynamo_log.history("dev") == [record]
+    assert stored["sequence"] == 1 and stored["previousHash"] is None
+    assert dynamo_log.history("dev") == [chained(record)]
 
 
 def test_dynamo_second_append_of_the_same_record_conflicts_and_changes_nothing(dynamo_log, reconciler_aws, audit_record):
@@ -50,7 +57,7 @@ def test_dynamo_second_append_of_the_same_record_conflicts_and_changes_nothing(d
         dynamo_log.append(rewrite)
 
     assert items(reconciler_aws) == before
-    assert dynamo_log.history("dev") == [original]
+    assert dynamo_log.history("dev") == [chained(original)]
 
 
 def test_dynamo_another_attempt_of_the_same_job_is_a_new_record(dynamo_log, audit_record):
@@ -92,7 +99,7 @@ def test_file_append_writes_once_and_never_overwrites(tmp_path, audit_record):
 
     assert path.read_text() == written
     assert ":" not in path.name  # file-system-safe name
-    assert log.history("dev") == [original]
+    assert log.history("dev") == [chained(original)]
 
 
 def test_file_history_is_newest_first_and_limited(tmp_path, audit_record):

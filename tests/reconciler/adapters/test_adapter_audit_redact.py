@@ -51,8 +51,10 @@ def test_dynamo_audit_log_scrubs_every_field_before_writing(reconciler_aws, audi
 
     log.append(_leaky(audit_record))
 
-    [item] = reconciler_aws.dynamodb.scan(TableName=reconciler_aws.audit_table)["Items"]
-    _assert_clean(json.dumps(item))
+    # The record and its sequence claim (which holds the record's key and hash).
+    everything = reconciler_aws.dynamodb.scan(TableName=reconciler_aws.audit_table)["Items"]
+    assert len(everything) == 2
+    _assert_clean(json.dumps(everything))
     [stored] = log.history("dev")
     assert stored.policy is not None and MASK in stored.policy.violations[0]["message"]
 
@@ -72,4 +74,4 @@ def test_a_clean_record_round_trips_unchanged(tmp_path, audit_record):
 
     log.append(record)
 
-    assert log.history("dev") == [record]
+    assert log.history("dev") == [record.model_copy(update={"sequence": 1})]  # plus its place in the hash chain
