@@ -278,11 +278,11 @@ class AwsResources(Model):
     # The permissions boundary every IAM role the program creates carries (template.yaml's
     # PlatformRoleBoundary; its deploy policy refuses iam:CreateRole without it). Stack config, not git.
     permissions_boundary_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:policy/[A-Za-z0-9_+=,.@/-]{1,512}$")
-
     # The audit trail's WORM copy: an S3 bucket with Object Lock (compliance mode). Each chained record is
     # also written there; auditArchiveRetentionDays sets each object's retain-until (none: the bucket's default).
     audit_archive_bucket: str | None = None
     audit_archive_retention_days: int | None = Field(default=None, ge=1, le=36500)
+
 
 class NotificationSettings(Model):
     """How notifications read (SNS ``MessageStructure=json``; see :mod:`reconciler.notifications`).
