@@ -168,13 +168,27 @@ def _dependency(resource: Any, key: str) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
+def _refuse_rule_forms_not_read(rendered: RenderedStack) -> None:
+    """Rules declared another way would all read as console rules: say so rather than report false drift."""
+    for resource in rendered.resources:
+        inline = resource.type == SECURITY_GROUP and any(resource.inputs.get(key) for key in ("ingress", "egress"))
+        if resource.type == LEGACY_RULE or inline:
+            form = "inline ingress/egress on the group" if inline else "aws.ec2.SecurityGroupRule"
+            raise DriftProbeError(
+                f"{resource.name} declares security-group rules as {form}, which the unmanaged-rule probe does not read; "
+                "declare them as aws.vpc.SecurityGroupIngressRule/SecurityGroupEgressRule (program/components/security.py) "
+                "or teach reconciler/drift/unmanaged.py that form"
+            )
+
+
 def desired_rules(rendered: RenderedStack) -> list[DesiredRule]:
     """Every security-group rule the render declares, groups named by their names (the mocks' ids mean nothing live)."""
+    _refuse_rule_forms_not_read(rendered)
     by_name = {r.name: r for r in rendered.resources}
     group_names = {r.name: _physical_name(r) for r in rendered.of_type(SECURITY_GROUP)}
     rules: list[DesiredRule] = []
     for resource in rendered.resources:
-        if resource.type not in (INGRESS_RULE, EGRESS_RULE, LEGACY_RULE):
+        if resource.type not in (INGRESS_RULE, EGRESS_RULE):
             continue
         inputs = resource.inputs
         group_logical = _dependency(resource, "securityGroupId")
@@ -183,36 +197,26 @@ def desired_rules(rendered: RenderedStack) -> list[DesiredRule]:
                 f"the rendered rule {resource.name} is on no rendered security group; "
                 "the unmanaged-rule probe cannot tell which group it belongs to: check program/components/security.py"
             )
-        if resource.type == LEGACY_RULE:
-            direction: Direction = "egress" if inputs.get("type") == "egress" else "ingress"
-            cidrs = list(inputs.get("cidrBlocks") or [None])
-            referenced_key = "sourceSecurityGroupId"
-        else:
-            direction = "ingress" if resource.type == INGRESS_RULE else "egress"
-            cidrs = [inputs.get("cidrIpv4")]
-            referenced_key = "referencedSecurityGroupId"
         referenced = None
-        if inputs.get(referenced_key):
-            referenced_logical = _dependency(resource, referenced_key)
+        if inputs.get("referencedSecurityGroupId"):
+            referenced_logical = _dependency(resource, "referencedSecurityGroupId")
             # A literal id (a group the program does not create) stays an id.
-            referenced = group_names.get(referenced_logical or "", str(inputs[referenced_key]))
-        address_name = None
+            referenced = group_names.get(referenced_logical or "", str(inputs["referencedSecurityGroupId"]))
+        cidr, address_name = inputs.get("cidrIpv4"), None
         source_logical = _dependency(resource, "cidrIpv4")
         if source_logical and by_name.get(source_logical) is not None and by_name[source_logical].type == EIP:
-            address_name = _physical_name(by_name[source_logical])
-            cidrs = [None]
-        for cidr in cidrs:
-            content = RuleContent(
-                direction=direction,
-                protocol=str(inputs.get("ipProtocol") or inputs.get("protocol") or "-1"),
-                from_port=_port(inputs.get("fromPort")),
-                to_port=_port(inputs.get("toPort")),
-                cidr_ipv4=cidr,
-                cidr_ipv6=inputs.get("cidrIpv6"),
-                prefix_list_id=inputs.get("prefixListId"),
-                referenced_group=referenced,
-            ).normalised()
-            rules.append(DesiredRule(rule=resource.name, group=group_names[group_logical], content=content, address_name=address_name))
+            cidr, address_name = None, _physical_name(by_name[source_logical])
+        content = RuleContent(
+            direction="ingress" if resource.type == INGRESS_RULE else "egress",
+            protocol=str(inputs.get("ipProtocol") or "-1"),
+            from_port=_port(inputs.get("fromPort")),
+            to_port=_port(inputs.get("toPort")),
+            cidr_ipv4=cidr,
+            cidr_ipv6=inputs.get("cidrIpv6"),
+            prefix_list_id=inputs.get("prefixListId"),
+            referenced_group=referenced,
+        ).normalised()
+        rules.append(DesiredRule(rule=resource.name, group=group_names[group_logical], content=content, address_name=address_name))
     return rules
 
 

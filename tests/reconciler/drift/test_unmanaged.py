@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 from moto.core.authorization import ActionAuthenticatorMixin
 
+from program.mocks import RenderedResource
 from program.render import RenderedStack
 from reconciler.drift.model import DriftedResource, DriftKind, DriftSeverity, PropertyDrift
 from reconciler.drift.unmanaged import (
@@ -267,23 +268,47 @@ def test_a_policy_attached_to_a_platform_role_out_of_band(account: SimpleNamespa
     assert drifted.urn.startswith("urn:pulumi:prod::ecs-gitops::") and drifted.urn.endswith("::role-api-gateway-task-prod")
 
 
-def test_aws_refusing_a_read_is_an_error_naming_the_permission(account: SimpleNamespace, desired: DesiredLayout) -> None:
-    """moto's own IAM enforcement: a caller allowed to list groups but not their rules."""
+@pytest.mark.parametrize(
+    ("allowed", "missing"),
+    [
+        (["ec2:DescribeSecurityGroups", "ec2:DescribeAddresses", "iam:List*"], "ec2:DescribeSecurityGroupRules"),
+        (["ec2:Describe*", "iam:ListRolePolicies"], "iam:ListAttachedRolePolicies"),
+    ],
+)
+def test_aws_refusing_a_read_is_an_error_naming_the_permission(
+    account: SimpleNamespace, desired: DesiredLayout, allowed: list[str], missing: str
+) -> None:
+    """moto's own IAM enforcement: a caller allowed some of the reads, not all."""
     user = account.iam.create_user(UserName="drift-reader")["User"]["UserName"]
-    account.iam.put_user_policy(UserName=user, PolicyName="half", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:DescribeSecurityGroups", "iam:List*"], "Resource": "*"}]}
+    account.iam.put_user_policy(UserName=user, PolicyName="partial", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": allowed, "Resource": "*"}]}
     ))
     key = account.iam.create_access_key(UserName=user)["AccessKey"]
-    session = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=REGION)
+    limited = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=REGION)
+    open_to_world(account, "sg-api-gateway-prod", 22)  # drift is there: a refused read must not hide it as "no drift"
 
     @ActionAuthenticatorMixin.set_initial_no_auth_action_count(0)
     def run() -> list[DriftedResource]:
-        return probe_unmanaged(session.client("ec2"), session.client("iam"), suffix=SUFFIX, desired=desired)
+        return probe_unmanaged(limited.client("ec2"), limited.client("iam"), suffix=SUFFIX, desired=desired)
 
-    with pytest.raises(DriftProbeError, match=r"ec2:DescribeSecurityGroupRules") as raised:
+    with pytest.raises(DriftProbeError) as raised:
         run()
     assert isinstance(raised.value, ReconcilerError)
-    assert "allow ec2:DescribeSecurityGroupRules" in str(raised.value)
+    assert f"allow {missing} to the reconciler's worker role" in str(raised.value)
+
+
+def test_no_credentials_is_an_error_not_no_drift(
+    account: SimpleNamespace, desired: DesiredLayout, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    bare = boto3.session.Session(region_name=REGION)
+
+    with pytest.raises(DriftProbeError, match=r"no AWS credentials for ec2:DescribeSecurityGroups"):
+        probe_unmanaged(bare.client("ec2"), bare.client("iam"), suffix=SUFFIX, desired=desired)
 
 
 # --------------------------------------------------------------------------- pure pieces
@@ -317,3 +342,20 @@ def test_merge_joins_the_refreshs_entry_for_the_same_group() -> None:
     assert [m.name for m in merged] == ["sg-api-gateway-prod", "other"]
     assert merged[0].summary == "tag team changed, ingress gained tcp/22 from 0.0.0.0/0"
     assert merged[0].severity == DriftSeverity.HIGH and [p.path for p in merged[0].properties] == ["tags.team", "ingress[sgr-1]"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "form"),
+    [
+        (RenderedResource(type="aws:ec2/securityGroupRule:SecurityGroupRule", name="sgr-legacy-prod", parent=None, custom=True,
+                          inputs={"type": "ingress", "protocol": "tcp", "fromPort": 22.0, "toPort": 22.0}), "aws.ec2.SecurityGroupRule"),
+        (RenderedResource(type=SG, name="sg-inline-prod", parent=None, custom=True,
+                          inputs={"name": "sg-inline-prod", "ingress": [{"protocol": "tcp", "fromPort": 22.0}]}), "inline ingress/egress"),
+    ],
+)
+def test_rules_declared_in_a_form_the_probe_does_not_read_are_refused(rendered_prod: RenderedStack, resource: RenderedResource, form: str) -> None:
+    """Otherwise each of those rules would read as a console rule."""
+    widened = rendered_prod.model_copy(update={"resources": [*rendered_prod.resources, resource]})
+
+    with pytest.raises(DriftProbeError, match=rf"{resource.name} declares security-group rules as {form}"):
+        desired_rules(widened)
