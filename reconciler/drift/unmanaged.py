@@ -309,7 +309,7 @@ def _resolved(rule: DesiredRule, addresses: Mapping[str, str]) -> RuleContent | 
 
 
 def _rule_value(rule: LiveRule) -> dict[str, Any]:
-    value: dict[str, Any] = {"ruleId": rule.rule_id, "protocol": rule.content.protocol}
+    value: dict[str, Any] = {"groupId": rule.group_id, "ruleId": rule.rule_id, "protocol": rule.content.protocol}
     if rule.content.from_port is not None:
         value |= {"fromPort": rule.content.from_port, "toPort": rule.content.to_port}
     for key, field in (("cidrIpv4", "cidr_ipv4"), ("cidrIpv6", "cidr_ipv6"), ("prefixListId", "prefix_list_id"), ("referencedGroup", "referenced_group")):
@@ -372,12 +372,12 @@ def unmanaged_drift(live: LiveLayout, desired: DesiredLayout) -> list[DriftedRes
         properties: list[PropertyDrift] = []
         phrases: list[str] = []
         for policy in sorted(set(found.inline_policies) - set(role.inline_policies)):
-            properties.append(PropertyDrift(path=f"inlinePolicies[{policy}]", expected=None, actual={"name": policy}))
+            properties.append(PropertyDrift(path=f"inlinePolicies[{policy}]", expected=None, actual={"roleName": role.name, "policyName": policy}))
             phrases.append(f"gained inline policy {policy}")
         for arn in sorted(set(found.managed_policy_arns)):
             declared = arn in role.managed_policy_arns or any(arn.endswith(f"/{n}") for n in role.managed_policy_names)
             if not declared:
-                properties.append(PropertyDrift(path=f"managedPolicyArns[{arn}]", expected=None, actual={"policyArn": arn}))
+                properties.append(PropertyDrift(path=f"managedPolicyArns[{arn}]", expected=None, actual={"roleName": role.name, "policyArn": arn}))
                 phrases.append(f"gained managed policy {arn}")
         if properties:
             drifted.append(
@@ -416,12 +416,20 @@ PERMISSIONS = {
     "DescribeAddresses": "ec2:DescribeAddresses",
     "ListRolePolicies": "iam:ListRolePolicies",
     "ListAttachedRolePolicies": "iam:ListAttachedRolePolicies",
+    "RevokeSecurityGroupIngress": "ec2:RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress": "ec2:RevokeSecurityGroupEgress",
+    "DetachRolePolicy": "iam:DetachRolePolicy",
+    "DeleteRolePolicy": "iam:DeleteRolePolicy",
 }
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess", "AuthFailure"}
 _CREDENTIALS = {"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "UnrecognizedClientException", "SignatureDoesNotMatch"}
 
 
-def _refused(operation: str, error: Exception) -> DriftProbeError:
+READING = "the drift check cannot read the rules and policies a refresh does not see"
+UNDOING = "the drift remediation cannot remove the rules and policies added out of band"
+
+
+def _refused(operation: str, error: Exception, doing: str = READING) -> DriftProbeError:
     from botocore.exceptions import ClientError, NoCredentialsError
 
     permission = PERMISSIONS.get(operation, operation)
@@ -429,7 +437,7 @@ def _refused(operation: str, error: Exception) -> DriftProbeError:
         code = error.response.get("Error", {}).get("Code", "")
         if code in _DENIED:
             return DriftProbeError(
-                f"AWS refused {permission} ({code}): the drift check cannot read the rules and policies a refresh does not see; "
+                f"AWS refused {permission} ({code}): {doing}; "
                 f"allow {permission} to the reconciler's worker role (template.yaml) and run the check again"
             )
         if code in _CREDENTIALS:
@@ -547,3 +555,87 @@ def probe_unmanaged(
     """
     live = LiveAccount(ec2, iam, suffix=suffix).read(desired)
     return unmanaged_drift(live, desired)
+
+
+# --------------------------------------------------------------------------- putting it back
+
+
+UndoKind = Literal["revoke-ingress", "revoke-egress", "detach-policy", "delete-inline-policy"]
+
+
+class UndoAction(Record):
+    """One thing to remove so the account has only what the applied program declares."""
+
+    kind: UndoKind
+    target: str  # the group id, or the role's name
+    item: str  # the rule id, the policy ARN, or the inline policy's name
+    urn: str
+    description: str  # "revoke ingress tcp/22 from 0.0.0.0/0 on sg-api-gateway-prod"
+
+
+def _content_of(actual: Mapping[str, Any], direction: Direction) -> RuleContent:
+    """The rule a probe's ``actual`` value describes (see :func:`_rule_value`)."""
+    return RuleContent(
+        direction=direction, protocol=actual.get("protocol", "-1"), from_port=actual.get("fromPort"), to_port=actual.get("toPort"),
+        cidr_ipv4=actual.get("cidrIpv4"), cidr_ipv6=actual.get("cidrIpv6"), prefix_list_id=actual.get("prefixListId"),
+        referenced_group=actual.get("referencedGroup"),
+    )
+
+
+def undo_actions(resources: Sequence[DriftedResource]) -> list[UndoAction]:
+    """The removals that undo the probe's findings among ``resources``; the refresh's own properties are left to a converge."""
+    actions: list[UndoAction] = []
+    for resource in resources:
+        for prop in resource.properties:
+            actual = prop.actual if isinstance(prop.actual, dict) else {}
+            if resource.type == SECURITY_GROUP and "groupId" in actual and "ruleId" in actual:
+                content = _content_of(actual, "egress" if prop.path.startswith("egress[") else "ingress")
+                phrase = rule_summary(content, [content.referenced_group or ""]).replace(" gained ", " ", 1)
+                actions.append(UndoAction(
+                    kind=f"revoke-{content.direction}", target=actual["groupId"], item=actual["ruleId"],
+                    urn=resource.urn, description=f"revoke {phrase} on {resource.name}",
+                ))
+            elif resource.type == ROLE and "roleName" in actual and "policyArn" in actual:
+                actions.append(UndoAction(
+                    kind="detach-policy", target=actual["roleName"], item=actual["policyArn"], urn=resource.urn,
+                    description=f"detach {actual['policyArn']} from {actual['roleName']}",
+                ))
+            elif resource.type == ROLE and "roleName" in actual and "policyName" in actual:
+                actions.append(UndoAction(
+                    kind="delete-inline-policy", target=actual["roleName"], item=actual["policyName"], urn=resource.urn,
+                    description=f"delete inline policy {actual['policyName']} of {actual['roleName']}",
+                ))
+    return actions
+
+
+class UndoResult(Record):
+    undone: list[UndoAction] = Field(default_factory=list)
+    remaining: list[DriftedResource] = Field(default_factory=list)  # what a fresh probe still finds afterwards
+
+
+def undo_unmanaged(ec2: Any, iam: Any, *, suffix: str, desired: DesiredLayout, resources: Sequence[DriftedResource]) -> UndoResult:
+    """Remove what the report found and the account still has, then probe again.
+
+    Only a removal that a fresh probe still asks for is made (a rule someone already revoked, or
+    one the program now declares, is left alone); the result says what was removed and what a
+    probe after acting still finds (nothing, unless someone is adding rules meanwhile).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    wanted = {(a.kind, a.target, a.item) for a in undo_actions(resources)}
+    still = [a for a in undo_actions(probe_unmanaged(ec2, iam, suffix=suffix, desired=desired)) if (a.kind, a.target, a.item) in wanted]
+    calls: dict[str, tuple[str, Any]] = {
+        "revoke-ingress": ("RevokeSecurityGroupIngress", lambda a: ec2.revoke_security_group_ingress(GroupId=a.target, SecurityGroupRuleIds=[a.item])),
+        "revoke-egress": ("RevokeSecurityGroupEgress", lambda a: ec2.revoke_security_group_egress(GroupId=a.target, SecurityGroupRuleIds=[a.item])),
+        "detach-policy": ("DetachRolePolicy", lambda a: iam.detach_role_policy(RoleName=a.target, PolicyArn=a.item)),
+        "delete-inline-policy": ("DeleteRolePolicy", lambda a: iam.delete_role_policy(RoleName=a.target, PolicyName=a.item)),
+    }
+    undone: list[UndoAction] = []
+    for action in still:
+        operation, call = calls[action.kind]
+        try:
+            call(action)
+        except (ClientError, BotoCoreError) as error:
+            raise _refused(operation, error, UNDOING) from error
+        undone.append(action)
+    return UndoResult(undone=undone, remaining=probe_unmanaged(ec2, iam, suffix=suffix, desired=desired))

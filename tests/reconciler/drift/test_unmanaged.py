@@ -29,6 +29,8 @@ from reconciler.drift.unmanaged import (
     merge_drift,
     probe_unmanaged,
     resource_urn,
+    undo_actions,
+    undo_unmanaged,
     unmanaged_urn,
 )
 from reconciler.errors import DriftProbeError, ReconcilerError
@@ -44,6 +46,10 @@ DEFAULT_TAGS = {"environment": SUFFIX, "environment-class": "production", "manag
 
 def _tag_spec(kind: str, tags: dict[str, str]) -> list[dict[str, Any]]:
     return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+
+
+def live_rules(ec2: Any, group_ids: Any) -> list[dict[str, Any]]:
+    return ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": list(group_ids)}])["SecurityGroupRules"]
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +94,7 @@ def account(aws_credentials: None, monkeypatch: pytest.MonkeyPatch, session: bot
             authorize = ec2.authorize_security_group_ingress if rule_type == INGRESS else ec2.authorize_security_group_egress
             # The provider's default tags land on each rule resource too.
             authorize(GroupId=group_id, IpPermissions=batch, TagSpecifications=_tag_spec("security-group-rule", DEFAULT_TAGS))
+        assert len(live_rules(ec2, group_ids.values())) == sum(len(b) for b in permissions.values())  # moto kept every rule
         for role in rendered_prod.of_type("aws:iam/role:Role"):
             iam.create_role(RoleName=role.inputs["name"], AssumeRolePolicyDocument=role.inputs["assumeRolePolicy"])
         for policy in rendered_prod.of_type("aws:iam/rolePolicy:RolePolicy"):
@@ -309,6 +316,81 @@ def test_no_credentials_is_an_error_not_no_drift(
 
     with pytest.raises(DriftProbeError, match=r"no AWS credentials for ec2:DescribeSecurityGroups"):
         probe_unmanaged(bare.client("ec2"), bare.client("iam"), suffix=SUFFIX, desired=desired)
+
+
+# --------------------------------------------------------------------------- putting it back
+
+
+def console_changes(account: SimpleNamespace) -> str:
+    """An open SSH port, an all-traffic egress and an admin policy attached plus an inline one put on a task role."""
+    open_to_world(account, "sg-api-gateway-prod", 22)
+    account.ec2.authorize_security_group_egress(
+        GroupId=account.groups["sg-processing-service-prod"], IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    admin = account.iam.create_policy(PolicyName="AdminCopy", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    ))["Policy"]["Arn"]
+    account.iam.attach_role_policy(RoleName="role-frontend-task-prod", PolicyArn=admin)
+    account.iam.put_role_policy(RoleName="role-frontend-task-prod", PolicyName="debug", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    ))
+    return admin
+
+
+def test_undo_removes_exactly_what_was_added_and_probes_again(account: SimpleNamespace, desired: DesiredLayout, rendered_prod: RenderedStack) -> None:
+    admin = console_changes(account)
+    found = probe(account, desired)
+
+    result = undo_unmanaged(account.ec2, account.iam, suffix=SUFFIX, desired=desired, resources=found)
+
+    assert sorted(a.description for a in result.undone) == sorted([
+        "revoke egress all traffic to 0.0.0.0/0 on sg-processing-service-prod",
+        "revoke ingress tcp/22 from 0.0.0.0/0 on sg-api-gateway-prod",
+        f"detach {admin} from role-frontend-task-prod",
+        "delete inline policy debug of role-frontend-task-prod",
+    ])
+    assert result.remaining == [] and probe(account, desired) == []
+    # The program's own rules and policies are all still there.
+    assert len(live_rules(account.ec2, account.groups.values())) == len(rendered_prod.of_type(INGRESS) + rendered_prod.of_type(EGRESS))
+    assert account.iam.list_role_policies(RoleName="role-frontend-execution-prod")["PolicyNames"] == ["policy-frontend-execution-prod"]
+
+
+def test_undo_touches_only_the_resources_it_is_given_and_what_is_still_there(account: SimpleNamespace, desired: DesiredLayout) -> None:
+    console_changes(account)
+    found = probe(account, desired)
+    groups_only = [r for r in found if r.type == SG]
+    ssh = next(r for r in groups_only if r.name == "sg-api-gateway-prod")
+    account.ec2.revoke_security_group_ingress(GroupId=account.groups["sg-api-gateway-prod"], SecurityGroupRuleIds=[ssh.properties[0].actual["ruleId"]])
+
+    result = undo_unmanaged(account.ec2, account.iam, suffix=SUFFIX, desired=desired, resources=groups_only)
+
+    assert [a.description for a in result.undone] == ["revoke egress all traffic to 0.0.0.0/0 on sg-processing-service-prod"]
+    assert [(r.name, r.type) for r in result.remaining] == [("role-frontend-task-prod", "aws:iam/role:Role")]
+
+
+def test_undo_refused_by_aws_names_the_permission(account: SimpleNamespace, desired: DesiredLayout) -> None:
+    open_to_world(account, "sg-api-gateway-prod", 22)
+    found = probe(account, desired)
+    user = account.iam.create_user(UserName="drift-reader")["User"]["UserName"]
+    account.iam.put_user_policy(UserName=user, PolicyName="read-only", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:Describe*", "iam:List*"], "Resource": "*"}]}
+    ))
+    key = account.iam.create_access_key(UserName=user)["AccessKey"]
+    limited = boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name=REGION)
+
+    @ActionAuthenticatorMixin.set_initial_no_auth_action_count(0)
+    def run() -> object:
+        return undo_unmanaged(limited.client("ec2"), limited.client("iam"), suffix=SUFFIX, desired=desired, resources=found)
+
+    with pytest.raises(DriftProbeError, match=r"cannot remove the rules and policies added out of band; allow ec2:RevokeSecurityGroupIngress"):
+        run()
+    assert len(probe(account, desired)) == 1
+
+
+def test_undo_leaves_the_refreshs_own_findings_to_a_converge() -> None:
+    refreshed = DriftedResource(urn="urn:x", type=SG, name="sg-alb-prod", kind=DriftKind.CHANGED, severity=DriftSeverity.LOW,
+                                properties=[PropertyDrift(path="tags.team", expected="a", actual="b")], summary="tag team changed")
+    assert undo_actions([refreshed]) == []
 
 
 # --------------------------------------------------------------------------- pure pieces
