@@ -263,6 +263,25 @@ def desired_layout(rendered: RenderedStack, *, stack: str | None = None) -> Desi
     return DesiredLayout(environment=rendered.environment, groups=groups, rules=desired_rules(rendered), roles=desired_roles(rendered, stack=stack))
 
 
+def applied_layout(state: Any, traffic: Any, *, stack: str) -> DesiredLayout:
+    """Render the applied commit's ``DesiredState`` with the current ``TrafficState`` offline and take its layout.
+
+    Secret config values are placeholders (no rule or policy is built from one), as in the converge's policy gate.
+    """
+    import pulumi
+
+    from program.platform import StackInputs
+    from program.render import render, thread_event_loop
+
+    thread_event_loop()  # the check may run in a converge loop's thread: the secret outputs need an asyncio loop
+    secret_config = {
+        spec.config_key: pulumi.Output.secret(f"<stack config {spec.config_key}>")
+        for spec in state.secrets.values()
+        if spec.kind == "config" and spec.config_key
+    }
+    return desired_layout(render(StackInputs(state, traffic, secret_config)), stack=stack)
+
+
 # --------------------------------------------------------------------------- deciding (pure)
 
 

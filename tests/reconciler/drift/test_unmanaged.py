@@ -17,12 +17,15 @@ import pytest
 from moto import mock_aws
 from moto.core.authorization import ActionAuthenticatorMixin
 
+from desired_state.schema import DesiredState
+from desired_state.traffic import TrafficState
 from program.mocks import RenderedResource
 from program.render import RenderedStack
 from reconciler.drift.model import DriftedResource, DriftKind, DriftSeverity, PropertyDrift
 from reconciler.drift.unmanaged import (
     DesiredLayout,
     RuleContent,
+    applied_layout,
     desired_layout,
     desired_rules,
     describe_traffic,
@@ -141,6 +144,10 @@ def test_group_urns_follow_the_parent_chain_or_are_marked_unmanaged(rendered_pro
     )
     assert desired_layout(rendered_prod).groups["sg-api-gateway-prod"] == unmanaged_urn(SG, "sg-api-gateway-prod")
     assert unmanaged_urn(SG, "sg-api-gateway-prod").startswith("unmanaged:")
+
+
+def test_applied_layout_renders_the_applied_state(prod_state: DesiredState, desired: DesiredLayout) -> None:
+    assert applied_layout(prod_state, TrafficState(), stack=STACK) == desired
 
 
 # --------------------------------------------------------------------------- the live account
