@@ -75,3 +75,10 @@ class UnexpectedJobError(ReconcilerError):
 
 class LeaseLostError(ReconcilerError):
     """This worker's stack lease is gone (taken over, or the heartbeat kept failing); it stops before the next phase."""
+
+
+class DriftProbeError(ReconcilerError):
+    """The drift check could not read what a refresh does not see (security-group rules, role policies) from AWS.
+
+    The check reports it as ``drift-check-failed``, never as "no drift"; the message names the refused permission.
+    """
