@@ -39,6 +39,10 @@ class EventKind(StrEnum):
     # A rollout held (by a person, the worker or a deny window) and let go again.
     ROLLOUT_PAUSED = "rollout-paused"
     ROLLOUT_RESUMED = "rollout-resumed"
+    # A drift check that could not compare (engine unavailable or failing, stack locked, source missing): never "no drift".
+    DRIFT_CHECK_FAILED = "drift-check-failed"
+    # A drift check that fell during a rollout's traffic shift: nothing compared, the next scheduled check runs it.
+    DRIFT_CHECK_DEFERRED = "drift-check-deferred"
 
 
 class Reason(StrEnum):
@@ -87,6 +91,10 @@ class Reason(StrEnum):
     MALFORMED_JOB = "MalformedJob"
     # An AWS event from an account or region other than the reconciler's own (settings aws.accountId / aws.region).
     FOREIGN_EVENT = "ForeignEvent"
+    # A drift check with nothing to compare against: no commit has been applied to the stack yet.
+    NOTHING_APPLIED = "NothingApplied"
+    # A drift check deferred: a rollout is moving the stack's traffic right now.
+    ROLLOUT_SHIFTING_TRAFFIC = "RolloutShiftingTraffic"
 
 
 class Severity(StrEnum):

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from reconciler.events import EventKind, Phase, Reason
+from reconciler.drift.model import DriftCheckSummary
 from reconciler.record import Record
 
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
@@ -26,6 +27,8 @@ class Trigger(StrEnum):
     # Only on audit records: a queued message the worker could not read as a job (its own trigger
     # is unknown or missing). Never a job's trigger: a Job refuses it.
     UNREADABLE_MESSAGE = "unreadable-message"
+    # A converge back to the applied commit, queued by a drift check in remediate mode.
+    DRIFT_REMEDIATION = "drift-remediation"
 
 
 class ImageEvent(Record):
@@ -126,3 +129,5 @@ class AuditRecord(Record):
     image_overrides: dict[str, str] = Field(default_factory=dict)
     # The job's own commit when it converged the (newer) branch head in its place.
     superseded_commit: str | None = None
+    # A drift check's result (time, result, counts, remediation job): set on drift-check jobs only.
+    drift: DriftCheckSummary | None = None

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from desired_state.schema import ImageRef
 from desired_state.traffic import TrafficState
+from reconciler.drift.model import DriftCheckSummary
 from reconciler.errors import ConflictError
 from reconciler.events import Phase
 from reconciler.models import PlanSummary, Record
@@ -75,6 +76,8 @@ class StackStatus(Record):
     traffic: TrafficState | None = None
     # Images a rollout staged without a git commit (write-back disabled); applied over git's desired state.
     image_overrides: dict[str, ImageRef] = Field(default_factory=dict)
+    # The last drift check: when, its result and counts (reconciler.drift.check).
+    last_drift_check: DriftCheckSummary | None = None
 
 
 class StackStateStore(ABC):
