@@ -263,10 +263,10 @@ class DriftChecker:
 
         Engine errors propagate (:class:`~reconciler.errors.EngineError`): the caller reports them as a failed check.
         """
-        from reconciler.drift.report import build_report, headline
-
         assert request.refresh, "a drift check compares against the real resources: the preview must refresh"
         result = engine.preview(request)
+        from reconciler.drift.report import build_report, headline
+
         env = self.settings.environment(job.environment)
         report = build_report(
             result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
