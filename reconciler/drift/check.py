@@ -93,14 +93,21 @@ def deferral(rollouts: Sequence[RolloutRecord]) -> str | None:
 def drift_context(status: StackStatus, rollouts: Sequence[RolloutRecord]) -> DriftContext:
     """What the platform itself owns right now, so the report does not call it drift.
 
-    Services whose traffic (listener weights, the idle colour's count) an active rollout owns. Task
-    definitions a rollout registered are not in its record; the images it staged are rendered from
-    the status's image overrides, so the applied state already carries them.
+    Services whose traffic (listener weights, the idle colour's count) an active rollout owns, and
+    the resources it acts on (listener, rule, ECS services, target groups). Task-definition ARNs a
+    rollout registered are not in its record: the images it staged are rendered from the status's
+    image overrides, so the applied state the preview compares against already carries them.
     """
     from reconciler.drift.rules import DriftContext
 
     active = [r for r in rollouts if not r.phase.terminal]
-    return DriftContext(rollout_services=frozenset(r.service for r in active))
+    resources = {
+        name
+        for r in active
+        for name in (r.resources.listener_arn, r.resources.rule_arn, *r.resources.ecs_services.values(), *r.resources.target_groups.values())
+        if name
+    }
+    return DriftContext(rollout_services=frozenset(r.service for r in active), rollout_resources=frozenset(resources))
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def world(make_harness, reconciler_aws, read_notifications):
 
 
 def preview_state(world) -> dict:
-    [request] = world.engine.requests("preview")
+    """The desired state the drift check's (first, refreshed) preview rendered."""
+    request = world.engine.requests("preview")[0]
     assert request.refresh is True
     return json.loads(request.config["ecs-gitops:desiredState"])
 
@@ -121,15 +122,15 @@ def test_status_audit_and_metric_keep_a_drifted_check(world, clock):
 @needs_report
 def test_a_pushed_unapplied_change_is_pending_not_drift(world, git_repo):
     applied = world.apply_head()
+    applied_state = json.loads(load_environment(git_repo.path, "dev").state.model_dump_json(by_alias=True))
     pending = git_repo.bump("dev")  # pushed, never converged
+    head_state = json.loads(load_environment(git_repo.path, "dev").state.model_dump_json(by_alias=True))
 
     outcome = world.check()
 
     assert (outcome.kind, outcome.reason) == (EventKind.NO_DRIFT, Reason.IN_SYNC)
     # The preview rendered the applied commit's desired state, not the head's.
-    head_state = load_environment(git_repo.path, "dev").state
-    rendered = preview_state(world)
-    assert rendered["services"]["frontend"]["image"]["tag"] != head_state.services["frontend"].image.tag
+    assert preview_state(world) == applied_state != head_state
     record = world.harness.last_record()
     assert record.commit == applied and record.drift.result == "no-drift" and record.drift.applied_commit == applied
     # No message when nothing drifted; the audit record and the metric either way.
