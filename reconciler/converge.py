@@ -749,7 +749,7 @@ class Converger:
                 body["drift"] = self.redactor.scrub_value(outcome.drift.model_dump(mode="json", by_alias=True))
             if outcome.drift_report is not None:
                 body["headline"] = scrub(outcome.subject or outcome.message)
-                body["report"] = self.redactor.scrub_value(outcome.drift_report.model_dump(mode="json", by_alias=True))
+                body["report"] = self.redactor.scrub_value(drift_check.report_document(outcome.drift_report))
             short = (record.commit or "head")[:12]
             self.notifier.publish(
                 kind=outcome.kind,

@@ -194,6 +194,18 @@ def notification_attributes(report: DriftReport) -> dict[str, str | list[str]]:
     }
 
 
+def report_document(report: DriftReport) -> dict[str, Any]:
+    """The report as JSON for people and subscribers (notification body, ``ecs-gitops drift --output json``).
+
+    Each property's ``secret`` flag is written as ``masked``: a key named like a credential has its
+    value masked whole by the redactor on the way out (``"secret": false`` would read ``[redacted]``).
+    """
+    document = report.model_dump(mode="json", by_alias=True)
+    for resource in document.get("resources", []):
+        resource["properties"] = [{("masked" if key == "secret" else key): value for key, value in prop.items()} for prop in resource.get("properties", [])]
+    return document
+
+
 def metric_data(environment: str, result: DriftCheckSummary) -> list[dict[str, Any]]:
     """CloudWatch data for one check: drifted resources when it compared, a failure count when it could not."""
     dimensions = [{"Name": "Environment", "Value": environment}]

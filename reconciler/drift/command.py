@@ -32,6 +32,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def _cmd_drift(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.cli import EXIT_INVALID, EXIT_OK, ArgumentError, build_components, local_settings
+    from reconciler.drift.check import report_document
     from reconciler.models import Job, Trigger
 
     settings = local_settings(args)
@@ -62,7 +63,7 @@ def _cmd_drift(args: argparse.Namespace, out: TextIO) -> int:
             "message": outcome.message,
             "result": summary.result if summary else None,
             "summary": summary.model_dump(mode="json", by_alias=True) if summary else None,
-            "report": outcome.drift_report.model_dump(mode="json", by_alias=True) if outcome.drift_report else None,
+            "report": report_document(outcome.drift_report) if outcome.drift_report else None,
         }
         out.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     else:

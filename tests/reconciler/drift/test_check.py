@@ -66,6 +66,7 @@ def test_drift_is_notified_once_with_the_headline_the_json_report_and_filterable
     assert body["commit"] == applied
     assert body["report"]["appliedCommit"] == applied
     assert {r["name"]: r["severity"] for r in body["report"]["resources"]}["sg-api-gateway-dev"] == "high"
+    assert all(isinstance(p["masked"], bool) for r in body["report"]["resources"] for p in r["properties"])
     assert body["drift"]["result"] == "drifted" and body["drift"]["drifted"] == 2
     assert note["attributes"]["environment"] == "dev"
     assert note["attributes"]["kind"] == "drift-detected"

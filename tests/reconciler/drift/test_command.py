@@ -67,6 +67,8 @@ def test_json_carries_the_summary_and_the_report(cli, git_repo, engine):
     assert document["summary"]["appliedCommit"] == git_repo.head
     [resource] = document["report"]["resources"]
     assert (resource["name"], resource["severity"]) == ("sg-api-gateway-dev", "high")
+    [prop] = resource["properties"]
+    assert prop["masked"] is False and prop["path"] == "ingress[1]"  # "secret": false would be scrubbed as a credential
 
 
 @needs_report
