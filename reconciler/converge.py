@@ -611,6 +611,7 @@ class Converger:
             plan_digest=digest,
             plan=run.plan,
             requested_at=self.clock(),
+            **({"trigger": run.job.trigger.value} if run.job.trigger == Trigger.DRIFT_REMEDIATION else {}),
         )
         self._update(run, lambda s: s.model_copy(update={"pending_approval": waiting}))
         run.details["approveWith"] = f"ecs-gitops approve --environment {run.job.environment} --commit {waiting.commit}"

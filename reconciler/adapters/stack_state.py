@@ -55,6 +55,9 @@ class PendingApproval(Record):
     requested_at: datetime
     approved_by: str | None = None
     approved_at: datetime | None = None
+    # The trigger of the job whose plan waits, when the approval must re-run it as such ("drift-remediation":
+    # converge the commit that waits, not the branch head); None: an approval queues a manual converge.
+    trigger: str | None = None
 
 
 class StackStatus(Record):

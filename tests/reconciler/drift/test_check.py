@@ -278,8 +278,11 @@ def test_remediate_queues_a_converge_to_the_applied_commit_that_the_worker_appli
 
 
 @needs_report
-def test_a_remediation_waits_for_approval_where_converges_do(world):
+def test_a_remediation_waits_for_approval_where_converges_do_and_its_approval_applies_the_applied_commit(world, git_repo):
+    from reconciler.approvals import approve
+
     applied = world.apply_head()
+    pending = git_repo.bump("dev")
     world.harness.configure("dev", drift={"mode": "remediate"}, require_approval=True)
     world.engine.refresh_steps = (sg_ingress_opened(),)
     world.check()
@@ -290,6 +293,16 @@ def test_a_remediation_waits_for_approval_where_converges_do(world):
     assert (waiting.outcome, waiting.reason) == ("waiting", Reason.AWAITING_APPROVAL)
     assert world.harness.status().pending_approval.commit == applied
     assert world.engine.operations.count("up") == 0
+
+    approve(world.harness.states, world.harness.settings, "dev", applied, "alice", world.harness.clock(), world.queue)
+    [approved] = world.queued()
+    assert (approved.trigger, approved.commit) == (Trigger.DRIFT_REMEDIATION, applied)
+    [outcome] = world.work()
+
+    assert (outcome.outcome, outcome.reason) == ("succeeded", Reason.APPLIED)
+    record = world.harness.last_record()
+    assert (record.trigger, record.commit, record.approved_by) == (Trigger.DRIFT_REMEDIATION, applied, "alice")
+    assert world.harness.status().last_applied_commit == applied != pending
 
 
 def test_a_remediation_after_another_commit_was_applied_is_skipped(world, git_repo):
