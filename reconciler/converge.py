@@ -11,6 +11,10 @@ what is converged), :mod:`reconciler.identity` and :mod:`reconciler.floors` (wha
 say the desired state must be), :mod:`reconciler.approval_digest` (what an approval approves) and
 :mod:`reconciler.lease` (who may converge the stack). The converger keeps only their sequence.
 
+A drift-check job runs its own sequence over the same guards and phases (:mod:`reconciler.drift.check`
+decides what is compared and when): deferred during a rollout's traffic shift, else the last
+applied commit fetched and validated, then a refreshed preview compared; nothing is applied.
+
 Expected refusals (invalid desired state, policy violations, unsigned commits, engine
 failures) end the job with a recorded outcome. Anything unexpected is recorded too and then
 raised as :class:`~reconciler.errors.UnexpectedJobError`, so the queue retries it and, after
@@ -323,7 +327,7 @@ class Converger:
                 return outcome
         return self._compare(run)
 
-    def _checkout(self, run: _Run, commit: str | None) -> Checkout:
+    def _checkout(self, commit: str | None) -> Checkout:
         """The desired state at ``commit`` (None: the branch head), as a long-running worker must see it."""
         if hasattr(self.source, "refresh"):
             self.source.refresh()  # a long-running worker must see pushes made since its last job
@@ -334,7 +338,7 @@ class Converger:
         job, env = run.job, run.environment
         self._enter(run, Phase.FETCH)
         try:
-            run.checkout = self._checkout(run, None)
+            run.checkout = self._checkout(None)
             head = run.checkout.commit
             # Reachable from the very head fetched (one snapshot of the branch, so a push in between cannot
             # slip an unchecked commit through): what the source's on_branch means.
@@ -535,7 +539,7 @@ class Converger:
                 "skipped", EventKind.SKIPPED, Reason.NOTHING_APPLIED, Severity.INFO, drift_check.nothing_applied_message(job.stack), notify=False
             )
         try:
-            run.checkout = self._checkout(run, commit)
+            run.checkout = self._checkout(commit)
         except SourceError as exc:
             run.error = f"the applied commit {commit[:12]} cannot be fetched: {exc}"
             return ConvergeOutcome("failed", EventKind.DRIFT_CHECK_FAILED, Reason.SOURCE_MISSING, Severity.ERROR, run.error)

@@ -15,7 +15,7 @@ import pytest
 from desired_state.loader import load_environment
 from reconciler.errors import EngineError, EngineUnavailableError, StackLockedError
 from reconciler.events import EventKind, Reason
-from reconciler.models import Trigger
+from reconciler.models import PlanSummary, Trigger
 from reconciler.rollout.model import RolloutPhase
 from tests.reconciler.drift.checking import (
     make_world,
@@ -48,10 +48,13 @@ def test_drift_is_notified_once_with_the_headline_the_json_report_and_filterable
 
     applied = world.apply_head()
     world.engine.refresh_steps = (sg_ingress_opened(), retention_lowered())
+    # The refreshed preview's own totals, as the engine reports them beside its steps.
+    world.engine.summary = PlanSummary(update=2, same=41, resources={"update": ["lg-frontend-dev", "sg-api-gateway-dev"]})
 
     outcome = world.check()
 
     assert (outcome.kind, outcome.reason) == (EventKind.DRIFT_DETECTED, Reason.DRIFT)
+    assert outcome.outcome == "dry-run"  # nothing applied
     report = outcome.drift_report
     assert {r.name for r in report.resources} == {"sg-api-gateway-dev", "lg-frontend-dev"}
     assert report.applied_commit == applied
