@@ -82,7 +82,8 @@ def approve(
                 job_id=Job.make_id(event_id, environment),
                 environment=environment,
                 stack=stack,
-                trigger=Trigger.MANUAL,
+                # A remediation's plan is for the applied commit, not the head: its approval re-runs it as a remediation.
+                trigger=Trigger.DRIFT_REMEDIATION if approved.trigger == Trigger.DRIFT_REMEDIATION.value else Trigger.MANUAL,
                 event_id=event_id,
                 commit=approved.commit,
                 author=by,

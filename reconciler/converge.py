@@ -11,6 +11,10 @@ what is converged), :mod:`reconciler.identity` and :mod:`reconciler.floors` (wha
 say the desired state must be), :mod:`reconciler.approval_digest` (what an approval approves) and
 :mod:`reconciler.lease` (who may converge the stack). The converger keeps only their sequence.
 
+A drift-check job runs its own sequence over the same guards and phases (:mod:`reconciler.drift.check`
+decides what is compared and when): deferred during a rollout's traffic shift, else the last
+applied commit fetched and validated, then a refreshed preview compared; nothing is applied.
+
 Expected refusals (invalid desired state, policy violations, unsigned commits, engine
 failures) end the job with a recorded outcome. Anything unexpected is recorded too and then
 raised as :class:`~reconciler.errors.UnexpectedJobError`, so the queue retries it and, after
@@ -23,7 +27,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +41,9 @@ from reconciler.adapters.audit import AuditLog
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.stack_state import Lease, PendingApproval, StackStateStore, StackStatus
 from reconciler.clock import Clock, Monotonic, utc_now
+from reconciler.drift import check as drift_check
+from reconciler.drift.check import DriftChecker
+from reconciler.drift.model import DriftCheckSummary, DriftReport
 from reconciler.engine import Engine, EngineResult, StackRequest
 from reconciler.errors import (
     EngineError,
@@ -76,6 +83,14 @@ class ConvergeOutcome:
     severity: Severity
     message: str
     retry_after_seconds: int | None = None
+    # The notification's subject (None: "[env] kind: reason (commit)") and extra filterable attributes.
+    subject: str | None = None
+    attributes: Mapping[str, str | Sequence[str]] | None = None
+    # False: audited and logged, no notification (a drift check that found nothing).
+    notify: bool = True
+    # A drift check's report (when it compared) and its summary (status, audit record).
+    drift_report: DriftReport | None = None
+    drift: DriftCheckSummary | None = None
 
 
 @dataclass
@@ -126,6 +141,7 @@ class Converger:
         lease_observer: LeaseObserver | None = None,
         live_traffic: LiveTrafficSource | None = None,
         wake_rollouts: Callable[[str], object] | None = None,
+        drift: DriftChecker | None = None,
     ):
         self.settings = settings
         self.states = states
@@ -147,6 +163,8 @@ class Converger:
         # Wakes a stack's active rollouts (None: no rollouts here). Called when a converge that ran
         # `up` finishes, so each rollout re-asserts its weights if the up moved them.
         self.wake_rollouts = wake_rollouts
+        # Drift-check jobs: the check's own decisions and acting (rollouts, remediation queue, metric).
+        self.drift = drift or DriftChecker(settings, clock=clock)
 
     @property
     def lease_timings(self) -> LeaseTimings:
@@ -177,8 +195,7 @@ class Converger:
             )
         except Exception as exc:
             raise self._unexpected(run, exc, attempt) from exc
-        self._finish(run, outcome, attempt)
-        return outcome
+        return self._finish(run, outcome, attempt)
 
     def _unexpected(self, run: _Run, exc: Exception, attempt: int) -> UnexpectedJobError:
         """Record an error the code did not expect (outcome, audit, one notification); the caller raises what this returns."""
@@ -188,7 +205,7 @@ class Converger:
         )
         run.error = f"{type(exc).__name__}: {exc}"
         try:
-            self._finish(run, outcome, attempt)
+            outcome = self._finish(run, outcome, attempt)
         except Exception:
             # The original error is the one the queue must see; the reporting failure is logged beside it.
             log.exception("could not record the failed job", extra={"stack": job.stack, "job_id": job.job_id})
@@ -232,7 +249,8 @@ class Converger:
             return ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, suspended)
         now = self.clock()
         window = decide(env.windows, now)
-        if not window.open:
+        # A drift check applies nothing: change windows hold converges (a remediation too), not checks.
+        if not window.open and not _is_drift_check(job):
             if job.window_override is None:
                 wait = int((window.reopens_at - now).total_seconds()) if window.reopens_at else 3600
                 reopens = window.reopens_at.isoformat() if window.reopens_at else "not within the next week"
@@ -305,20 +323,34 @@ class Converger:
         log.info("phase", extra={"stack": run.job.stack, "job_id": run.job.job_id, "phase": phase.value})
 
     def _phases(self, run: _Run) -> ConvergeOutcome:
+        if _is_drift_check(run.job):
+            return self._drift_phases(run)
         for phase in (self._fetch, self._validate, self._plan, self._apply):
             outcome = phase(run)
             if outcome is not None:
                 return outcome
         return self._verify(run)
 
+    def _drift_phases(self, run: _Run) -> ConvergeOutcome:
+        """A drift check: deferred during a traffic shift, else the applied commit fetched, validated and compared."""
+        for phase in (self._defer_during_rollout, self._fetch_applied, self._validate):
+            outcome = phase(run)
+            if outcome is not None:
+                return outcome
+        return self._compare(run)
+
+    def _checkout(self, commit: str | None) -> Checkout:
+        """The desired state at ``commit`` (None: the branch head), as a long-running worker must see it."""
+        if hasattr(self.source, "refresh"):
+            self.source.refresh()  # a long-running worker must see pushes made since its last job
+        return self.source.fetch(commit)
+
     def _fetch(self, run: _Run) -> ConvergeOutcome | None:
         """The branch head, whatever commit woke this job; a named commit off the branch is refused."""
         job, env = run.job, run.environment
         self._enter(run, Phase.FETCH)
-        if hasattr(self.source, "refresh"):
-            self.source.refresh()  # a long-running worker must see pushes made since its last job
         try:
-            run.checkout = self.source.fetch(None)
+            run.checkout = self._checkout(None)
             head = run.checkout.commit
             # Reachable from the very head fetched (one snapshot of the branch, so a push in between cannot
             # slip an unchecked commit through): what the source's on_branch means.
@@ -340,7 +372,16 @@ class Converger:
                     self._drop_checkout(run)  # nothing is converged: the record names the job's own commit
                 severity = Severity.INFO if decision.reason == Reason.ALREADY_APPLIED else Severity.WARNING
                 return ConvergeOutcome("skipped", EventKind.SKIPPED, decision.reason, severity, decision.message)
-            if decision.superseded:
+            if decision.head != head:
+                # A remediation converges the commit it names (the applied one), not the branch head.
+                try:
+                    self._drop_checkout(run)
+                    run.checkout = self.source.fetch(decision.head)
+                except SourceError as exc:
+                    run.error = str(exc)
+                    return ConvergeOutcome("refused", EventKind.CONVERGE_FAILED, Reason.SOURCE_MISSING, Severity.ERROR, str(exc))
+                run.details["pendingHead"] = head
+            elif decision.superseded:
                 run.details["supersededCommit"] = decision.superseded
                 self._update(run, lambda s: s.model_copy(update={"superseded_job_ids": [*s.superseded_job_ids[-49:], job.job_id]}))
                 log.info("converging the branch head in place of the job's commit", extra={"stack": job.stack, "commit": decision.superseded, "head": head})
@@ -384,6 +425,8 @@ class Converger:
         if floors:
             return self._refused_by_settings(run, floors, Reason.BELOW_FLOOR)
         run.traffic = self._traffic(run, status.traffic or TrafficState())
+        if _is_drift_check(job):
+            return None  # nothing is applied: the policy gates the converges (a remediation's too), not the comparison
         run.policy = self._policy(run.loaded, run.traffic)
         if not run.policy.passed:
             return ConvergeOutcome(
@@ -395,7 +438,7 @@ class Converger:
     def _plan(self, run: _Run) -> ConvergeOutcome | None:
         job = run.job
         self._enter(run, Phase.PLAN)
-        request = self._request(run, refresh=job.trigger == Trigger.SCHEDULED_DRIFT_CHECK)
+        request = self._request(run)
         if job.dry_run and not _engine_available(self.engine):
             run.details["preview"] = "skipped: the Pulumi CLI is not installed"
             return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, "schema and policy passed; engine preview skipped (no Pulumi CLI)")
@@ -404,8 +447,6 @@ class Converger:
         except EngineError as exc:
             return self._engine_failure(run, exc)
         run.plan, run.engine_version = preview.summary, preview.engine_version
-        if job.trigger == Trigger.SCHEDULED_DRIFT_CHECK:
-            return self._drift_report(run)
         if job.dry_run:
             return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, f"plan only: {_describe(run.plan)}")
         if run.environment.require_approval:
@@ -493,22 +534,59 @@ class Converger:
             violations=[v.model_dump() for v in report.violations],
         )
 
-    def _drift_report(self, run: _Run) -> ConvergeOutcome:
-        """A refreshed preview against the real resources; any change is drift. Nothing is applied.
+    def _defer_during_rollout(self, run: _Run) -> ConvergeOutcome | None:
+        self._enter(run, Phase.GUARDS)
+        reason = drift_check.deferral(self.drift.active_rollouts(run.job.stack))
+        if reason is None:
+            return None
+        return ConvergeOutcome("skipped", EventKind.DRIFT_CHECK_DEFERRED, Reason.ROLLOUT_SHIFTING_TRAFFIC, Severity.INFO, reason)
 
-        The rollout's listener weights are not drift: the program renders them from the traffic state.
-        """
-        assert run.plan is not None
-        if not run.plan.has_changes:
-            return ConvergeOutcome("dry-run", EventKind.NO_DRIFT, Reason.IN_SYNC, Severity.INFO, "no drift: the stack matches the desired state")
-        drifted = sorted({name for kind, names in run.plan.resources.items() if kind != "same" for name in names})
-        run.details["driftedResources"] = drifted
-        shown = ", ".join(drifted[:10]) + (f" and {len(drifted) - 10} more" if len(drifted) > 10 else "")
+    def _fetch_applied(self, run: _Run) -> ConvergeOutcome | None:
+        """The last applied commit, never the branch head: a pushed but unapplied change is pending, not drift."""
+        job = run.job
+        self._enter(run, Phase.FETCH)
+        commit = drift_check.applied_commit(self.states.get(job.stack))
+        if commit is None:
+            return ConvergeOutcome(
+                "skipped", EventKind.SKIPPED, Reason.NOTHING_APPLIED, Severity.INFO, drift_check.nothing_applied_message(job.stack), notify=False
+            )
+        try:
+            run.checkout = self._checkout(commit)
+        except SourceError as exc:
+            run.error = f"the applied commit {commit[:12]} cannot be fetched: {exc}"
+            return ConvergeOutcome("failed", EventKind.DRIFT_CHECK_FAILED, Reason.SOURCE_MISSING, Severity.ERROR, run.error)
+        if run.checkout.branch_head and run.checkout.branch_head != commit:
+            run.details["pendingHead"] = run.checkout.branch_head  # pushed, not applied: pending, not drift
+        return None
+
+    def _compare(self, run: _Run) -> ConvergeOutcome:
+        """A refreshed preview of the applied state against the real resources; nothing is applied."""
+        self._enter(run, Phase.PLAN)
+        assert run.checkout is not None and run.checkout.commit is not None
+        try:
+            found = self.drift.compare(
+                self.engine, self._request(run, refresh=True), job=run.job, status=self.states.get(run.job.stack), commit=run.checkout.commit
+            )
+        except EngineError as exc:
+            return self._engine_failure(run, exc)
+        run.plan, run.engine_version = found.plan, found.engine_version
+        if found.remediation_job is not None:
+            run.details["remediationJobId"] = found.remediation_job.job_id
         return ConvergeOutcome(
-            "dry-run", EventKind.DRIFT_DETECTED, Reason.DRIFT, Severity.WARNING,
-            f"drift: {_describe(run.plan)}; resources: {shown or 'see the plan'}; the next resync converges it",
+            "dry-run", found.kind, found.reason, found.severity, found.message, subject=found.subject, attributes=found.attributes,
+            notify=found.report.drifted, drift_report=found.report, drift=found.summary,
         )
 
+    def _settle_drift_check(self, run: _Run, outcome: ConvergeOutcome, finished: datetime) -> ConvergeOutcome:
+        """A drift check that did not compare is a failed or a deferred check, never "no drift"; its summary says which."""
+        if not _is_drift_check(run.job) or outcome.drift is not None:
+            return outcome
+        commit = run.checkout.commit if run.checkout else None
+        if outcome.kind == EventKind.DRIFT_CHECK_DEFERRED:
+            return replace(outcome, drift=drift_check.deferred_summary(finished, commit, outcome.message))
+        if outcome.outcome in ("failed", "refused"):
+            return replace(outcome, kind=EventKind.DRIFT_CHECK_FAILED, drift=drift_check.failed_summary(finished, commit, outcome.message))
+        return outcome
 
     def _request(self, run: _Run, refresh: bool = False) -> StackRequest:
         """The final stack inputs: what the engine gets and what an approval's digest covers."""
@@ -554,6 +632,7 @@ class Converger:
             plan_digest=digest,
             plan=run.plan,
             requested_at=self.clock(),
+            **({"trigger": run.job.trigger.value} if run.job.trigger == Trigger.DRIFT_REMEDIATION else {}),
         )
         self._update(run, lambda s: s.model_copy(update={"pending_approval": waiting}))
         run.details["approveWith"] = approve_command(run.job.environment, waiting.commit)
@@ -591,15 +670,19 @@ class Converger:
 
     # ------------------------------------------------------------------ reporting
 
-    def _finish(self, run: _Run, outcome: ConvergeOutcome, attempt: int) -> None:
+    def _finish(self, run: _Run, outcome: ConvergeOutcome, attempt: int) -> ConvergeOutcome:
+        """Release the lease, keep the status, report; returns the outcome as recorded."""
         finished = self.clock()
         held = run.held
+        outcome = self._settle_drift_check(run, outcome, finished)
 
         def change(status: StackStatus) -> StackStatus | None:
             if held is not None and not held.is_mine(status.lease):
                 # The stack is someone else's now: its status is theirs to write.
                 return None
             update: dict[str, Any] = {"last_job_id": run.job.job_id, "last_outcome": outcome.outcome}
+            if outcome.drift is not None:
+                update["last_drift_check"] = outcome.drift
             if held is not None:
                 update.update({"lease": None, "current_job_id": None, "phase": Phase.DONE})
             return status.model_copy(update=update)
@@ -609,9 +692,12 @@ class Converger:
                 self.states.update(run.job.stack, change)
         finally:
             self._report(run, outcome, attempt, finished)
+            if outcome.drift is not None and run.env is not None:
+                self.drift.record_metric(run.job.environment, outcome.drift)
             if run.checkout is not None and hasattr(self.source, "cleanup"):
                 self.source.cleanup(run.checkout)
             self._wake_rollouts(run)
+        return outcome
 
     def _wake_rollouts(self, run: _Run) -> None:
         """After an up (succeeded or not): the stack's active rollouts tick now and re-assert their weights.
@@ -657,6 +743,7 @@ class Converger:
             approved_by=run.details.get("approvedBy"),
             image_overrides=run.details.get("imageOverrides") or {},
             superseded_commit=run.details.get("supersededCommit"),
+            drift=outcome.drift,
         )
         log.info(
             "job finished",
@@ -664,7 +751,7 @@ class Converger:
         )
         if self.audit is not None:
             self.audit.append(record)
-        if self.notifier is not None:
+        if self.notifier is not None and outcome.notify:
             body = {
                 "stack": job.stack,
                 "jobId": job.job_id,
@@ -680,13 +767,19 @@ class Converger:
                 "policyViolations": record.policy.violations if record.policy else [],
                 "details": self.redactor.scrub_value(run.details),
             }
+            if outcome.drift is not None:
+                body["drift"] = self.redactor.scrub_value(outcome.drift.model_dump(mode="json", by_alias=True))
+            if outcome.drift_report is not None:
+                body["headline"] = scrub(outcome.subject or outcome.message)
+                body["report"] = self.redactor.scrub_value(drift_check.report_document(outcome.drift_report))
             short = (record.commit or "head")[:12]
             self.notifier.publish(
                 kind=outcome.kind,
                 severity=outcome.severity,
                 environment=job.environment,
-                subject=f"[{job.environment}] {outcome.kind.value}: {outcome.reason.value} ({short})",
+                subject=scrub(outcome.subject) if outcome.subject else f"[{job.environment}] {outcome.kind.value}: {outcome.reason.value} ({short})",
                 body=body,
+                attributes=outcome.attributes,
             )
 
 
@@ -701,6 +794,10 @@ def _verify_outputs(applied: EngineResult, traffic: TrafficState) -> str | None:
         if colour != expected:
             return f"apply finished but {service} is live on {colour}, not {expected} as the traffic state says"
     return None
+
+
+def _is_drift_check(job: Job) -> bool:
+    return job.trigger == Trigger.SCHEDULED_DRIFT_CHECK
 
 
 def _engine_available(engine: Engine) -> bool:

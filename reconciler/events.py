@@ -42,6 +42,10 @@ class EventKind(StrEnum):
     # `ecs-gitops suspend` / `resume`: converges and new rollouts of one environment stopped or restarted at runtime.
     ENVIRONMENT_SUSPENDED = "environment-suspended"
     ENVIRONMENT_RESUMED = "environment-resumed"
+    # A drift check that could not compare (engine unavailable or failing, stack locked, source missing): never "no drift".
+    DRIFT_CHECK_FAILED = "drift-check-failed"
+    # A drift check that fell during a rollout's traffic shift: nothing compared, the next scheduled check runs it.
+    DRIFT_CHECK_DEFERRED = "drift-check-deferred"
 
 
 class Reason(StrEnum):
@@ -92,6 +96,10 @@ class Reason(StrEnum):
     FOREIGN_EVENT = "ForeignEvent"
     # `ecs-gitops resume` lifted a runtime suspension (its counterpart is SUSPENDED).
     RESUMED = "Resumed"
+    # A drift check with nothing to compare against: no commit has been applied to the stack yet.
+    NOTHING_APPLIED = "NothingApplied"
+    # A drift check deferred: a rollout is moving the stack's traffic right now.
+    ROLLOUT_SHIFTING_TRAFFIC = "RolloutShiftingTraffic"
 
 
 class Severity(StrEnum):

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from reconciler.events import EventKind, Phase, Reason
 from reconciler.operations.model import Suspension
+from reconciler.drift.model import DriftCheckSummary
 from reconciler.record import Record
 
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
@@ -27,6 +28,8 @@ class Trigger(StrEnum):
     # Only on audit records: a queued message the worker could not read as a job (its own trigger
     # is unknown or missing). Never a job's trigger: a Job refuses it.
     UNREADABLE_MESSAGE = "unreadable-message"
+    # A converge back to the applied commit, queued by a drift check in remediate mode.
+    DRIFT_REMEDIATION = "drift-remediation"
 
 
 class ImageEvent(Record):
@@ -135,3 +138,5 @@ class AuditRecord(Record):
     # hash of the one before. Set by the audit log when it appends; None on records written before the chain.
     sequence: int | None = Field(default=None, ge=1)
     previous_hash: str | None = None
+    # A drift check's result (time, result, counts, remediation job): set on drift-check jobs only.
+    drift: DriftCheckSummary | None = None

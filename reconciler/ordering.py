@@ -24,7 +24,7 @@ class Skip:
 
 @dataclass(frozen=True)
 class Converge:
-    """Converge ``head``; ``superseded`` is the job's own commit when it is an older one on the branch."""
+    """Converge ``head`` (the branch head; a remediation's own commit); ``superseded`` is the job's own commit when it is an older one on the branch."""
 
     head: str
     superseded: str | None = None
@@ -47,7 +47,20 @@ def decide(
 
     Only push jobs skip: a push at an already applied head has nothing to do. Resyncs, drift checks
     and manual jobs always run (they re-assert the head).
+
+    A drift remediation is the one job that converges its own commit, not the head: it puts the
+    stack back to the commit that was applied when the drift was found (the head may hold a pushed
+    change nobody has converged yet). If another commit has been applied since, it has nothing left
+    to put back and is skipped; the next drift check compares against the new applied commit.
     """
+    if trigger == Trigger.DRIFT_REMEDIATION and job_commit:
+        if applied != job_commit:
+            return Skip(
+                Reason.SUPERSEDED,
+                f"drift remediation to {job_commit[:12]} skipped: {(applied or 'nothing')[:12]} is applied now; "
+                "the next drift check compares against that",
+            )
+        return Converge(head=job_commit)
     superseded = job_commit if job_commit and job_commit != head else None
     if trigger in PUSH_TRIGGERS and applied == head:
         if superseded is None:

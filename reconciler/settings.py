@@ -84,6 +84,39 @@ class Floors(Model):
     max_scan_severity_threshold: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"] | None = None
 
 
+DriftSeverityName = Literal["low", "medium", "high"]
+
+
+class DriftSettings(Model):
+    """What a drift check of one environment does when it finds drift (here, not in git: a push must not choose).
+
+    ``report`` (default): notify, audit, metric; nothing changes. ``remediate``: also queue a converge
+    back to the applied commit (queue, lease, policy gate, approval and audit like any converge).
+    ``remediateTypes`` / ``remediateSeverities`` limit ``remediate``: a converge puts back *everything*
+    that drifted, so it is queued only when every drifted resource is allowed (its Pulumi type is in
+    ``remediateTypes`` or its severity in ``remediateSeverities``); with one drifted resource outside,
+    the check only reports, and says which. Both empty: every drift is remediated.
+    """
+
+    mode: Literal["report", "remediate"] = "report"
+    remediate_types: tuple[str, ...] = ()
+    remediate_severities: tuple[DriftSeverityName, ...] = ()
+
+    @model_validator(mode="after")
+    def _limits_need_remediate(self) -> DriftSettings:
+        if self.mode == "report" and (self.remediate_types or self.remediate_severities):
+            raise ValueError("remediateTypes/remediateSeverities limit mode: remediate; with mode: report nothing is remediated (set mode: remediate or drop them)")
+        return self
+
+
+class DriftCheckSettings(Model):
+    """The drift checks' own settings, for every environment."""
+
+    # CloudWatch namespace of the DriftedResources / DriftCheckFailed metrics (dimension Environment);
+    # template.yaml's cloudwatch:PutMetricData statement is conditioned on it.
+    metric_namespace: str = Field(default="ecs-gitops", pattern=r"^[A-Za-z0-9._/#:-]{1,255}$")
+
+
 class EnvironmentSettings(Model):
     stack: str
     # The desired state's environmentSuffix; ECR image events are matched to the environment by it.
@@ -107,6 +140,8 @@ class EnvironmentSettings(Model):
     # from a settings file) means "not declared": a local run without settings has no identity to check.
     environment_class: EnvironmentClass | None = None
     floors: Floors = Field(default_factory=Floors)
+    # What a drift check does on drift here (report | remediate, possibly limited).
+    drift: DriftSettings = Field(default_factory=DriftSettings)
 
     @field_validator("trusted_gpg_fingerprints")
     @classmethod
@@ -320,6 +355,7 @@ class ReconcilerSettings(Model):
     ticks: TickSettings = Field(default_factory=TickSettings)
     rollout: RolloutTimingSettings = Field(default_factory=RolloutTimingSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    drift_check: DriftCheckSettings = Field(default_factory=DriftCheckSettings)
 
     @model_validator(mode="after")
     def _old_tick_keys(self) -> ReconcilerSettings:

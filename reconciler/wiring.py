@@ -19,6 +19,7 @@ from reconciler.adapters.stack_state import DynamoStackStateStore, FileStackStat
 from reconciler.audit.archive import AuditArchive
 from reconciler.clock import Clock, Monotonic, utc_now
 from reconciler.converge import Converger
+from reconciler.drift.check import DriftChecker
 from reconciler.engine import AutomationEngine, Engine
 from reconciler.lease import LeaseObserver
 from reconciler.locks import LockStore, lock_store_for
@@ -87,6 +88,18 @@ class Components:
             live_traffic=self.live_traffic(),
             wake_rollouts=self.rollout_waker(),
             worker_id=worker_id,
+            drift=self.drift_checker(),
+        )
+
+    def drift_checker(self) -> DriftChecker:
+        """Drift checks see the active rollouts, queue remediations on the job queue and write their metric to CloudWatch."""
+        from reconciler.drift.check import rollouts_in
+
+        aws = self.settings.aws
+        rollouts = rollouts_in(RolloutStore(self.session.client("dynamodb"), aws.rollout_table)) if self.session is not None and aws.rollout_table else None
+        return DriftChecker(
+            self.settings, clock=self.clock, rollouts=rollouts, enqueue=self.queue.send if self.queue is not None else None,
+            cloudwatch=self.session.client("cloudwatch") if self.session is not None else None,
         )
 
     def live_traffic(self) -> RolloutTrafficSource | None:

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from desired_state.schema import ImageRef
 from desired_state.traffic import TrafficState
+from reconciler.drift.model import DriftCheckSummary
 from reconciler.errors import ConflictError
 from reconciler.events import Phase
 from reconciler.models import PlanSummary, Record
@@ -55,6 +56,9 @@ class PendingApproval(Record):
     requested_at: datetime
     approved_by: str | None = None
     approved_at: datetime | None = None
+    # The trigger of the job whose plan waits, when the approval must re-run it as such ("drift-remediation":
+    # converge the commit that waits, not the branch head); None: an approval queues a manual converge.
+    trigger: str | None = None
 
 
 class StackStatus(Record):
@@ -78,6 +82,8 @@ class StackStatus(Record):
     image_overrides: dict[str, ImageRef] = Field(default_factory=dict)
     # Set by `ecs-gitops suspend` (who, why, since): converges and new rollouts are refused until `resume`.
     suspension: Suspension | None = None
+    # The last drift check: when, its result and counts (reconciler.drift.check).
+    last_drift_check: DriftCheckSummary | None = None
 
 
 class StackStateStore(ABC):

@@ -341,26 +341,18 @@ def test_dry_run_job_previews_and_applies_nothing(harness, git_repo, engine):
     assert record.plan == engine.summary and note["kind"] == "dry-run-complete"
 
 
-def test_drift_check_previews_with_refresh_and_names_drifted_resources(harness, git_repo, engine):
-    engine.summary = PlanSummary(update=2, same=41, resources={"update": ["svc-frontend-blue-dev", "sg-alb-dev"], "same": ["vpc-dev"]})
+def test_drift_check_before_any_apply_says_there_is_nothing_to_compare(harness, git_repo, engine):
+    # Was: a drift check previewed the branch head and named the plan's resources as drift. It now compares
+    # against the last applied commit only (tests/reconciler/drift/test_check*.py); before any apply there is none.
     outcome = harness.run(harness.job(None, trigger=Trigger.SCHEDULED_DRIFT_CHECK))
 
-    assert (outcome.outcome, outcome.reason, outcome.kind) == ("dry-run", Reason.DRIFT, EventKind.DRIFT_DETECTED)
-    assert engine.operations == ["preview"]
-    assert engine.requests("preview")[0].refresh is True
-    assert "sg-alb-dev, svc-frontend-blue-dev" in outcome.message
-    record, note = assert_one_attempt_reported(harness)
-    assert record.commit == git_repo.head
-    assert note["kind"] == "drift-detected" and note["severity"] == "warning"
-    assert note["details"]["driftedResources"] == ["sg-alb-dev", "svc-frontend-blue-dev"]
-    assert harness.status().last_applied_commit is None
-
-
-def test_drift_check_without_changes_reports_in_sync(harness, engine):
-    engine.summary = PlanSummary(same=43)
-    outcome = harness.run(harness.job(None, trigger=Trigger.SCHEDULED_DRIFT_CHECK))
-    assert (outcome.outcome, outcome.reason, outcome.kind) == ("dry-run", Reason.IN_SYNC, EventKind.NO_DRIFT)
-    assert engine.operations == ["preview"]
+    assert (outcome.outcome, outcome.reason, outcome.kind) == ("skipped", Reason.NOTHING_APPLIED, EventKind.SKIPPED)
+    assert "nothing to compare" in outcome.message and "not 'no drift'" in outcome.message
+    assert engine.operations == []
+    [record] = harness.history()
+    assert record.reason == Reason.NOTHING_APPLIED and record.drift is None
+    assert harness.notifications() == []
+    assert harness.status().last_drift_check is None and harness.status().lease is None
 
 
 def test_plain_directory_source_converges_without_commit_checks(harness, example_dir, engine):

@@ -1,0 +1,339 @@
+"""One drift check of one environment: what is compared, when it is deferred, what is done about drift.
+
+The converger runs a drift-check job through its own guards (known environment, the stack lease)
+and the phases it shares with a converge (fetch, validate, request building), with two
+differences this module decides:
+
+- **What is compared** is the last *applied* desired state, never the branch head: the stack
+  status's ``lastAppliedCommit``, rendered with the image overrides a rollout staged and the
+  current traffic state. A pushed but unapplied change is pending, not drift. No applied commit
+  yet: nothing to compare, and the check says so (it is not "no drift").
+- **When** it runs: a check that falls while a rollout shifts traffic (shifting, baking, rolling
+  back) is deferred to the next scheduled check, and says so (``drift-check-deferred``). It is not
+  re-queued: a rollout's bake can outlast the job queue's redrive limit, and the schedule comes
+  round every few minutes anyway.
+
+The engine call is a refreshed preview (``engine.preview(StackRequest(..., refresh=True))``); its
+steps become a :class:`~reconciler.drift.model.DriftReport` (:func:`reconciler.drift.report.build_report`).
+On drift, the environment's :class:`~reconciler.settings.DriftSettings` say whether a converge back
+to the applied commit is queued (trigger ``drift-remediation``), which then goes through the queue,
+lease, policy gate, approval and audit like any converge. A check that cannot compare (engine
+unavailable or failing, stack locked past the engine's retries, the applied commit gone from the
+source) is ``drift-check-failed``, never "no drift".
+
+Pure decisions first; :class:`DriftChecker` acts on them (engine, job queue, CloudWatch).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from reconciler.clock import Clock, utc_now
+from reconciler.drift.model import DriftCheckSummary, DriftReport, DriftSeverity
+from reconciler.engine import Engine, StackRequest
+from reconciler.events import EventKind, Reason, Severity
+from reconciler.models import Job, PlanSummary, Trigger
+from reconciler.settings import DriftSettings, ReconcilerSettings
+
+if TYPE_CHECKING:
+    from reconciler.adapters.stack_state import StackStatus
+    from reconciler.drift.rules import DriftContext
+    from reconciler.rollout.model import RolloutRecord
+
+log = logging.getLogger("ecs_gitops.drift")
+
+METRIC_DRIFTED = "DriftedResources"
+METRIC_FAILED = "DriftCheckFailed"
+SEVERITY_OF_DRIFT = {DriftSeverity.HIGH: Severity.ERROR, DriftSeverity.MEDIUM: Severity.WARNING, DriftSeverity.LOW: Severity.INFO}
+
+# The active rollouts of a stack (every service's), as the rollout store holds them.
+ActiveRollouts = Callable[[str], Sequence["RolloutRecord"]]
+
+
+# --------------------------------------------------------------------------- pure decisions
+
+
+def applied_commit(status: StackStatus) -> str | None:
+    """The commit a drift check compares against: the last one applied, whatever the branch says now."""
+    return status.last_applied_commit
+
+
+def nothing_applied_message(stack: str) -> str:
+    return (
+        f"nothing to compare: no commit has been applied to stack {stack} yet, so there is no applied desired state "
+        "to check the resources against (this is not 'no drift'); the first converge records one"
+    )
+
+
+def traffic_shift_phases() -> tuple[Any, ...]:
+    from reconciler.rollout.model import RolloutPhase
+
+    # The listener weights move in these phases: a refreshed preview would see a moving target.
+    return (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK)
+
+
+def deferral(rollouts: Sequence[RolloutRecord]) -> str | None:
+    """Why the check waits (a rollout is shifting traffic), or None when it may run now."""
+    shifting = sorted(
+        (r for r in rollouts if not r.phase.terminal and r.phase in traffic_shift_phases()), key=lambda r: (r.service, r.rollout_id)
+    )
+    if not shifting:
+        return None
+    named = ", ".join(f"{r.service} (rollout {r.rollout_id}, {r.phase.value})" for r in shifting)
+    return (
+        f"drift check deferred: a rollout is shifting traffic on {named}; nothing was compared. "
+        "The next scheduled drift check runs once the rollout has ended (or run: ecs-gitops drift --environment ... then)"
+    )
+
+
+def drift_context(status: StackStatus, rollouts: Sequence[RolloutRecord]) -> DriftContext:
+    """What the platform itself owns right now, so the report does not call it drift.
+
+    Services whose traffic (listener weights, the idle colour's count) an active rollout owns, and
+    the resources it acts on (listener, rule, ECS services, target groups). Task-definition ARNs a
+    rollout registered are not in its record: the images it staged are rendered from the status's
+    image overrides, so the applied state the preview compares against already carries them.
+    """
+    from reconciler.drift.rules import DriftContext
+
+    active = [r for r in rollouts if not r.phase.terminal]
+    resources = {
+        name
+        for r in active
+        for name in (r.resources.listener_arn, r.resources.rule_arn, *r.resources.ecs_services.values(), *r.resources.target_groups.values())
+        if name
+    }
+    return DriftContext(rollout_services=frozenset(r.service for r in active), rollout_resources=frozenset(resources))
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """Whether to queue a converge back to the applied commit, and why (or why not)."""
+
+    remediate: bool
+    message: str
+
+
+def _allowed(resource: Any, settings: DriftSettings) -> bool:
+    if not settings.remediate_types and not settings.remediate_severities:
+        return True
+    return resource.type in settings.remediate_types or resource.severity.value in settings.remediate_severities
+
+
+def remediation(report: DriftReport, settings: DriftSettings) -> Remediation:
+    """``report`` mode never remediates; ``remediate`` does when every drifted resource is allowed.
+
+    A converge puts back everything that drifted, not only the allowed part: remediating when just
+    one resource is allowed would also revert the others the settings only want reported.
+    """
+    if not report.drifted:
+        return Remediation(False, "")
+    if settings.mode == "report":
+        return Remediation(False, "reported only (drift.mode: report); converge to put it back: ecs-gitops reconcile --environment "
+                           f"{report.environment} --commit {report.applied_commit or '<applied commit>'}")
+    outside = [r for r in report.resources if not _allowed(r, settings)]
+    if outside:
+        names = ", ".join(f"{r.name} ({r.type}, {r.severity.value})" for r in outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+        return Remediation(
+            False,
+            f"not remediated: {names} is outside drift.remediateTypes/remediateSeverities, and a converge would put back "
+            "every drifted resource; reported only",
+        )
+    return Remediation(True, f"remediation: a converge back to the applied commit {(report.applied_commit or '')[:12]} is queued")
+
+
+def remediation_job(check: Job, commit: str, received_at: datetime) -> Job:
+    """The converge back to ``commit`` a check in remediate mode queues; one per check (its id derives from the check's)."""
+    event_id = f"drift-remediation:{check.job_id}"
+    return Job(
+        job_id=Job.make_id(event_id, check.environment),
+        environment=check.environment,
+        stack=check.stack,
+        trigger=Trigger.DRIFT_REMEDIATION,
+        event_id=event_id,
+        commit=commit,
+        author="ecs-gitops drift check",
+        received_at=received_at,
+    )
+
+
+def summary(report: DriftReport, message: str, remediation_job_id: str | None = None) -> DriftCheckSummary:
+    return DriftCheckSummary(
+        checked_at=report.checked_at,
+        result="drifted" if report.drifted else "no-drift",
+        drifted=len(report.resources),
+        counts=report.counts(),
+        applied_commit=report.applied_commit,
+        message=message,
+        remediation_job_id=remediation_job_id,
+    )
+
+
+def failed_summary(at: datetime, commit: str | None, message: str) -> DriftCheckSummary:
+    return DriftCheckSummary(checked_at=at, result="failed", applied_commit=commit, message=message)
+
+
+def deferred_summary(at: datetime, commit: str | None, message: str) -> DriftCheckSummary:
+    return DriftCheckSummary(checked_at=at, result="deferred", applied_commit=commit, message=message)
+
+
+def notification_severity(report: DriftReport) -> Severity:
+    """The highest drift severity found: high is an error, medium a warning, low info."""
+    return SEVERITY_OF_DRIFT[report.severity] if report.severity is not None else Severity.INFO
+
+
+def notification_attributes(report: DriftReport) -> dict[str, str | list[str]]:
+    """Filterable SNS attributes beside environment/kind/severity: the drift severity and the drifted types."""
+    return {
+        "driftSeverity": report.severity.value if report.severity is not None else "none",
+        "resourceTypes": sorted({r.type for r in report.resources}),
+    }
+
+
+def report_document(report: DriftReport) -> dict[str, Any]:
+    """The report as JSON for people and subscribers (notification body, ``ecs-gitops drift --output json``).
+
+    Each property's ``secret`` flag is written as ``masked``: a key named like a credential has its
+    value masked whole by the redactor on the way out (``"secret": false`` would read ``[redacted]``).
+    """
+    document = report.model_dump(mode="json", by_alias=True)
+    for resource in document.get("resources", []):
+        resource["properties"] = [{("masked" if key == "secret" else key): value for key, value in prop.items()} for prop in resource.get("properties", [])]
+    return document
+
+
+def metric_data(environment: str, result: DriftCheckSummary) -> list[dict[str, Any]]:
+    """CloudWatch data for one check: drifted resources when it compared, a failure count when it could not."""
+    dimensions = [{"Name": "Environment", "Value": environment}]
+    if result.result in ("drifted", "no-drift"):
+        values = {METRIC_DRIFTED: result.drifted, METRIC_FAILED: 0}
+    elif result.result == "failed":
+        values = {METRIC_FAILED: 1}
+    else:
+        return []  # deferred: nothing was compared, nothing to count
+    return [
+        {"MetricName": name, "Dimensions": dimensions, "Timestamp": result.checked_at, "Value": float(value), "Unit": "Count"}
+        for name, value in values.items()
+    ]
+
+
+# --------------------------------------------------------------------------- acting
+
+
+def rollouts_in(store: Any) -> ActiveRollouts:
+    """A stack's active rollouts as a :class:`~reconciler.rollout.store.RolloutStore` holds them (one per service)."""
+    from desired_state.naming import SERVICE_NAMES
+
+    def active(stack: str) -> list[RolloutRecord]:
+        return [record for service in SERVICE_NAMES if (record := store.active(stack, service)) is not None]
+
+    return active
+
+
+@dataclass(frozen=True)
+class DriftFinding:
+    """What a check that compared found: the report, its summary, and how it is reported."""
+
+    report: DriftReport
+    summary: DriftCheckSummary
+    kind: EventKind
+    reason: Reason
+    severity: Severity
+    message: str
+    subject: str | None
+    attributes: dict[str, str | list[str]] | None
+    plan: PlanSummary
+    engine_version: str | None
+    remediation_job: Job | None = None
+
+
+class DriftChecker:
+    """Does a drift check's acting: the refreshed preview, the remediation job, the metric.
+
+    ``rollouts``: a stack's active rollout records (None: no rollouts here); ``enqueue``: sends a
+    job to the job queue (None: no queue, so remediation cannot be queued and the check says so);
+    ``cloudwatch``: a boto3 CloudWatch client for the metric (None: no metric, logged).
+    """
+
+    def __init__(
+        self,
+        settings: ReconcilerSettings,
+        *,
+        clock: Clock = utc_now,
+        rollouts: ActiveRollouts | None = None,
+        enqueue: Callable[[Job], object] | None = None,
+        cloudwatch: Any | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.rollouts = rollouts
+        self.enqueue = enqueue
+        self.cloudwatch = cloudwatch
+
+    def active_rollouts(self, stack: str) -> list[RolloutRecord]:
+        return list(self.rollouts(stack)) if self.rollouts is not None else []
+
+    def compare(self, engine: Engine, request: StackRequest, *, job: Job, status: StackStatus, commit: str) -> DriftFinding:
+        """The refreshed preview of the applied state, as a report; remediation queued when the settings say so.
+
+        Engine errors propagate (:class:`~reconciler.errors.EngineError`): the caller reports them as a failed check.
+        """
+        assert request.refresh, "a drift check compares against the real resources: the preview must refresh"
+        result = engine.preview(request)
+        from reconciler.drift.report import build_report, headline
+
+        env = self.settings.environment(job.environment)
+        report = build_report(
+            result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
+            context=drift_context(status, self.active_rollouts(job.stack)),
+        )
+        if not report.drifted:
+            ignored = f" ({len(report.ignored)} difference(s) set aside by the not-drift rules)" if report.ignored else ""
+            message = f"no drift: stack {job.stack} matches the applied commit {commit[:12]}{ignored}"
+            return DriftFinding(
+                report, summary(report, message), EventKind.NO_DRIFT, Reason.IN_SYNC, Severity.INFO, message, None, None,
+                result.summary, result.engine_version,
+            )
+        decided = remediation(report, env.drift)
+        queued: Job | None = None
+        note = decided.message
+        if decided.remediate:
+            queued, note = self._queue_remediation(job, commit, note)
+        title = headline(report)
+        message = f"{title}; {note}" if note else title
+        return DriftFinding(
+            report, summary(report, message, queued.job_id if queued else None), EventKind.DRIFT_DETECTED, Reason.DRIFT,
+            notification_severity(report), message, title, notification_attributes(report), result.summary, result.engine_version, queued,
+        )
+
+    def _queue_remediation(self, job: Job, commit: str, note: str) -> tuple[Job | None, str]:
+        if self.enqueue is None:
+            return None, (
+                "remediation not queued: this reconciler has no job queue (aws.jobQueueUrl); converge by hand: "
+                f"ecs-gitops reconcile --environment {job.environment} --commit {commit}"
+            )
+        queued = remediation_job(job, commit, self.clock())
+        try:
+            self.enqueue(queued)
+        except Exception as exc:  # noqa: BLE001 - the drift is still reported; the next check queues again
+            log.warning("could not queue the drift remediation", exc_info=True, extra={"stack": job.stack, "job_id": queued.job_id})
+            return None, f"remediation could not be queued ({type(exc).__name__}); the next drift check tries again"
+        log.info("drift remediation queued", extra={"stack": job.stack, "job_id": queued.job_id, "commit": commit})
+        return queued, f"{note} (job {queued.job_id})"
+
+    def record_metric(self, environment: str, result: DriftCheckSummary) -> None:
+        """The check's metric; a failure to write it is logged, never the check's outcome."""
+        data = metric_data(environment, result)
+        if not data:
+            return
+        if self.cloudwatch is None:
+            log.info("drift metric (no CloudWatch client)", extra={"environment": environment, "drifted": result.drifted, "result": result.result})
+            return
+        try:
+            self.cloudwatch.put_metric_data(Namespace=self.settings.drift_check.metric_namespace, MetricData=data)
+        except Exception:  # noqa: BLE001 - the check's result is recorded in the audit trail and the status either way
+            log.warning("could not write the drift metric", exc_info=True, extra={"environment": environment})
