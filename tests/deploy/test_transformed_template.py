@@ -27,6 +27,7 @@ NO_RESOURCE_LEVEL: dict[str, str] = {
     "ecs:DeregisterTaskDefinition": "no resource-level permissions",
     "logs:DescribeLogGroups": "lists log groups; no resource-level permissions",
     "cloudwatch:DescribeAlarms": "the rollout gates read alarms named by the desired state (any name)",
+    "cloudwatch:PutMetricData": "takes no resource ARN; the worker's statement is conditioned on cloudwatch:namespace (the drift metric's)",
     "application-autoscaling:Describe*": "no resource-level permissions",
     "application-autoscaling:RegisterScalableTarget": "scalable targets are addressed by service namespace and resource id, not by ARN",
     "application-autoscaling:DeregisterScalableTarget": "addressed by service namespace and resource id, not by ARN",

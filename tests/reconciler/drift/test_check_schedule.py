@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import yaml
 
 from reconciler.events import Reason
 from reconciler.models import Trigger
 from reconciler.settings import DriftCheckSettings
 from reconciler.triggers import jobs_from_eventbridge
+from tests.deploy.cfn import load_template
 from tests.reconciler.drift.checking import make_world
-
-TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
-
-
-class _TagsAsData(yaml.SafeLoader):
-    """CloudFormation short forms (!Ref, !Sub, ...) read as plain data."""
-
-
-_TagsAsData.add_multi_constructor("!", lambda loader, suffix, node: {suffix: loader.construct_object(node, deep=True)} if not isinstance(node, yaml.ScalarNode) else {suffix: loader.construct_scalar(node)})
-
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return yaml.load(TEMPLATE.read_text(), Loader=_TagsAsData)
+    return load_template()
 
 
 def schedule_input(template: dict, name: str) -> dict:
