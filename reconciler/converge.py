@@ -46,6 +46,7 @@ from reconciler.drift.check import DriftChecker
 from reconciler.drift.model import DriftCheckSummary, DriftReport
 from reconciler.engine import Engine, EngineResult, StackRequest
 from reconciler.errors import (
+    DriftProbeError,
     EngineError,
     EngineUnavailableError,
     LeaseLostError,
@@ -565,10 +566,14 @@ class Converger:
         assert run.checkout is not None and run.checkout.commit is not None
         try:
             found = self.drift.compare(
-                self.engine, self._request(run, refresh=True), job=run.job, status=self.states.get(run.job.stack), commit=run.checkout.commit
+                self.engine, self._request(run, refresh=True), job=run.job, status=self.states.get(run.job.stack), commit=run.checkout.commit,
+                state=run.loaded.state if run.loaded is not None else None, traffic=run.traffic,
             )
         except EngineError as exc:
             return self._engine_failure(run, exc)
+        except DriftProbeError as exc:
+            run.error = str(exc)
+            return ConvergeOutcome("failed", EventKind.DRIFT_CHECK_FAILED, Reason.DRIFT_PROBE_FAILED, Severity.ERROR, f"drift check failed: {exc}")
         run.plan, run.engine_version = found.plan, found.engine_version
         if found.remediation_job is not None:
             run.details["remediationJobId"] = found.remediation_job.job_id

@@ -100,6 +100,8 @@ class Reason(StrEnum):
     NOTHING_APPLIED = "NothingApplied"
     # A drift check deferred: a rollout is moving the stack's traffic right now.
     ROLLOUT_SHIFTING_TRAFFIC = "RolloutShiftingTraffic"
+    # A drift check could not read what a refresh cannot see (security-group rules, role policies): AWS refused or was unreachable.
+    DRIFT_PROBE_FAILED = "DriftProbeFailed"
 
 
 class Severity(StrEnum):

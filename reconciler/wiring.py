@@ -100,6 +100,9 @@ class Components:
         return DriftChecker(
             self.settings, clock=self.clock, rollouts=rollouts, enqueue=self.queue.send if self.queue is not None else None,
             cloudwatch=self.session.client("cloudwatch") if self.session is not None else None,
+            # What a refresh cannot see (console-added rules, role policies) is read with the worker's own credentials.
+            ec2=self.session.client("ec2") if self.session is not None else None,
+            iam=self.session.client("iam") if self.session is not None else None,
         )
 
     def live_traffic(self) -> RolloutTrafficSource | None:

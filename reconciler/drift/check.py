@@ -257,6 +257,9 @@ class DriftChecker:
     ``rollouts``: a stack's active rollout records (None: no rollouts here); ``enqueue``: sends a
     job to the job queue (None: no queue, so remediation cannot be queued and the check says so);
     ``cloudwatch``: a boto3 CloudWatch client for the metric (None: no metric, logged).
+    ``ec2``/``iam``: boto3 clients of the environment's account for what a refresh cannot see
+    (console-added security-group rules and role policies, :mod:`reconciler.drift.unmanaged`);
+    None: not read, and the check's message says so.
     """
 
     def __init__(
@@ -267,20 +270,29 @@ class DriftChecker:
         rollouts: ActiveRollouts | None = None,
         enqueue: Callable[[Job], object] | None = None,
         cloudwatch: Any | None = None,
+        ec2: Any | None = None,
+        iam: Any | None = None,
     ):
         self.settings = settings
         self.clock = clock
         self.rollouts = rollouts
         self.enqueue = enqueue
         self.cloudwatch = cloudwatch
+        self.ec2 = ec2
+        self.iam = iam
 
     def active_rollouts(self, stack: str) -> list[RolloutRecord]:
         return list(self.rollouts(stack)) if self.rollouts is not None else []
 
-    def compare(self, engine: Engine, request: StackRequest, *, job: Job, status: StackStatus, commit: str) -> DriftFinding:
-        """The refreshed preview of the applied state, as a report; remediation queued when the settings say so.
+    def compare(
+        self, engine: Engine, request: StackRequest, *, job: Job, status: StackStatus, commit: str, state: Any = None, traffic: Any = None
+    ) -> DriftFinding:
+        """The refreshed preview of the applied state, as a report, with what a refresh cannot see added
+        (``state``/``traffic``: the applied desired state and traffic the probe renders); remediation
+        queued when the settings say so.
 
-        Engine errors propagate (:class:`~reconciler.errors.EngineError`): the caller reports them as a failed check.
+        Engine errors propagate (:class:`~reconciler.errors.EngineError`), and so do the probe's
+        (:class:`~reconciler.errors.DriftProbeError`): the caller reports both as a failed check.
         """
         assert request.refresh, "a drift check compares against the real resources: the preview must refresh"
         result = engine.preview(request)
@@ -291,9 +303,10 @@ class DriftChecker:
             result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
             context=drift_context(status, self.active_rollouts(job.stack)),
         )
+        report, layout, unread = self._probe(report, env.suffix, job.stack, state, traffic)
         if not report.drifted:
             ignored = f" ({len(report.ignored)} difference(s) set aside by the not-drift rules)" if report.ignored else ""
-            message = f"no drift: stack {job.stack} matches the applied commit {commit[:12]}{ignored}"
+            message = f"no drift: stack {job.stack} matches the applied commit {commit[:12]}{ignored}{unread}"
             return DriftFinding(
                 report, summary(report, message), EventKind.NO_DRIFT, Reason.IN_SYNC, Severity.INFO, message, None, None,
                 result.summary, result.engine_version,
@@ -303,12 +316,49 @@ class DriftChecker:
         note = decided.message
         if decided.remediate:
             queued, note = self._queue_remediation(job, commit, note)
+            note += self._undo_unmanaged(report, env, layout)
         title = headline(report)
         message = f"{title}; {note}" if note else title
         return DriftFinding(
             report, summary(report, message, queued.job_id if queued else None), EventKind.DRIFT_DETECTED, Reason.DRIFT,
             notification_severity(report), message, title, notification_attributes(report), result.summary, result.engine_version, queued,
         )
+
+    def _probe(self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any) -> tuple[DriftReport, Any, str]:
+        """The report with the console-added rules and role policies the applied program does not declare.
+
+        Returns the report, the applied layout (for an undo) and a note for the message when nothing was read.
+        """
+        if self.ec2 is None or self.iam is None or state is None:
+            return report, None, "; console-added security-group rules and role policies not read (no AWS clients here)"
+        from desired_state.traffic import TrafficState
+        from reconciler.drift.unmanaged import applied_layout, merge_drift, probe_unmanaged
+
+        layout = applied_layout(state, traffic if traffic is not None else TrafficState(), stack=stack)
+        found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout)
+        if not found:
+            return report, layout, ""
+        resources = merge_drift(report.resources, found)
+        # Most severe first, then by name: the order the headline reads them in.
+        resources.sort(key=lambda r: (-r.severity.rank, r.name))
+        return report.model_copy(update={"resources": resources}), layout, ""
+
+    def _undo_unmanaged(self, report: DriftReport, env: Any, layout: Any) -> str:
+        """A converge cannot remove a rule or policy the stack does not hold: remediation revokes them here.
+
+        Not where the environment requires approval: nobody approved this removal, so it is reported and left.
+        """
+        from reconciler.drift.unmanaged import undo_actions, undo_unmanaged
+
+        if layout is None or not undo_actions(report.resources):
+            return ""
+        if env.require_approval:
+            return "; console-added rules and policies are left in place: this environment requires approval, revoke them by hand or approve the remediation"
+        result = undo_unmanaged(self.ec2, self.iam, suffix=env.suffix, desired=layout, resources=report.resources)
+        done = "; ".join(action.description for action in result.undone) or "nothing (already gone)"
+        left = f"; still found after acting: {', '.join(r.name for r in result.remaining)}" if result.remaining else ""
+        log.info("drift: unmanaged rules and policies removed", extra={"stack": report.stack, "undone": len(result.undone)})
+        return f"; removed: {done}{left}"
 
     def _queue_remediation(self, job: Job, commit: str, note: str) -> tuple[Job | None, str]:
         if self.enqueue is None:

@@ -448,3 +448,80 @@ def test_rules_declared_in_a_form_the_probe_does_not_read_are_refused(rendered_p
 
     with pytest.raises(DriftProbeError, match=rf"{resource.name} declares security-group rules as {form}"):
         desired_rules(widened)
+
+
+# --------------------------------------------------------------------------- the drift check reads it too
+
+
+def _check(account: SimpleNamespace | None, prod_state: DesiredState, *, mode: str = "report", require_approval: bool = False) -> Any:
+    from datetime import UTC, datetime
+
+    from reconciler.adapters.stack_state import StackStatus
+    from reconciler.drift.check import DriftChecker
+    from reconciler.engine import EngineResult, StackRequest
+    from reconciler.models import Job, PlanSummary, Trigger
+    from reconciler.settings import DriftSettings, EnvironmentSettings, ReconcilerSettings, RepositorySettings
+
+    class RefreshWithoutStepsDouble:
+        """Stands in for the Pulumi CLI (not installed here): a refreshed preview that finds nothing, as it
+        does for a console-added rule (the rule is no resource of the stack)."""
+
+        def preview(self, request: StackRequest) -> EngineResult:
+            return EngineResult("preview", PlanSummary(same=120), {}, (), "3.0.0-double")
+
+    now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    env = EnvironmentSettings(
+        stack=STACK, suffix=SUFFIX, production=True, require_signed_commits=False, require_approval=require_approval, drift=DriftSettings(mode=mode)
+    )
+    settings = ReconcilerSettings(repository=RepositorySettings(url="https://example.com/desired.git"), environments={"prod": env})
+    queued: list[Job] = []
+    checker = DriftChecker(
+        settings, clock=lambda: now, enqueue=queued.append,
+        ec2=account.ec2 if account else None, iam=account.iam if account else None,
+    )
+    job = Job(job_id="j" * 32, environment="prod", stack=STACK, trigger=Trigger.SCHEDULED_DRIFT_CHECK, event_id="e", received_at=now)
+    found = checker.compare(
+        RefreshWithoutStepsDouble(), StackRequest(stack=STACK, config={}, refresh=True), job=job, status=StackStatus(stack=STACK),
+        commit="c" * 40, state=prod_state, traffic=TrafficState(),
+    )
+    return SimpleNamespace(found=found, queued=queued)
+
+
+def test_the_drift_check_reports_a_console_rule_the_refresh_cannot_see(account: SimpleNamespace, prod_state: DesiredState) -> None:
+    open_to_world(account, "sg-api-gateway-prod", 22)
+
+    checked = _check(account, prod_state)
+
+    assert checked.found.subject == "prod: 1 resource drifted: sg-api-gateway-prod ingress gained tcp/22 from 0.0.0.0/0"
+    assert checked.found.report.severity == DriftSeverity.HIGH and checked.found.summary.result == "drifted"
+    assert probe(account, checked_desired(prod_state)) != []  # report mode changed nothing
+
+
+def checked_desired(prod_state: DesiredState) -> DesiredLayout:
+    return applied_layout(prod_state, TrafficState(), stack=STACK)
+
+
+def test_remediation_revokes_the_console_rule_a_converge_could_not_remove(account: SimpleNamespace, prod_state: DesiredState) -> None:
+    open_to_world(account, "sg-api-gateway-prod", 22)
+
+    checked = _check(account, prod_state, mode="remediate")
+
+    assert "removed: revoke ingress tcp/22 from 0.0.0.0/0 on sg-api-gateway-prod" in checked.found.message
+    assert len(checked.queued) == 1  # the converge back to the applied commit is queued as well
+    assert probe(account, checked_desired(prod_state)) == []
+
+
+def test_where_approval_is_required_remediation_leaves_the_console_rule_and_says_so(account: SimpleNamespace, prod_state: DesiredState) -> None:
+    open_to_world(account, "sg-api-gateway-prod", 22)
+
+    checked = _check(account, prod_state, mode="remediate", require_approval=True)
+
+    assert "left in place: this environment requires approval" in checked.found.message
+    assert [r.summary for r in probe(account, checked_desired(prod_state))] == ["ingress gained tcp/22 from 0.0.0.0/0"]
+
+
+def test_without_aws_clients_the_check_says_the_console_rules_were_not_read(prod_state: DesiredState) -> None:
+    checked = _check(None, prod_state)
+
+    assert checked.found.summary.result == "no-drift"
+    assert "console-added security-group rules and role policies not read" in checked.found.message
