@@ -6,12 +6,10 @@ drift-report branch's own conftest/steps in this directory stay theirs.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pytest
 from pulumi.automation.events import DiffKind, OpType, PropertyDiff, StepEventMetadata, StepEventStateMetadata
 
 from desired_state.schema import ImageRef, RolloutSpec
@@ -33,11 +31,6 @@ ROLLOUT_TABLE = "ecs-gitops-rollouts"
 NAMESPACE = "ecs-gitops-test"
 
 # The mapping from steps to a report is drift-report's (reconciler/drift/report.py); on this branch alone it may be absent.
-needs_report = pytest.mark.skipif(
-    importlib.util.find_spec("reconciler.drift.report") is None or importlib.util.find_spec("reconciler.drift.rules") is None,
-    reason="needs reconciler.drift.report/rules from the drift-report branch (build_report, headline, DriftContext)",
-)
-
 
 def urn(type_: str, name: str, stack: str = "dev") -> str:
     return f"urn:pulumi:{stack}::ecs-gitops::{type_}::{name}"

@@ -19,7 +19,6 @@ from reconciler.models import PlanSummary, Trigger
 from reconciler.rollout.model import RolloutPhase
 from tests.reconciler.drift.checking import (
     make_world,
-    needs_report,
     retention_lowered,
     rollout,
     sg_ingress_opened,
@@ -42,7 +41,6 @@ def preview_state(world) -> dict:
 # --------------------------------------------------------------------------- report mode: the notification
 
 
-@needs_report
 def test_drift_is_notified_once_with_the_headline_the_json_report_and_filterable_attributes(world, tmp_path):
     from reconciler.drift.report import headline
 
@@ -85,7 +83,6 @@ def test_drift_is_notified_once_with_the_headline_the_json_report_and_filterable
         Path(os.environ["ECS_GITOPS_DRIFT_NOTIFICATION_OUT"]).write_text(saved)
 
 
-@needs_report
 @pytest.mark.parametrize(
     ("steps", "severity", "drift_severity"),
     [((retention_lowered(),), "warning", "medium"), ((tag_changed(),), "info", "low")],
@@ -100,7 +97,6 @@ def test_notification_severity_is_the_highest_drift_severity(world, steps, sever
     assert (note["attributes"]["severity"], note["attributes"]["driftSeverity"]) == (severity, drift_severity)
 
 
-@needs_report
 def test_status_audit_and_metric_keep_a_drifted_check(world, clock):
     applied = world.apply_head()
     world.engine.refresh_steps = (sg_ingress_opened(),)
@@ -123,7 +119,6 @@ def test_status_audit_and_metric_keep_a_drifted_check(world, clock):
 # --------------------------------------------------------------------------- applied commit, not the branch head
 
 
-@needs_report
 def test_a_pushed_unapplied_change_is_pending_not_drift(world, git_repo):
     applied = world.apply_head()
     applied_state = json.loads(load_environment(git_repo.path, "dev").state.model_dump_json(by_alias=True))
@@ -237,7 +232,6 @@ def test_a_check_during_a_traffic_shift_is_deferred_and_says_so(world, phase):
     assert applied == world.harness.status().last_applied_commit
 
 
-@needs_report
 @pytest.mark.parametrize("phase", [RolloutPhase.DEPLOYING, RolloutPhase.COMPLETE])
 def test_a_rollout_not_shifting_traffic_does_not_defer_the_check(world, phase):
     world.apply_head()
@@ -251,7 +245,6 @@ def test_a_rollout_not_shifting_traffic_does_not_defer_the_check(world, phase):
 # --------------------------------------------------------------------------- remediation
 
 
-@needs_report
 def test_remediate_queues_a_converge_to_the_applied_commit_that_the_worker_applies(world, git_repo):
     applied = world.apply_head()
     pending = git_repo.bump("dev")  # the head moved on: remediation must not apply it
@@ -280,7 +273,6 @@ def test_remediate_queues_a_converge_to_the_applied_commit_that_the_worker_appli
     assert applied_note["attributes"]["kind"] == "converge-succeeded"
 
 
-@needs_report
 def test_a_remediation_waits_for_approval_where_converges_do_and_its_approval_applies_the_applied_commit(world, git_repo):
     from reconciler.approvals import approve
 
@@ -324,7 +316,6 @@ def test_a_remediation_after_another_commit_was_applied_is_skipped(world, git_re
     assert world.engine.operations.count("up") == 1
 
 
-@needs_report
 @pytest.mark.parametrize(
     ("limits", "steps", "remediated"),
     [

@@ -13,7 +13,7 @@ from reconciler.cli import main
 from reconciler.errors import EngineError
 from reconciler.models import Job, Trigger
 from reconciler.wiring import build
-from tests.reconciler.drift.checking import needs_report, retention_lowered, sg_ingress_opened
+from tests.reconciler.drift.checking import retention_lowered, sg_ingress_opened
 
 
 @pytest.fixture
@@ -32,7 +32,6 @@ def cli(harness, engine, clock, tmp_path):
     return run
 
 
-@needs_report
 def test_table_names_each_drifted_resource_and_exits_1(cli, git_repo, engine):
     engine.refresh_steps = (sg_ingress_opened(), retention_lowered())
 
@@ -54,7 +53,6 @@ def test_table_names_each_drifted_resource_and_exits_1(cli, git_repo, engine):
     assert cli.components.states.get("dev").last_drift_check.result == "drifted"
 
 
-@needs_report
 def test_json_carries_the_summary_and_the_report(cli, git_repo, engine):
     engine.refresh_steps = (sg_ingress_opened(),)
 
@@ -71,7 +69,6 @@ def test_json_carries_the_summary_and_the_report(cli, git_repo, engine):
     assert prop["masked"] is False and prop["path"] == "ingress[1]"  # "secret": false would be scrubbed as a credential
 
 
-@needs_report
 @pytest.mark.parametrize("output", ["table", "json"])
 def test_no_drift_exits_0(cli, git_repo, output):
     code, out, _ = cli("--output", output, applied=git_repo.head)
