@@ -524,6 +524,9 @@ def secret_checks(ctx: VerifyContext) -> list[CheckResult]:
             exists, evidence = False, {"secret": arn, "referencedBy": sorted(services), "error": exc.response["Error"]["Code"]}
         out.append(result(f"secrets.{short}.exists", "secrets", exists,
                           f"{short} {'exists' if exists else 'is missing'} (referenced by {', '.join(sorted(services))})", **evidence))
+        if not exists:
+            out.append(skipped(f"secrets.{short}.readers", "secrets", "the secret is missing: nobody can read it", secret=arn))
+            continue
         if not roles:
             out.append(skipped(f"secrets.{short}.readers", "secrets", "the stack exports no role ARNs (executionRoleArns)"))
             continue
