@@ -10,6 +10,7 @@ from pydantic import Field
 from reconciler.record import Record
 
 CheckStatus = Literal["pass", "fail", "skipped"]
+COUNT_KEYS = {"pass": "passed", "fail": "failed", "skipped": "skipped"}
 GROUPS = ("network", "services", "traffic", "isolation", "logs", "secrets", "names")
 
 
@@ -40,7 +41,8 @@ class VerifyReport(Record):
         return [r for r in self.results if r.status == "fail"]
 
     def counts(self) -> dict[str, int]:
-        return {status: sum(1 for r in self.results if r.status == status) for status in ("pass", "fail", "skipped")}
+        # "passed", not "pass": a key named like a password is masked by the output scrubber.
+        return {key: sum(1 for r in self.results if r.status == status) for status, key in COUNT_KEYS.items()}
 
     def summary(self) -> dict[str, Any]:
         """The short form an audit record or a rollout's evidence carries."""
@@ -57,7 +59,7 @@ class VerifyReport(Record):
             return f"{self.environment}: verify skipped: {self.skipped_reason}"
         counts = self.counts()
         if not self.failures:
-            return f"{self.environment}: all {counts['pass']} checks passed ({counts['skipped']} skipped)"
+            return f"{self.environment}: all {counts['passed']} checks passed ({counts['skipped']} skipped)"
         shown = "; ".join(f"{r.name}: {r.detail}" for r in self.failures[:5])
         more = f" and {len(self.failures) - 5} more" if len(self.failures) > 5 else ""
         return f"{self.environment}: {len(self.failures)} of {len(self.results)} checks failed: {shown}{more}"
