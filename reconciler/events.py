@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     # A rollout held (by a person, the worker or a deny window) and let go again.
     ROLLOUT_PAUSED = "rollout-paused"
     ROLLOUT_RESUMED = "rollout-resumed"
+    # The converge applied, but the environment's verify checks failed (reconciler.verify).
+    VERIFY_FAILED = "verify-failed"
 
 
 class Reason(StrEnum):
@@ -87,6 +89,8 @@ class Reason(StrEnum):
     MALFORMED_JOB = "MalformedJob"
     # An AWS event from an account or region other than the reconciler's own (settings aws.accountId / aws.region).
     FOREIGN_EVENT = "ForeignEvent"
+    # A verify check failed after the apply (the report names it, with its evidence).
+    VERIFY_FAILED = "VerifyFailed"
 
 
 class Severity(StrEnum):

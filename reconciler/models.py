@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from reconciler.events import EventKind, Phase, Reason
 from reconciler.record import Record
+from reconciler.verify.model import VerifySummary
 
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 
@@ -126,3 +127,6 @@ class AuditRecord(Record):
     image_overrides: dict[str, str] = Field(default_factory=dict)
     # The job's own commit when it converged the (newer) branch head in its place.
     superseded_commit: str | None = None
+    # The verify phase's result (reconciler.verify): passed, counts, the failing checks with their
+    # evidence, or why the checks did not run. None: the converge never reached the verify phase.
+    verify: VerifySummary | None = None

@@ -40,6 +40,7 @@ from reconciler.windows import decide as decide_window
 from reconciler.settings import ReconcilerSettings
 from reconciler.ticks.schedule import CoalescingTickScheduler
 from reconciler.source import DesiredStateSource, open_source
+from reconciler.verify.phase import EnvironmentVerifier
 
 DEFAULT_STATE_DIR = "~/.ecs-gitops"
 
@@ -86,6 +87,22 @@ class Components:
             live_traffic=self.live_traffic(),
             wake_rollouts=self.rollout_waker(),
             worker_id=worker_id,
+            verifier=self.verifier(),
+        )
+
+    def verifier(self) -> EnvironmentVerifier | None:
+        """With an AWS session and the Pulumi engine, the converge's verify phase runs every check after `up`.
+
+        None (the checks are recorded as skipped, with the reason): no session, or an engine that
+        creates nothing in AWS (a stand-in for the Pulumi CLI), whose outputs name no live resources.
+        """
+        if self.session is None or not isinstance(self.engine, AutomationEngine):
+            return None
+        from reconciler.verify import wiring as verify_wiring
+
+        session = self.session
+        return EnvironmentVerifier(
+            lambda region: verify_wiring.clients_for(session, region), verify_wiring.timing_from(self.settings, self), verify_wiring.http_probe()
         )
 
     def live_traffic(self) -> RolloutTrafficSource | None:

@@ -22,7 +22,6 @@ from botocore.exceptions import ClientError
 from desired_state.naming import ALB_FACING_SERVICES, COLOURS, SERVICE_NAMES
 from desired_state.schema import DesiredState, ImageRef
 from desired_state.traffic import ColourPlan, TrafficState, colour_plans
-from program.components.cluster import capacity_strategy
 from reconciler.verify.model import CheckResult
 from reconciler.verify.seams import AwsClients, HttpProbe, Timing
 
@@ -171,6 +170,9 @@ def _routes(ctx: VerifyContext, name: str, subnet_ids: Sequence[str], target_key
 
 
 def service_checks(ctx: VerifyContext) -> list[CheckResult]:
+    # The program's own rule for which providers a service gets; imported here (it loads pulumi_aws).
+    from program.components.cluster import capacity_strategy
+
     results: list[CheckResult] = []
     repositories = ctx.output("ecrRepositoryUrls")
     private = set(ctx.output("privateSubnetIds"))

@@ -24,6 +24,21 @@ class CheckResult(Record):
     detail: str = ""
 
 
+class VerifySummary(Record):
+    """What an audit record (and a rollout's promotion gate) keeps of a report: never "passed" unless checks ran and passed."""
+
+    status: Literal["passed", "failed", "skipped"]
+    checked_at: datetime
+    headline: str
+    counts: dict[str, int] = Field(default_factory=dict)
+    failures: list[CheckResult] = Field(default_factory=list)
+    skipped_reason: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
 class VerifyReport(Record):
     environment: str
     checked_at: datetime
@@ -44,15 +59,13 @@ class VerifyReport(Record):
         # "passed", not "pass": a key named like a password is masked by the output scrubber.
         return {key: sum(1 for r in self.results if r.status == status) for status, key in COUNT_KEYS.items()}
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> VerifySummary:
         """The short form an audit record or a rollout's evidence carries."""
-        return {
-            "passed": self.passed,
-            "checkedAt": self.checked_at.isoformat(),
-            "counts": self.counts(),
-            "failures": [{"name": r.name, "detail": r.detail, "evidence": r.evidence} for r in self.failures],
-            **({"skippedReason": self.skipped_reason} if self.skipped_reason else {}),
-        }
+        status = "failed" if self.failures else "passed" if self.passed else "skipped"
+        return VerifySummary(
+            status=status, checked_at=self.checked_at, headline=self.headline(), counts=self.counts(),
+            failures=self.failures, skipped_reason=self.skipped_reason,
+        )
 
     def headline(self) -> str:
         if self.skipped_reason:
