@@ -40,6 +40,7 @@ from reconciler.windows import decide as decide_window
 from reconciler.settings import ReconcilerSettings
 from reconciler.ticks.schedule import CoalescingTickScheduler
 from reconciler.source import DesiredStateSource, open_source
+from reconciler.verify.gate import AppliedInputs, PromotionVerifier, applied_inputs
 from reconciler.verify.phase import EnvironmentVerifier
 
 DEFAULT_STATE_DIR = "~/.ecs-gitops"
@@ -118,6 +119,25 @@ class Components:
             return None
         store = RolloutStore(self.session.client("dynamodb"), aws.rollout_table)
         return StackRolloutWaker(store, _tick_scheduler(self.settings, self.session), self.clock)
+
+
+def _promotion_verifier(components: Components) -> PromotionVerifier | None:
+    """The promotion's last gate, where the engine really applied the stack (see :meth:`Components.verifier`)."""
+    if components.session is None or not isinstance(components.engine, AutomationEngine):
+        return None
+    from reconciler.verify import wiring as verify_wiring
+
+    settings, session = components.settings, components.session
+
+    def load(record: RolloutRecord) -> AppliedInputs:
+        return applied_inputs(
+            states=components.states, source=components.source, engine=components.engine, stack=record.stack,
+            environment=record.environment, max_file_bytes=settings.max_desired_state_file_bytes,
+        )
+
+    return PromotionVerifier(
+        load, lambda region: verify_wiring.clients_for(session, region), verify_wiring.timing_from(settings, components), verify_wiring.http_probe()
+    )
 
 
 def _tick_scheduler(settings: ReconcilerSettings, session: Any) -> CoalescingTickScheduler:
@@ -215,7 +235,10 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
         )
 
     timings = RolloutTimings.from_settings(settings.rollout)
-    observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings)
+    observer = RolloutObserver(
+        session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings,
+        promotion_verify=_promotion_verifier(components),
+    )
     repo = settings.repository
     # With write-back the commit's own push event requests the converge.
     writer = (

@@ -43,55 +43,35 @@ def read_outputs_file(path: str) -> dict[str, Any]:
         raise ArgumentError(f"--outputs {path}: not JSON ({exc.msg} at line {exc.lineno}); write it with: pulumi stack output --json") from None
     if not isinstance(data, dict):
         raise ArgumentError(f"--outputs {path}: expected a JSON object of outputs; write it with: pulumi stack output --json")
+    from reconciler.verify.gate import unwrap_outputs
+
     return unwrap_outputs(data)
 
 
-def unwrap_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
-    """The Automation API answers ``{key: OutputValue(value, secret)}``; the checks read plain values."""
-    plain: dict[str, Any] = {}
-    for key, value in outputs.items():
-        if hasattr(value, "value") and not isinstance(value, dict):
-            value = value.value
-        plain[key] = value
-    return plain
-
-
 def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    from desired_state.loader import load_environment
-    from desired_state.traffic import TrafficState
     from reconciler.cli import EXIT_OK, build_components, local_settings
-    from reconciler.errors import ReconcilerError
-    from reconciler.verify.run import verify_environment
     from reconciler.verify import wiring
+    from reconciler.verify.gate import applied_inputs
+    from reconciler.verify.run import verify_environment
 
     settings = local_settings(args)
     env = settings.environment(args.environment)
     components = build_components(settings, args)
-    status = components.states.get(env.stack)
-    if not status.last_applied_commit:
-        raise ReconcilerError(
-            f"{args.environment}: the stack {env.stack} records no applied commit, so there is no desired state to verify against; "
-            f"converge it first: ecs-gitops reconcile --environment {args.environment}"
-        )
-    checkout = components.source.fetch(status.last_applied_commit)
-    try:
-        loaded = load_environment(checkout.path, args.environment, commit=checkout.commit, max_file_bytes=settings.max_desired_state_file_bytes)
-    finally:
-        if hasattr(components.source, "cleanup"):
-            components.source.cleanup(checkout)
-    desired = loaded.state.with_images(dict(status.image_overrides)) if status.image_overrides else loaded.state
-    outputs = read_outputs_file(args.outputs) if args.outputs else unwrap_outputs(dict(components.engine.outputs(env.stack)))
-    session = wiring.aws_session(components.session, desired.region)
+    inputs = applied_inputs(
+        states=components.states, source=components.source, engine=components.engine, stack=env.stack, environment=args.environment,
+        max_file_bytes=settings.max_desired_state_file_bytes, outputs=read_outputs_file(args.outputs) if args.outputs else None,
+    )
+    session = wiring.aws_session(components.session, inputs.desired.region)
     report = verify_environment(
-        environment=desired.environment_suffix,
-        outputs=outputs,
-        desired=desired,
-        traffic=status.traffic or TrafficState(),
-        clients=wiring.clients_for(session, desired.region),
+        environment=inputs.desired.environment_suffix,
+        outputs=inputs.outputs,
+        desired=inputs.desired,
+        traffic=inputs.traffic,
+        clients=wiring.clients_for(session, inputs.desired.region),
         http=wiring.http_probe(),
         timing=wiring.timing_from(settings, components),
     )
-    write_report(report, out, args.output, commit=status.last_applied_commit)
+    write_report(report, out, args.output, commit=inputs.commit)
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
