@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -636,15 +637,17 @@ def _named(outputs: dict[str, Any]) -> dict[str, str]:
 
 
 def _carries(name: str, suffix: str) -> bool:
-    return name.endswith(f"-{suffix}") or f"-{suffix}-" in name or f"/{suffix}/" in name or name.startswith(f"{suffix}.")
+    """The suffix as a whole word of the name: ``-dev``, ``/dev/``, ``dev.`` (not ``devices``)."""
+    return re.search(rf"(^|[-./]){re.escape(suffix)}($|[-./])", name) is not None
 
 
 def name_checks(ctx: VerifyContext) -> list[CheckResult]:
     suffix = ctx.environment
     names = _named(ctx.outputs)
     tagged: dict[str, str] = {}
-    paginator_args = {"TagFilters": [{"Key": "environment", "Values": [suffix]}, {"Key": "managed-by", "Values": ["ecs-gitops"]}]}
-    for item in ctx.clients.resourcegroupstaggingapi.get_resources(**paginator_args).get("ResourceTagMappingList", []):
+    filters = [{"Key": "environment", "Values": [suffix]}, {"Key": "managed-by", "Values": ["ecs-gitops"]}]
+    pages = ctx.clients.resourcegroupstaggingapi.get_paginator("get_resources").paginate(TagFilters=filters)
+    for item in (mapping for page in pages for mapping in page.get("ResourceTagMappingList", [])):
         tag_name = next((t["Value"] for t in item.get("Tags", []) if t["Key"] == "Name"), None)
         if tag_name:
             tagged[item["ResourceARN"]] = tag_name

@@ -226,13 +226,6 @@ def test_the_frontend_health_path_not_answering_2xx(layout, run_verify, status):
     assert check.evidence["status"] == status
 
 
-def test_zz_the_account_is_whole_again_after_the_broken_variants(run_verify):
-    """Every repair above put the shared account back: it verifies clean (named to run last in the module)."""
-    report = run_verify()
-    assert report.failures == []
-    assert report.passed
-
-
 def test_another_role_that_may_read_a_secret(layout, run_verify, undo):
     """moto cannot simulate IAM policies: the check reads the policy documents and says so."""
     iam = layout.client("iam")
@@ -250,3 +243,49 @@ def test_another_role_that_may_read_a_secret(layout, run_verify, undo):
     assert check.evidence["unexpected"]["frontend:execution"]["allowedBy"][0]["policy"] == "inline:too-wide"
     assert check.evidence["expectedReaders"] == ["processing-service:execution"]
     assert sorted(check.evidence["readers"]) == ["frontend:execution", "processing-service:execution"]
+
+
+def test_a_resource_without_the_environment_suffix(layout, run_verify, undo):
+    ec2 = layout.client("ec2")
+    group = ec2.create_security_group(
+        GroupName="sg-debug", Description="left behind", VpcId=layout.outputs["vpcId"],
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": [
+            {"Key": "Name", "Value": "sg-debug"}, {"Key": "environment", "Value": "dev"}, {"Key": "managed-by", "Value": "ecs-gitops"},
+        ]}],
+    )["GroupId"]
+    undo(lambda: ec2.delete_security_group(GroupId=group))
+
+    report = run_verify(groups=["names"])
+
+    check = failed(report, "names.environment-suffix")
+    assert list(check.evidence["withoutSuffix"].values()) == ["sg-debug"]
+    assert group in next(iter(check.evidence["withoutSuffix"]))
+
+
+def test_deletion_protection_on_the_alb(layout, run_verify, undo):
+    elbv2 = layout.client("elbv2")
+    arn = layout.outputs["albArn"]
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}])
+    undo(lambda: elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}]))
+
+    check = failed(run_verify(groups=["names"]), "names.no-deletion-protection")
+    assert check.evidence["protected"] == {arn: "deletion_protection.enabled"}
+
+
+def test_a_private_subnet_routing_to_the_internet_gateway(layout, run_verify, undo):
+    ec2 = layout.client("ec2")
+    subnet = layout.outputs["privateSubnetIds"][0]
+    table = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"][0]["RouteTableId"]
+    nat = layout.outputs["natGatewayIds"][0]
+    ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=layout.outputs["internetGatewayId"])
+    undo(lambda: ec2.replace_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat))
+
+    check = failed(run_verify(groups=["network"]), "network.private-routes")
+    assert check.evidence["wrong"][subnet]["defaultRouteTargets"] == [layout.outputs["internetGatewayId"]]
+
+
+def test_zz_the_account_is_whole_again_after_the_broken_variants(run_verify):
+    """Every repair above put the shared account back: it verifies clean (defined last: pytest runs a module's tests in order)."""
+    report = run_verify()
+    assert report.failures == []
+    assert report.passed
