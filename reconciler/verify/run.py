@@ -28,6 +28,10 @@ def run_checks(ctx: VerifyContext, groups: Sequence[str] = GROUPS) -> VerifyRepo
         except MissingOutput as exc:
             results.append(CheckResult(name=f"{group}.outputs", group=group, status="fail", evidence={"missingOutput": exc.key},
                                        detail=f"{exc}; re-run the converge so the program exports it, or pass --outputs with it"))
+        except (KeyError, TypeError) as exc:
+            # An output of the wrong shape (an older program's stack): a failed group naming it, never a crash.
+            results.append(CheckResult(name=f"{group}.outputs", group=group, status="fail", evidence={"unreadableOutput": str(exc)},
+                                       detail=f"the stack's outputs do not have the shape the {group} checks read ({exc}); re-run the converge"))
         except (ClientError, BotoCoreError) as exc:
             # An answer the checks could not get is no pass: the group fails with the API's error.
             code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else type(exc).__name__

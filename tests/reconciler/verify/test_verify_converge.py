@@ -80,3 +80,15 @@ def test_outputs_the_program_does_not_export_fail_the_phase(harness, layout, fak
     assert outcome.kind == EventKind.VERIFY_FAILED
     failure = next(f for f in harness.last_record().verify.failures if f.name == "isolation.outputs")
     assert failure.evidence == {"missingOutput": "securityGroupIds"}
+
+
+def test_an_output_of_the_wrong_shape_fails_its_group_not_the_worker(harness, layout, fake_time):
+    outputs = dict(layout.outputs)
+    outputs["securityGroupIds"] = {"alb": outputs["securityGroupIds"]["alb"]}  # the tiers' groups missing
+    harness.engine.output_overrides = outputs
+
+    outcome = _converge(harness, _verifier(layout, fake_time))
+
+    assert outcome.kind == EventKind.VERIFY_FAILED
+    failure = next(f for f in harness.last_record().verify.failures if f.name == "isolation.outputs")
+    assert failure.evidence["unreadableOutput"] in ("'api-gateway'", "'frontend'", "'processing-service'")
