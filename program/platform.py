@@ -211,4 +211,16 @@ def build_platform(inputs: StackInputs) -> Platform:
         "processingServiceHost": processing_host,
         "secretArns": {n: secret.arn for n, secret in secrets.secrets.items()},
     }
+    # What `ecs-gitops verify` reads to find the live resources it checks.
+    outputs.update(
+        {
+            "albArn": edge.load_balancer.arn,
+            "securityGroupIds": {"alb": security.alb.id, **{tier: sg.id for tier, sg in security.services.items()}},
+            "logGroupNames": {svc: platform_service.log_group.name for svc, platform_service in services.items()},
+            "executionRoleArns": {svc: ps.identity.execution_role.arn for svc, ps in services.items()},
+            "taskRoleArns": {svc: ps.identity.task_role.arn for svc, ps in services.items()},
+            "natGatewayIds": [nat.id for nat in network.nat_gateways],
+            "internetGatewayId": network.internet_gateway.id,
+        }
+    )
     return Platform(network, registry, cluster, edge, discovery, services, outputs)

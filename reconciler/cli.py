@@ -543,7 +543,9 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO) -> int:
 # ``register(commands, common)``, which adds its subparser (``parents=[common]``) with
 # ``set_defaults(handler=...)``; a handler takes ``(args, out)`` and returns the exit code. The modules
 # are imported to build the parser, so they import their capability's code inside the handler.
-COMMAND_MODULES: tuple[str, ...] = ("reconciler.operations.command", "reconciler.audit.command", "reconciler.drift.command")
+COMMAND_MODULES: tuple[str, ...] = (
+    "reconciler.operations.command", "reconciler.audit.command", "reconciler.drift.command", "reconciler.verify.command",
+)
 
 
 def add_reconciler_options(command: argparse.ArgumentParser) -> None:

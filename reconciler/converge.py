@@ -66,6 +66,8 @@ from reconciler.operations.suspend import suspension_refusal
 from reconciler.redact import Redactor
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings
 from reconciler.source import Checkout, DesiredStateSource, SignerTrust
+from reconciler.verify.model import VerifySummary
+from reconciler.verify.phase import EnvironmentVerifier, verify_after_up
 from reconciler.windows import decide
 
 if TYPE_CHECKING:
@@ -111,6 +113,7 @@ class _Run:
     traffic: TrafficState | None = None
     applied: EngineResult | None = None
     up_started: bool = False  # the engine's up ran (or began): the listener and colours may have moved
+    verify: VerifySummary | None = None  # what the verify phase found (None: it never ran)
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -143,6 +146,7 @@ class Converger:
         live_traffic: LiveTrafficSource | None = None,
         wake_rollouts: Callable[[str], object] | None = None,
         drift: DriftChecker | None = None,
+        verifier: EnvironmentVerifier | None = None,
     ):
         self.settings = settings
         self.states = states
@@ -166,6 +170,8 @@ class Converger:
         self.wake_rollouts = wake_rollouts
         # Drift-check jobs: the check's own decisions and acting (rollouts, remediation queue, metric).
         self.drift = drift or DriftChecker(settings, clock=clock)
+        # Runs the environment's checks after `up` (None: no AWS clients here; the phase records them as skipped).
+        self.verifier = verifier
 
     @property
     def lease_timings(self) -> LeaseTimings:
@@ -473,7 +479,16 @@ class Converger:
             run.error = problem
             return ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, Reason.ENGINE_FAILED, Severity.ERROR, problem)
         self._record_applied(run)
-        assert run.plan is not None
+        assert run.plan is not None and run.loaded is not None
+        report = verify_after_up(self.verifier, outputs=run.applied.outputs, desired=run.loaded.state, traffic=run.traffic, now=self.clock())
+        run.verify = report.summary()
+        if report.failures:
+            run.error = report.headline()
+            run.details["verifyFailures"] = [{"name": r.name, "detail": r.detail, "evidence": r.evidence} for r in report.failures]
+            return ConvergeOutcome(
+                "failed", EventKind.VERIFY_FAILED, Reason.VERIFY_FAILED, Severity.ERROR,
+                f"applied ({_describe(run.plan)}), but verify failed: {report.headline()}; see: ecs-gitops verify --environment {run.job.environment}",
+            )
         reason = Reason.APPLIED if run.plan.has_changes else Reason.NO_CHANGES
         return ConvergeOutcome("succeeded", EventKind.CONVERGE_SUCCEEDED, reason, Severity.INFO, _describe(run.plan))
 
@@ -749,6 +764,7 @@ class Converger:
             image_overrides=run.details.get("imageOverrides") or {},
             superseded_commit=run.details.get("supersededCommit"),
             drift=outcome.drift,
+            verify=VerifySummary.model_validate(self.redactor.scrub_value(run.verify.model_dump(by_alias=True, mode="json"))) if run.verify else None,
         )
         log.info(
             "job finished",

@@ -188,6 +188,10 @@ class LockRetry:
 class AutomationEngine:
     """The real engine: Pulumi's Automation API over the project's program."""
 
+    # What `up` builds exists in AWS, so the converge's verify phase can check it (reconciler.verify);
+    # an engine without this attribute (a stand-in for the CLI) creates nothing there to check.
+    creates_aws_resources = True
+
     def __init__(
         self,
         project: str,

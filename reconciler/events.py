@@ -46,6 +46,8 @@ class EventKind(StrEnum):
     DRIFT_CHECK_FAILED = "drift-check-failed"
     # A drift check that fell during a rollout's traffic shift: nothing compared, the next scheduled check runs it.
     DRIFT_CHECK_DEFERRED = "drift-check-deferred"
+    # The converge applied, but the environment's verify checks failed (reconciler.verify).
+    VERIFY_FAILED = "verify-failed"
 
 
 class Reason(StrEnum):
@@ -102,6 +104,8 @@ class Reason(StrEnum):
     ROLLOUT_SHIFTING_TRAFFIC = "RolloutShiftingTraffic"
     # A drift check could not read what a refresh cannot see (security-group rules, role policies): AWS refused or was unreachable.
     DRIFT_PROBE_FAILED = "DriftProbeFailed"
+    # A verify check failed after the apply (the report names it, with its evidence).
+    VERIFY_FAILED = "VerifyFailed"
 
 
 class Severity(StrEnum):

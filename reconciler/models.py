@@ -13,6 +13,7 @@ from reconciler.events import EventKind, Phase, Reason
 from reconciler.operations.model import Suspension
 from reconciler.drift.model import DriftCheckSummary
 from reconciler.record import Record
+from reconciler.verify.model import VerifySummary
 
 COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 
@@ -140,3 +141,6 @@ class AuditRecord(Record):
     previous_hash: str | None = None
     # A drift check's result (time, result, counts, remediation job): set on drift-check jobs only.
     drift: DriftCheckSummary | None = None
+    # The verify phase's result (reconciler.verify): passed, counts, the failing checks with their
+    # evidence, or why the checks did not run. None: the converge never reached the verify phase.
+    verify: VerifySummary | None = None

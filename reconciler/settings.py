@@ -296,6 +296,21 @@ class RolloutTimingSettings(Model):
     smoke_request_timeout_seconds: int = Field(default=5, ge=1, le=60)
 
 
+class VerifySettings(Model):
+    """``ecs-gitops verify`` and the converge's verify phase (seconds unless named otherwise).
+
+    ``targetHealthTimeoutSeconds``: how long the target-health checks wait for every target of a
+    live target group to turn healthy; ``pollSeconds``: between two looks while waiting;
+    ``recentLogMinutes``: a service's log group must have received events this recently;
+    ``httpTimeoutSeconds``: one HTTP request to the ALB.
+    """
+
+    target_health_timeout_seconds: int = Field(default=300, ge=0, le=3600)
+    poll_seconds: int = Field(default=10, ge=1, le=300)
+    recent_log_minutes: int = Field(default=15, ge=1, le=1440)
+    http_timeout_seconds: int = Field(default=5, ge=1, le=60)
+
+
 class AwsResources(Model):
     """Names of the reconciler's own AWS resources (created by template.yaml)."""
 
@@ -356,6 +371,7 @@ class ReconcilerSettings(Model):
     rollout: RolloutTimingSettings = Field(default_factory=RolloutTimingSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     drift_check: DriftCheckSettings = Field(default_factory=DriftCheckSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)
 
     @model_validator(mode="after")
     def _old_tick_keys(self) -> ReconcilerSettings:

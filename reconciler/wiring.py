@@ -42,6 +42,8 @@ from reconciler.windows import decide as decide_window
 from reconciler.settings import ReconcilerSettings
 from reconciler.ticks.schedule import CoalescingTickScheduler
 from reconciler.source import DesiredStateSource, open_source
+from reconciler.verify.gate import AppliedInputs, PromotionVerifier, applied_inputs
+from reconciler.verify.phase import EnvironmentVerifier
 
 DEFAULT_STATE_DIR = "~/.ecs-gitops"
 
@@ -89,6 +91,7 @@ class Components:
             wake_rollouts=self.rollout_waker(),
             worker_id=worker_id,
             drift=self.drift_checker(),
+            verifier=self.verifier(),
         )
 
     def drift_checker(self) -> DriftChecker:
@@ -105,6 +108,21 @@ class Components:
             iam=self.session.client("iam") if self.session is not None else None,
         )
 
+    def verifier(self) -> EnvironmentVerifier | None:
+        """With an AWS session and the Pulumi engine, the converge's verify phase runs every check after `up`.
+
+        None (the checks are recorded as skipped, with the reason): no session, or an engine that
+        creates nothing in AWS (a stand-in for the Pulumi CLI), whose outputs name no live resources.
+        """
+        if self.session is None or not getattr(self.engine, "creates_aws_resources", False):
+            return None
+        from reconciler.verify import wiring as verify_wiring
+
+        session = self.session
+        return EnvironmentVerifier(
+            lambda region: verify_wiring.clients_for(session, region), verify_wiring.timing_from(self.settings, self), verify_wiring.http_probe()
+        )
+
     def live_traffic(self) -> RolloutTrafficSource | None:
         """With rollouts configured, a converge renders each active rollout's traffic (never older than its listener)."""
         if self.session is None or not self.settings.aws.rollout_table:
@@ -118,6 +136,25 @@ class Components:
             return None
         store = RolloutStore(self.session.client("dynamodb"), aws.rollout_table)
         return StackRolloutWaker(store, _tick_scheduler(self.settings, self.session), self.clock)
+
+
+def _promotion_verifier(components: Components) -> PromotionVerifier | None:
+    """The promotion's last gate, where the engine really applied the stack (see :meth:`Components.verifier`)."""
+    if components.session is None or not isinstance(components.engine, AutomationEngine):
+        return None
+    from reconciler.verify import wiring as verify_wiring
+
+    settings, session = components.settings, components.session
+
+    def load(record: RolloutRecord) -> AppliedInputs:
+        return applied_inputs(
+            states=components.states, source=components.source, engine=components.engine, stack=record.stack,
+            environment=record.environment, max_file_bytes=settings.max_desired_state_file_bytes,
+        )
+
+    return PromotionVerifier(
+        load, lambda region: verify_wiring.clients_for(session, region), verify_wiring.timing_from(settings, components), verify_wiring.http_probe()
+    )
 
 
 def _tick_scheduler(settings: ReconcilerSettings, session: Any) -> CoalescingTickScheduler:
@@ -231,7 +268,10 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
         )
 
     timings = RolloutTimings.from_settings(settings.rollout)
-    observer = RolloutObserver(session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings)
+    observer = RolloutObserver(
+        session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings,
+        promotion_verify=_promotion_verifier(components),
+    )
     repo = settings.repository
     # With write-back the commit's own push event requests the converge.
     writer = (

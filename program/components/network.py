@@ -55,6 +55,7 @@ class Network(pulumi.ComponentResource):
     private_subnets: list[aws.ec2.Subnet]
     nat_gateways: list[aws.ec2.NatGateway]
     nat_public_ips: list[pulumi.Output[str]]
+    internet_gateway: aws.ec2.InternetGateway
 
     def __init__(self, resource_name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ecs-gitops:platform:Network", resource_name, None, opts)
@@ -70,7 +71,7 @@ class Network(pulumi.ComponentResource):
             tags={"Name": name("vpc", s, "platform")},
             opts=child,
         )
-        igw = aws.ec2.InternetGateway(
+        self.internet_gateway = igw = aws.ec2.InternetGateway(
             name("igw", s, "platform"),
             vpc_id=self.vpc.id,
             tags={"Name": name("igw", s, "platform")},

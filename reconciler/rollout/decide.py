@@ -80,6 +80,17 @@ class SmokeResult(Record):
     checks: list[dict[str, Any]] = []
 
 
+class VerifyGate(Record):
+    """The promotion's last gate: the traffic and service checks of the new live colour (reconciler.verify).
+
+    ``status``: passed, failed, or skipped (the checks could not run here; the reason is the headline).
+    """
+
+    status: str
+    headline: str
+    failures: list[dict[str, Any]] = []
+
+
 class Observed(Record):
     """What AWS (and the smoke checker) report right now, for this rollout."""
 
@@ -91,6 +102,8 @@ class Observed(Record):
     alarms_in_alarm: list[str] = []
     window_open: bool = True
     window_reason: str = ""
+    # Read when the old colour's scale-down is due (None: no gate here, as before it existed).
+    verify: VerifyGate | None = None
 
 
 class ActionKind(StrEnum):
@@ -317,9 +330,15 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime, timings: Ro
         assert record.promoted_at is not None
         done_at = record.promoted_at + timedelta(seconds=spec.scale_down_delay_seconds)
         if now >= done_at:
+            gate = observed.verify
+            if gate is not None and gate.status == "failed":
+                # The old colour still runs: all traffic goes back to it before anything is scaled down.
+                names = ", ".join(str(f.get("name")) for f in gate.failures) or gate.headline
+                return _rollback(record, f"the promotion gate failed: {names}", {"gate": "verify", "headline": gate.headline, "failures": gate.failures})
             return Decision(
                 RolloutPhase.COMPLETE, f"scaled {record.from_colour} down",
                 actions=(Action(ActionKind.SCALE_COLOUR, colour=record.from_colour, count=0),),
+                evidence={"gate": "verify", "status": gate.status, "headline": gate.headline} if gate is not None else {},
             )
         return _wait(record, now, done_at - now, "waiting to scale the old colour down")
 

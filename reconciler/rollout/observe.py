@@ -5,13 +5,22 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from desired_state.schema import ImageRef
-from reconciler.rollout.decide import DEFAULT_TIMINGS, DeploymentState, Observed, RolloutTimings, ScanResult, SmokeResult, TargetHealthReport
+from reconciler.rollout.decide import (
+    DEFAULT_TIMINGS,
+    DeploymentState,
+    Observed,
+    RolloutTimings,
+    ScanResult,
+    SmokeResult,
+    TargetHealthReport,
+    VerifyGate,
+)
 from reconciler.rollout.model import RolloutPhase, RolloutRecord
 from reconciler.rollout.router import TrafficRouter
 
@@ -38,12 +47,15 @@ class RolloutObserver:
         window_check: Callable[[RolloutRecord, datetime], tuple[bool, str]] = lambda record, now: (True, ""),
         fetch: Callable[[str, float], int] = http_get,
         timings: RolloutTimings = DEFAULT_TIMINGS,
+        promotion_verify: Callable[[RolloutRecord, datetime], VerifyGate] | None = None,
     ):
         self.ecr, self.ecs, self.elbv2, self.cloudwatch = ecr, ecs, elbv2, cloudwatch
         self.router_for = router_for
         self.window_check = window_check
         self.fetch = fetch
         self.timings = timings
+        # The traffic and service checks of the new colour, the promotion's last gate (None: no gate here).
+        self.promotion_verify = promotion_verify
 
     def observe(self, record: RolloutRecord, now: datetime) -> Observed:
         phase = record.phase
@@ -61,7 +73,14 @@ class RolloutObserver:
             observed["listener_weights"] = self.router_for(record).verify_weights()
         if phase == RolloutPhase.BAKING:
             observed["alarms_in_alarm"] = self._alarms(record)
+        if phase == RolloutPhase.PROMOTED and self.promotion_verify is not None and self._scale_down_due(record, now):
+            observed["verify"] = self.promotion_verify(record, now)
         return Observed(**observed)
+
+    @staticmethod
+    def _scale_down_due(record: RolloutRecord, now: datetime) -> bool:
+        """The checks take time (target health waits): run them once, when their answer decides something."""
+        return record.promoted_at is not None and now >= record.promoted_at + timedelta(seconds=record.spec.scale_down_delay_seconds)
 
     def _scan(self, record: RolloutRecord) -> ScanResult | None:
         return self.scan_of(record.resources.repository, record.new_image)

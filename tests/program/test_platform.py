@@ -169,3 +169,19 @@ def test_resources_that_would_block_a_destroy_are_forced(stack, type_token, key,
     resources = stack.of_type(type_token)
     assert resources
     assert {r.inputs[key] for r in resources} == {value}
+
+
+def test_outputs_the_verify_checks_read(stack, state, mock_state):
+    """`ecs-gitops verify` finds the ALB, the tiers' groups, the log groups, the roles and the NAT/IGW by these."""
+    s = state.environment_suffix
+    outputs = stack.outputs
+    assert outputs["albArn"] == mock_state(stack.named(f"alb-platform-{s}"))["arn"]
+    assert outputs["securityGroupIds"] == {
+        tier: mock_state(stack.named(f"sg-{tier}-{s}"))["id"] for tier in ("alb", *SERVICES)
+    }
+    assert outputs["logGroupNames"] == {svc: f"/ecs-gitops/{s}/{svc}" for svc in SERVICES}
+    for key, kind in (("executionRoleArns", "execution"), ("taskRoleArns", "task")):
+        assert outputs[key] == {svc: f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/role-{svc}-{kind}-{s}" for svc in SERVICES}
+    nats = stack.of_type("aws:ec2/natGateway:NatGateway")
+    assert sorted(outputs["natGatewayIds"]) == sorted(mock_state(n)["id"] for n in nats)
+    assert outputs["internetGatewayId"] == mock_state(stack.named(f"igw-platform-{s}"))["id"]

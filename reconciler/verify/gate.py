@@ -1,0 +1,113 @@
+"""What the stack was applied from, and the rollout promotion's last gate over it.
+
+:func:`applied_inputs` reads a stack's outputs, the desired state of the stack status's last
+applied commit (with the images a rollout staged over it) and the traffic state: what both
+``ecs-gitops verify`` and the promotion gate check the account against.
+
+:class:`PromotionVerifier` runs the traffic and service checks of the rollout's new live colour
+(and, for frontend, the ALB's HTTP answers) when the old colour's scale-down is due; the rollout's
+``decide`` rolls back on a failure, with the failing checks as evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+
+from desired_state.errors import DesiredStateError
+from desired_state.schema import DesiredState
+from desired_state.traffic import TrafficState
+from reconciler.errors import EcsGitopsError, ReconcilerError
+from reconciler.rollout.decide import VerifyGate
+from reconciler.rollout.model import RolloutRecord
+from reconciler.verify.model import CheckResult
+from reconciler.verify.run import PROMOTION_GROUPS, verify_environment
+from reconciler.verify.seams import AwsClients, HttpProbe, Timing
+
+log = logging.getLogger("ecs_gitops.verify")
+
+
+@dataclass(frozen=True)
+class AppliedInputs:
+    outputs: dict[str, Any]
+    desired: DesiredState
+    traffic: TrafficState
+    commit: str
+
+
+def unwrap_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The Automation API answers ``{key: OutputValue(value, secret)}``; the checks read plain values."""
+    return {key: value.value if hasattr(value, "value") and not isinstance(value, dict) else value for key, value in outputs.items()}
+
+
+def applied_inputs(
+    *, states: Any, source: Any, engine: Any, stack: str, environment: str, max_file_bytes: int, outputs: Mapping[str, Any] | None = None
+) -> AppliedInputs:
+    from desired_state.loader import load_environment
+
+    status = states.get(stack)
+    if not status.last_applied_commit:
+        raise ReconcilerError(
+            f"{environment}: the stack {stack} records no applied commit, so there is no desired state to verify against; "
+            f"converge it first: ecs-gitops reconcile --environment {environment}"
+        )
+    checkout = source.fetch(status.last_applied_commit)
+    try:
+        loaded = load_environment(checkout.path, environment, commit=checkout.commit, max_file_bytes=max_file_bytes)
+    finally:
+        if hasattr(source, "cleanup"):
+            source.cleanup(checkout)
+    desired = loaded.state.with_images(dict(status.image_overrides)) if status.image_overrides else loaded.state
+    return AppliedInputs(
+        outputs=dict(outputs) if outputs is not None else unwrap_outputs(engine.outputs(stack)),
+        desired=desired,
+        traffic=status.traffic or TrafficState(),
+        commit=status.last_applied_commit,
+    )
+
+
+def concerns_new_colour(result: CheckResult, record: RolloutRecord) -> bool:
+    """The gate's checks: the new live colour's service and target health, the service's weights, frontend's HTTP."""
+    svc, colour = record.service, record.to_colour
+    if result.name.startswith((f"services.{svc}-{colour}.", f"traffic.{svc}-{colour}.", f"traffic.{svc}.")):
+        return True
+    if svc == "frontend" and result.name in ("traffic.alb-answers", "traffic.frontend-health"):
+        return True
+    # A group that could not read the account (or lacks an output) concerns every service.
+    return result.name.endswith((".api", ".outputs"))
+
+
+class PromotionVerifier:
+    def __init__(
+        self, load: Callable[[RolloutRecord], AppliedInputs], clients_for: Callable[[str], AwsClients], timing: Timing, http: HttpProbe | None = None
+    ):
+        self.load, self.clients_for, self.timing, self.http = load, clients_for, timing, http
+
+    def __call__(self, record: RolloutRecord, now: datetime) -> VerifyGate:
+        try:
+            inputs = self.load(record)
+        except (EcsGitopsError, DesiredStateError, BotoCoreError, OSError) as exc:
+            # Git or the engine not answering says nothing about the new colour: on record, not a rollback.
+            log.warning("promotion gate of %s could not read what was applied: %s", record.rollout_id, exc)
+            return VerifyGate(status="skipped", headline=f"the promotion gate could not read what was applied: {exc}")
+        report = verify_environment(
+            environment=inputs.desired.environment_suffix, outputs=inputs.outputs, desired=inputs.desired, traffic=inputs.traffic,
+            clients=self.clients_for(inputs.desired.region), http=self.http, timing=self.timing, groups=PROMOTION_GROUPS,
+        )
+        results = [r for r in report.results if concerns_new_colour(r, record)]
+        failures = [r for r in results if r.status == "fail"]
+        passed = sum(1 for r in results if r.status == "pass")
+        if failures:
+            shown = "; ".join(f"{r.name}: {r.detail}" for r in failures[:5])
+            return VerifyGate(
+                status="failed", headline=f"{len(failures)} of {len(results)} checks of {record.service} {record.to_colour} failed: {shown}",
+                failures=[{"name": r.name, "detail": r.detail, "evidence": r.evidence} for r in failures],
+            )
+        if not passed:
+            return VerifyGate(status="skipped", headline=f"no check of {record.service} {record.to_colour} ran")
+        return VerifyGate(status="passed", headline=f"all {passed} checks of {record.service} {record.to_colour} passed")

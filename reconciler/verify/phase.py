@@ -1,0 +1,57 @@
+"""The converge's verify phase: run every check after ``up``, or say why they could not run.
+
+The converger keeps only the phase sequence; this module decides what the phase found. Without
+AWS clients (a local engine, the tests' engine double, which creates nothing) the checks are
+skipped with the reason, and the audit record says "skipped", never "passed".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+
+from desired_state.schema import DesiredState
+from desired_state.traffic import TrafficState
+from reconciler.errors import ReconcilerError
+from reconciler.verify.model import CheckResult, VerifyReport
+from reconciler.verify.run import skipped_report, verify_environment
+from reconciler.verify.seams import AwsClients, HttpProbe, Timing
+
+log = logging.getLogger("ecs_gitops.verify")
+
+NO_CLIENTS = (
+    "no AWS clients in this process (a local engine or a test double): the checks did not run; "
+    "run them where the account is reachable: ecs-gitops verify --environment {environment}"
+)
+
+
+class EnvironmentVerifier:
+    """Runs every check of one environment with clients for its region."""
+
+    def __init__(self, clients_for: Callable[[str], AwsClients], timing: Timing, http: HttpProbe | None = None):
+        self.clients_for, self.timing, self.http = clients_for, timing, http
+
+    def __call__(self, *, outputs: Mapping[str, Any], desired: DesiredState, traffic: TrafficState) -> VerifyReport:
+        return verify_environment(
+            environment=desired.environment_suffix, outputs=dict(outputs), desired=desired, traffic=traffic,
+            clients=self.clients_for(desired.region), http=self.http, timing=self.timing,
+        )
+
+
+def verify_after_up(
+    verifier: EnvironmentVerifier | None, *, outputs: Mapping[str, Any], desired: DesiredState, traffic: TrafficState, now: datetime
+) -> VerifyReport:
+    environment = desired.environment_suffix
+    if verifier is None:
+        return skipped_report(environment, now, NO_CLIENTS.format(environment=environment))
+    try:
+        return verifier(outputs=outputs, desired=desired, traffic=traffic)
+    except (ReconcilerError, BotoCoreError) as exc:
+        # No credentials, no endpoint: nothing was checked, and that is a failure of the phase, not a pass.
+        log.warning("verify %s could not run: %s", environment, exc)
+        failed = CheckResult(name="verify.setup", group="verify", status="fail", evidence={"error": type(exc).__name__}, detail=str(exc))
+        return VerifyReport(environment=environment, checked_at=now, results=[failed])
