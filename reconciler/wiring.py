@@ -140,7 +140,7 @@ class Components:
 
 def _promotion_verifier(components: Components) -> PromotionVerifier | None:
     """The promotion's last gate, where the engine really applied the stack (see :meth:`Components.verifier`)."""
-    if components.session is None or not isinstance(components.engine, AutomationEngine):
+    if components.session is None or not getattr(components.engine, "creates_aws_resources", False):
         return None
     from reconciler.verify import wiring as verify_wiring
 
