@@ -11,38 +11,17 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.deploy.cfn import load_template
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 ACCOUNT, REGION, PARTITION = "123456789012", "us-east-1", "aws"  # the intake samples' account and region
 PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": PARTITION, "AWS::StackName": "ecs-gitops", "AWS::URLSuffix": "amazonaws.com"}
 NO_VALUE = object()
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form intrinsics as their long forms."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            return {"Fn::GetAtt": value.split(".", 1)}
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def raw_template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    return load_template()
 
 
 class _NoIamDouble:
