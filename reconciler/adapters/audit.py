@@ -124,6 +124,14 @@ def unreadable_record(key: str, stack: str, exc: Exception) -> StoredTextError:
     )
 
 
+def parse_record(key: str, stack: str, text: str) -> AuditRecord:
+    """The record stored under ``key``; one that cannot be read is an error naming it (and ``--verify``), not a crash."""
+    try:
+        return AuditRecord.model_validate(parse_stored(text))
+    except ValueError as exc:  # StoredTextError, pydantic's ValidationError
+        raise unreadable_record(key, stack, exc) from None
+
+
 def chain_genesis(records: list[StoredRecord]) -> Genesis:
     """The genesis of a chain starting now, over ``records``' unchained ones."""
     return Genesis.of([r for r in records if r.sequence is None and r.defect is None and not r.malformed_sequence])
@@ -272,7 +280,7 @@ class DynamoAuditLog:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [AuditRecord.model_validate_json(item["record"]["S"]) for item in response.get("Items", [])]
+        return [parse_record(item["sk"]["S"], stack, item["record"]["S"]) for item in response.get("Items", [])]
 
     def stored_records(self, stack: str) -> list[StoredRecord]:
         """Every record of ``stack`` as stored, oldest first (paginated queries on the stack's partition)."""
@@ -400,7 +408,7 @@ class FileAuditLog:
     def history(self, stack: str, limit: int = 50) -> list[AuditRecord]:
         folder = self.folder(stack)
         files = sorted(folder.glob("*.json"), reverse=True)[:limit] if folder.exists() else []
-        return [AuditRecord.model_validate_json(f.read_text()) for f in files]
+        return [parse_record(f.name, stack, f.read_text()) for f in files]
 
     def stored_records(self, stack: str) -> list[StoredRecord]:
         """Every record of ``stack`` as stored, oldest first."""

@@ -105,13 +105,12 @@ class StoredRecord:
     @property
     def sequence(self) -> int | None:
         value = self.document.get(SEQUENCE_FIELD)
-        return value if _is_whole_number(value) else None
+        return value if _is_whole_number(value) and value >= 1 else None
 
     @property
     def malformed_sequence(self) -> bool:
-        """A sequence field that is there but not a whole number (a chained record cannot carry one)."""
-        value = self.document.get(SEQUENCE_FIELD)
-        return value is not None and not _is_whole_number(value)
+        """A sequence field that is there but not a whole number from 1 (no chained record was written so)."""
+        return self.document.get(SEQUENCE_FIELD) is not None and self.sequence is None
 
     @property
     def previous_hash(self) -> str | None:
@@ -198,10 +197,20 @@ class ChainLink:
 
 @dataclass(frozen=True)
 class ChainBreak:
+    """The first break found. ``after``: the record holds no valid sequence of its own, it sits after ``sequence``;
+    ``subject``: what is broken, a record or a sequence claim."""
+
     kind: BreakKind
     sequence: int
     key: str | None
     detail: str
+    after: bool = False
+    subject: Literal["record", "claim"] = "record"
+
+    def where(self) -> str:
+        if self.subject == "claim":
+            return "chain broken"
+        return f"chain broken {'after' if self.after else 'at'} sequence {self.sequence}"
 
 
 @dataclass(frozen=True)
@@ -224,7 +233,7 @@ class ChainVerdict:
         if self.first_break is None:
             return f"{where}: chain intact"
         found = self.first_break
-        return f"{where}: chain broken at sequence {found.sequence}: {found.kind} record: {found.detail}"
+        return f"{where}: {found.where()}: {found.kind} {found.subject}: {found.detail}"
 
 
 def verify_chain(
@@ -265,11 +274,12 @@ def verify_chain(
 
     for record in sorted(records, key=lambda r: r.key):
         if record.defect is not None:
-            return verdict(ChainBreak(record.defect.kind, after(record.key), record.key, record.defect.detail))
+            return verdict(ChainBreak(record.defect.kind, after(record.key), record.key, record.defect.detail, after=record.sequence is None))
         if record.malformed_sequence:
             return verdict(ChainBreak(
                 "inserted", after(record.key), record.key,
-                f"{record.key} carries sequence {record.document.get(SEQUENCE_FIELD)!r}, not a whole number: no chained record was written so",
+                f"{record.key} carries sequence {record.document.get(SEQUENCE_FIELD)!r}, not a whole number from 1: no chained record was written so",
+                after=True,
             ))
 
     genesis_hash = genesis.hash(stack) if genesis is not None else None
@@ -347,11 +357,14 @@ def _unaccounted(
     for record in sorted(unchained, key=lambda r: r.key):
         if genesis is not None and (newest is None or record.key > newest):
             before = f"the newest one when the chain started was {newest}" if newest else "there were none when the chain started"
-            return ChainBreak("inserted", after(record.key), record.key, f"{record.key} has no sequence but is not a record written before the chain ({before})")
+            return ChainBreak(
+                "inserted", after(record.key), record.key, f"{record.key} has no sequence but is not a record written before the chain ({before})", after=True,
+            )
         if genesis is None and start is not None and record.key > start:
             return ChainBreak(
                 "inserted", after(record.key), record.key,
                 f"{record.key} has no sequence but sorts after the chain's first record ({start}): it was added after the chain started",
+                after=True,
             )
     if genesis is None:
         return None

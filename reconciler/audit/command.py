@@ -124,7 +124,7 @@ def _verify(reader: Any, components: Any, stack: str, output: str | None, out: T
         )
     except StoredTextError as exc:  # a claim that cannot be read: the chain cannot be checked against it
         chained = sum(1 for r in stored if r.sequence is not None)
-        verdict = ChainVerdict(stack, chained, len(stored) - chained, ChainBreak("corrupt", 0, None, str(exc)))
+        verdict = ChainVerdict(stack, chained, len(stored) - chained, ChainBreak("corrupt", 0, None, str(exc), subject="claim"))
     archive = getattr(components.audit, "archive", None)
     mismatches = archive.compare(stack, stored) if archive is not None else []
     # Without a copy outside the table, a rewrite of records together with their claims leaves an intact chain.
@@ -141,7 +141,9 @@ def _verify(reader: Any, components: Any, stack: str, output: str | None, out: T
             "chained": verdict.chained,
             "unchained": verdict.unchained,
             "genesis": verdict.genesis,
-            "firstBreak": None if found is None else {"kind": found.kind, "sequence": found.sequence, "key": found.key, "detail": found.detail},
+            "firstBreak": None if found is None else {
+                "kind": found.kind, "subject": found.subject, "sequence": found.sequence, "after": found.after, "key": found.key, "detail": found.detail,
+            },
             "archive": None if archive is None else {
                 "bucket": archive.bucket,
                 "mismatches": [{"kind": m.kind, "sequence": m.sequence, "key": m.key, "detail": m.detail} for m in mismatches],

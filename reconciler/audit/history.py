@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.adapters.audit import DynamoAuditLog, FileAuditLog, document_file_name, document_sort_key, file_stem, unreadable_record
-from reconciler.audit.chain import ChainHead, Genesis, StoredRecord, parse_stored
+from reconciler.adapters.audit import DynamoAuditLog, FileAuditLog, document_file_name, document_sort_key, file_stem, parse_record
+from reconciler.audit.chain import ChainHead, Genesis, StoredRecord
 from reconciler.errors import SettingsError
 from reconciler.models import AuditRecord
 
@@ -24,14 +24,6 @@ from reconciler.models import AuditRecord
 DEFAULT_PAGE_SIZE = 100
 # Sorts after every character a job id or attempt holds: the end of the last key at a given instant.
 KEY_END = "#~"
-
-
-def parsed_record(key: str, stack: str, text: str) -> AuditRecord:
-    """The record stored under ``key``; one that cannot be read is an error naming it (and ``--verify``), not a crash."""
-    try:
-        return AuditRecord.model_validate(parse_stored(text))
-    except ValueError as exc:  # StoredTextError, pydantic's ValidationError
-        raise unreadable_record(key, stack, exc) from None
 
 
 @dataclass(frozen=True)
@@ -111,7 +103,7 @@ class DynamoHistory:
             response = self.log.client.query(**request)
             for item in response.get("Items", []):
                 # The filter attributes are not hashed: the parsed record decides (verify checks they agree).
-                record = parsed_record(item["sk"]["S"], stack, item["record"]["S"])
+                record = parse_record(item["sk"]["S"], stack, item["record"]["S"])
                 if query.matches(record):
                     found.append(record)
             if "LastEvaluatedKey" not in response:
@@ -150,7 +142,7 @@ class FileHistory:
                 continue
             if lower is not None and path.name < lower:
                 break
-            record = parsed_record(path.name, stack, path.read_text())
+            record = parse_record(path.name, stack, path.read_text())
             if query.matches(record):
                 found.append(record)
                 if len(found) >= query.limit:

@@ -7,6 +7,7 @@ versions, records past the head claim, edited filter attributes, corrupt and dup
 from __future__ import annotations
 
 import io
+import re
 import json
 
 import pytest
@@ -65,20 +66,21 @@ def test_a_record_without_a_sequence_inserted_after_the_chain_started_is_named(s
     code, out, err = verify(state_dir)
 
     assert code == 1, out
-    assert "inserted record" in out and file_name(sort_key(fake)) in out and "Traceback" not in err
+    assert "chain broken after sequence 4: inserted record" in out and file_name(sort_key(fake)) in out and "Traceback" not in err
 
 
-def test_a_sequence_that_is_not_a_whole_number_is_named(state_dir):
+@pytest.mark.parametrize("sequence", ["4", True, 0, -4, 4.0])
+def test_a_sequence_that_is_not_a_whole_number_from_1_is_named(state_dir, sequence):
     [newest] = sorted(folder(state_dir).glob("*.json"))[-1:]
     document = json.loads(newest.read_text())
-    document["sequence"] = "4"
+    document["sequence"] = sequence
     newest.write_text(json.dumps(document, indent=2))
     sorted((folder(state_dir) / ".chain").glob("*.claim"))[-1].unlink()
 
     code, out, _ = verify(state_dir)
 
     assert code == 1, out
-    assert "inserted record" in out and "sequence '4'" in out and newest.name in out
+    assert "chain broken after sequence 3: inserted record" in out and f"carries sequence {sequence!r}" in out and newest.name in out
 
 
 def test_the_genesis_accounts_for_the_records_written_before_the_chain(dynamo_log, write_unchained, audit_record, audit_aws):
@@ -219,7 +221,13 @@ def test_a_corrupt_claim_is_named_as_a_break(state_dir):
     code, out, err = verify(state_dir)
 
     assert code == 1, (out, err)
-    assert "unexpected" not in err and claim.name in out
+    assert "unexpected" not in err and "chain broken: corrupt claim" in out and claim.name in out
+
+    # The worker's next append names the claim too (no unexpected JSONDecodeError).
+    from reconciler.errors import ReconcilerError
+
+    with pytest.raises(ReconcilerError, match=re.escape(claim.name)):
+        FileAuditLog(state_dir / "audit").chain_head("dev")
 
 
 def test_history_names_a_corrupt_record_instead_of_an_unexpected_error(state_dir):
@@ -230,6 +238,11 @@ def test_history_names_a_corrupt_record_instead_of_an_unexpected_error(state_dir
 
     assert code == 1 and "unexpected" not in err
     assert second.name in err and "--verify" in err
+    # The log's own reader (status shows the newest record) names it the same way.
+    from reconciler.errors import ReconcilerError
+
+    with pytest.raises(ReconcilerError, match=re.escape(second.name)):
+        FileAuditLog(state_dir / "audit").history("dev")
 
 
 # ---------------------------------------------------------------- L5: out-of-range options
@@ -312,3 +325,22 @@ def test_a_rewrite_of_table_claims_and_archive_versions_is_named_from_the_oldest
     # The oldest version is what the table is compared with: the rewritten record differs from it.
     assert ("differs-from-archive", 2) in kinds
     assert next(m for m in mismatches if m.kind == "differs-from-archive" and m.sequence == 2).detail.count("author")
+
+
+def test_a_delete_marker_on_an_archived_key_is_named_and_the_first_version_still_compared(audit_aws, audit_record):
+    from reconciler.audit.archive import AuditArchive, archive_key
+    from reconciler.audit.history import DynamoHistory
+
+    s3 = audit_aws.session.client("s3")
+    s3.create_bucket(Bucket=ARCHIVE, ObjectLockEnabledForBucket=True)
+    archive = AuditArchive(s3, ARCHIVE)
+    log = DynamoAuditLog(audit_aws.dynamodb, audit_aws.audit_table, archive=archive)
+    for i in range(2):
+        log.append(audit_record("prod", f"{i}".rjust(32, "j"), minutes=i))
+
+    s3.delete_object(Bucket=ARCHIVE, Key=archive_key("prod", 2))  # hides the copy behind a delete marker
+
+    [mismatch] = archive.compare("prod", DynamoHistory(log).stored("prod"))
+    assert (mismatch.kind, mismatch.sequence) == ("replaced-in-archive", 2)
+    assert "1 delete marker" in mismatch.detail
+    assert archive.read("prod", 2)["sequence"] == 2
