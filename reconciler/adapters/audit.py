@@ -201,6 +201,26 @@ class DynamoAuditLog:
         except (KeyError, ValueError) as exc:
             raise unreadable_claim(item.get("sk", {}).get("S", "?"), stack, f"it lacks or mangles {exc}") from None
 
+    def claims(self, stack: str) -> list[ChainHead]:
+        """Every sequence claim of ``stack`` from sequence 1, oldest first (paginated, consistent queries)."""
+        found: list[ChainHead] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk > :genesis",
+            "ExpressionAttributeValues": {":pk": {"S": stack + CHAIN_PARTITION_SUFFIX}, ":genesis": {"S": f"{GENESIS_SEQUENCE:012d}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**request)
+            for item in response.get("Items", []):
+                try:
+                    found.append(ChainHead(int(item["sk"]["S"]), item["hash"]["S"], item["recordSk"]["S"]))
+                except (KeyError, ValueError) as exc:
+                    raise unreadable_claim(item.get("sk", {}).get("S", "?"), stack, f"it lacks or mangles {exc}") from None
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def genesis(self, stack: str) -> Genesis | None:
         """The chain's genesis claim (sequence 0), None when the chain has none (it started before genesis claims)."""
         item = self.client.get_item(
@@ -358,6 +378,20 @@ class FileAuditLog:
             return ChainHead(sequence, claim["hash"], None if sequence == GENESIS_SEQUENCE else claim["recordFile"])
         except (StoredTextError, KeyError, ValueError) as exc:
             raise unreadable_claim(newest.name, stack, str(exc)) from None
+
+    def claims(self, stack: str) -> list[ChainHead]:
+        """Every sequence claim of ``stack`` from sequence 1, oldest first."""
+        folder = self._claims(stack)
+        found: list[ChainHead] = []
+        for path in sorted(folder.glob("*.claim")) if folder.exists() else []:
+            if path == self._genesis_path(stack):
+                continue
+            try:
+                claim = parse_stored(path.read_text())
+                found.append(ChainHead(int(path.stem), claim["hash"], claim["recordFile"]))
+            except (StoredTextError, KeyError, ValueError) as exc:
+                raise unreadable_claim(path.name, stack, str(exc)) from None
+        return found
 
     def _genesis_path(self, stack: str) -> Path:
         return self._claims(stack) / f"{GENESIS_SEQUENCE:012d}.claim"

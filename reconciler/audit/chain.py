@@ -244,6 +244,7 @@ def verify_chain(
     genesis: Genesis | None = None,
     expected_key: Callable[[dict[str, Any]], str] | None = None,
     claims_read: bool = False,
+    claims: Sequence[ChainHead] | None = None,
 ) -> ChainVerdict:
     """Recompute the chain of one stack's ``records`` (any order) and name the first break.
 
@@ -253,6 +254,9 @@ def verify_chain(
     none (not: not given). ``genesis``: what stood outside the chain when it started.
     ``expected_key``: the key a document says it is stored under; a record found under another key
     was moved (re-ordered) in the trail.
+    ``claims``: every sequence claim (sequence 1 on): each names the record and hash written at its
+    sequence, so a record edited with its successors' links recomputed is still named where it was
+    edited, and a chained record whose claim is gone is named.
 
     Checked in this order: a record the store could not read, or whose attributes disagree with it;
     a sequence that is not a whole number (inserted); then in sequence order: a sequence claimed
@@ -330,6 +334,8 @@ def verify_chain(
             ))
         previous = record
     last = (previous.sequence or 0) if previous is not None else 0
+    if claims is not None and (found := _against_claims(chained, claims, head)) is not None:
+        return verdict(found)
     if head is not None:
         if last < head.sequence:
             return verdict(ChainBreak(
@@ -346,6 +352,24 @@ def verify_chain(
             f"({f'sequence {claimed}' if head is not None else 'there is none'}): it was written without a sequence claim",
         ))
     return verdict(_unaccounted(unchained, chained, genesis, after))
+
+
+def _against_claims(chained: Sequence[StoredRecord], claims: Sequence[ChainHead], head: ChainHead | None) -> ChainBreak | None:
+    """The first chained record that its sequence claim does not name, or that has lost its claim (up to the head)."""
+    by_sequence = {c.sequence: c for c in claims if c.sequence >= 1}
+    newest_claimed = head.sequence if head is not None else 0
+    for record in chained:
+        sequence = record.sequence or 0
+        claim = by_sequence.get(sequence)
+        if claim is None:
+            if sequence <= newest_claimed:
+                return ChainBreak("deleted", sequence, record.key, f"the sequence claim of {record.key} (sequence {sequence}) is gone", subject="claim")
+            continue  # past the head: named below as written without a claim
+        if claim.key is not None and claim.key != record.key:
+            return ChainBreak("re-ordered", sequence, record.key, f"sequence {sequence} is claimed for {claim.key} but held by {record.key}")
+        if claim.hash != record.hash:
+            return ChainBreak("edited", sequence, record.key, f"{record.key} no longer hashes to the hash its sequence claim recorded")
+    return None
 
 
 def _unaccounted(

@@ -120,7 +120,8 @@ def _verify(reader: Any, components: Any, stack: str, output: str | None, out: T
     stored = reader.stored(stack)
     try:
         verdict = verify_chain(
-            stored, stack=stack, head=reader.head(stack), genesis=reader.genesis(stack), expected_key=reader.expected_key, claims_read=True,
+            stored, stack=stack, head=reader.head(stack), genesis=reader.genesis(stack), expected_key=reader.expected_key,
+            claims_read=True, claims=reader.claims(stack),
         )
     except StoredTextError as exc:  # a claim that cannot be read: the chain cannot be checked against it
         chained = sum(1 for r in stored if r.sequence is not None)

@@ -120,6 +120,9 @@ class DynamoHistory:
     def genesis(self, stack: str) -> Genesis | None:
         return self.log.genesis(stack)
 
+    def claims(self, stack: str) -> list[ChainHead]:
+        return self.log.claims(stack)
+
     def expected_key(self, document: dict[str, Any]) -> str:
         return document_sort_key(document)
 
@@ -157,6 +160,9 @@ class FileHistory:
 
     def genesis(self, stack: str) -> Genesis | None:
         return self.log.genesis(stack)
+
+    def claims(self, stack: str) -> list[ChainHead]:
+        return self.log.claims(stack)
 
     def expected_key(self, document: dict[str, Any]) -> str:
         return document_file_name(document)

@@ -53,7 +53,7 @@ def dynamo_verdict(log: DynamoAuditLog, stack: str = "dev"):
 
     reader = DynamoHistory(log)
     return verify_chain(reader.stored(stack), stack=stack, head=reader.head(stack), genesis=reader.genesis(stack),
-                        expected_key=reader.expected_key, claims_read=True)
+                        expected_key=reader.expected_key, claims_read=True, claims=reader.claims(stack))
 
 
 # ---------------------------------------------------------------- H1: records with no (or a malformed) sequence
@@ -159,6 +159,34 @@ def test_without_the_archive_verify_says_what_it_cannot_prove(state_dir):
 
     code, out, _ = verify(state_dir, "--output", "json")
     assert code == 0 and json.loads(out)["anchored"] is False
+
+
+def test_an_edit_with_its_successors_relinked_is_named_where_it_was_made_by_its_claim(state_dir):
+    """The claims were left alone: each still names the hash written at its sequence."""
+    files = sorted(folder(state_dir).glob("*.json"))
+    previous = None
+    for path in files:
+        document = json.loads(path.read_text())
+        if document["sequence"] == 2:
+            document["author"] = "mallory"
+        if previous is not None:
+            document["previousHash"] = previous
+        path.write_text(json.dumps(document, indent=2))
+        previous = record_hash(document)
+
+    code, out, _ = verify(state_dir)
+
+    assert code == 1, out
+    assert f"chain broken at sequence 2: edited record: {files[1].name}" in out
+
+
+def test_a_record_whose_claim_is_gone_is_named(state_dir):
+    (folder(state_dir) / ".chain" / f"{2:012d}.claim").unlink()
+
+    code, out, _ = verify(state_dir)
+
+    assert code == 1, out
+    assert "chain broken: deleted claim: the sequence claim of" in out
 
 
 # ---------------------------------------------------------------- M2: the unhashed filter attributes
