@@ -138,7 +138,7 @@ def chain_genesis(records: list[StoredRecord]) -> Genesis:
 
 
 # The attributes written beside a DynamoDB record for history's filters: not hashed, so checked against it.
-SIDECAR_ATTRIBUTES = ("outcome", "kind", "commit", "sequence")
+SIDECAR_ATTRIBUTES = ("outcome", "kind", "commit", "sequence", "jobId")
 
 
 def sidecar_defect(key: str, item: dict[str, Any], document: dict[str, Any]) -> RecordDefect | None:
