@@ -1,7 +1,9 @@
 """The audit log: one append-only DynamoDB item per job attempt, hash-chained per stack.
 
 Items are written with a conditional put on a key that has never existed, and this module has
-no update or delete: an auditor can rely on a record never changing after it is written.
+no update or delete. That binds this code, not whoever holds the table's PutItem permission: an
+unconditional PutItem replaces an item, and IAM cannot require a condition expression. The chain
+makes such a change visible (``history --verify``); the Object Lock archive anchors it.
 
 Keys (table ``pk`` HASH, ``sk`` RANGE, both strings; no index):
 
@@ -9,11 +11,13 @@ Keys (table ``pk`` HASH, ``sk`` RANGE, both strings; no index):
   in ``record``, and ``sequence``, ``outcome``, ``kind``, ``commit`` beside it for query filters.
   Time ranges are key conditions on ``sk``.
 - its sequence claim: ``pk = <stack>#chain``, ``sk = <sequence, 12 digits>``, holding the record's
-  ``recordSk`` and ``hash``. The claim and the record are one transaction, each conditional on its
+  ``recordSk`` and ``hash``. Sequence 0 is the chain's genesis (``genesis``: its document, see
+  :class:`~reconciler.audit.chain.Genesis`), written in the same transaction as sequence 1. The claim and the record are one transaction, each conditional on its
   key not existing: two writers racing for a sequence, one wins, the other re-reads the head (the
   newest claim: a one-item query) and tries the next sequence, a bounded number of times.
 
-Records written before the chain have no sequence and no claim; they still read.
+Records written before the chain have no sequence and no claim; they still read, and the genesis
+accounts for them.
 
 Every record passes the :class:`~reconciler.redact.Redactor` on its way in: a record written once
 is never rewritten, so a secret that reached it would stay there for good.
@@ -30,7 +34,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from reconciler.audit.chain import ChainHead, ChainLink, StoredRecord, record_hash
+from reconciler.audit.chain import (
+    GENESIS_SEQUENCE,
+    ChainHead,
+    ChainLink,
+    Genesis,
+    RecordDefect,
+    StoredRecord,
+    StoredTextError,
+    parse_stored,
+    read_stored,
+    record_hash,
+)
 from reconciler.errors import ConflictError
 from reconciler.models import AuditRecord
 from reconciler.redact import Redactor
@@ -94,6 +109,52 @@ def chain_conflict(record: AuditRecord, attempts: int) -> ConflictError:
     )
 
 
+def unreadable_claim(what: str, stack: str, reason: str) -> StoredTextError:
+    return StoredTextError(
+        f"the audit chain's claim {what} of {stack} cannot be read: {reason}; "
+        "run `ecs-gitops history --verify` and restore the claim from the archive bucket or a backup"
+    )
+
+
+def unreadable_record(key: str, stack: str, exc: Exception) -> StoredTextError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoredTextError(
+        f"audit record {key} of {stack} cannot be read ({reason}); "
+        f"run `ecs-gitops history --verify` to see what else changed, and restore it from the archive bucket or a backup"
+    )
+
+
+def parse_record(key: str, stack: str, text: str) -> AuditRecord:
+    """The record stored under ``key``; one that cannot be read is an error naming it (and ``--verify``), not a crash."""
+    try:
+        return AuditRecord.model_validate(parse_stored(text))
+    except ValueError as exc:  # StoredTextError, pydantic's ValidationError
+        raise unreadable_record(key, stack, exc) from None
+
+
+def chain_genesis(records: list[StoredRecord]) -> Genesis:
+    """The genesis of a chain starting now, over ``records``' unchained ones."""
+    return Genesis.of([r for r in records if r.sequence is None and r.defect is None and not r.malformed_sequence])
+
+
+# The attributes written beside a DynamoDB record for history's filters: not hashed, so checked against it.
+SIDECAR_ATTRIBUTES = ("outcome", "kind", "commit", "sequence", "jobId")
+
+
+def sidecar_defect(key: str, item: dict[str, Any], document: dict[str, Any]) -> RecordDefect | None:
+    """An attribute beside the record that disagrees with it: a filter on it would hide or show the record wrongly."""
+    for name in SIDECAR_ATTRIBUTES:
+        if name not in item:
+            continue  # absent: history's filters let the record through to the parsed check
+        stored = item[name].get("S", item[name].get("N"))
+        wanted = document.get(name)
+        if stored != (None if wanted is None else str(wanted)):
+            return RecordDefect(
+                "edited", f"{key}: its {name} attribute (read by history's filters) says {stored!r}, the record says {wanted!r}",
+            )
+    return None
+
+
 def _archive(archive: AuditArchive | None, stack: str, stored: StoredRecord) -> None:
     """The WORM copy. The table holds the record already; a copy that failed is named by ``history --verify``."""
     if archive is None:
@@ -134,12 +195,59 @@ class DynamoAuditLog:
         if not items:
             return None
         item = items[0]
-        return ChainHead(int(item["sk"]["S"]), item["hash"]["S"], item["recordSk"]["S"])
+        try:
+            sequence = int(item["sk"]["S"])
+            return ChainHead(sequence, item["hash"]["S"], None if sequence == GENESIS_SEQUENCE else item["recordSk"]["S"])
+        except (KeyError, ValueError) as exc:
+            raise unreadable_claim(item.get("sk", {}).get("S", "?"), stack, f"it lacks or mangles {exc}") from None
+
+    def claims(self, stack: str) -> list[ChainHead]:
+        """Every sequence claim of ``stack`` from sequence 1, oldest first (paginated, consistent queries)."""
+        found: list[ChainHead] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk > :genesis",
+            "ExpressionAttributeValues": {":pk": {"S": stack + CHAIN_PARTITION_SUFFIX}, ":genesis": {"S": f"{GENESIS_SEQUENCE:012d}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.client.query(**request)
+            for item in response.get("Items", []):
+                try:
+                    found.append(ChainHead(int(item["sk"]["S"]), item["hash"]["S"], item["recordSk"]["S"]))
+                except (KeyError, ValueError) as exc:
+                    raise unreadable_claim(item.get("sk", {}).get("S", "?"), stack, f"it lacks or mangles {exc}") from None
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def genesis(self, stack: str) -> Genesis | None:
+        """The chain's genesis claim (sequence 0), None when the chain has none (it started before genesis claims)."""
+        item = self.client.get_item(
+            TableName=self.table_name, ConsistentRead=True,
+            Key={"pk": {"S": stack + CHAIN_PARTITION_SUFFIX}, "sk": {"S": f"{GENESIS_SEQUENCE:012d}"}},
+        ).get("Item")
+        if item is None:
+            return None
+        try:
+            return Genesis.from_document(parse_stored(item["genesis"]["S"]))
+        except (StoredTextError, KeyError) as exc:
+            raise unreadable_claim(f"{GENESIS_SEQUENCE:012d} (the genesis)", stack, str(exc)) from None
 
     def append(self, record: AuditRecord) -> StoredRecord:
         key = sort_key(record)
         for _ in range(self._attempts):
-            link = ChainLink.after(self.chain_head(record.stack))
+            head = self.chain_head(record.stack)
+            starts: list[dict[str, Any]] = []
+            if head is None:
+                # The chain starts: its genesis accounts for the records written before it, in the same transaction.
+                genesis = chain_genesis(self.stored_records(record.stack))
+                head = ChainHead(GENESIS_SEQUENCE, genesis.hash(record.stack))
+                starts.append({"Put": {"TableName": self.table_name, "ConditionExpression": "attribute_not_exists(pk)", "Item": {
+                    "pk": {"S": record.stack + CHAIN_PARTITION_SUFFIX}, "sk": {"S": f"{GENESIS_SEQUENCE:012d}"},
+                    "genesis": {"S": json.dumps(genesis.document(record.stack), sort_keys=True)}, "hash": {"S": head.hash},
+                }}})
+            link = ChainLink.after(head)
             document = chained_document(record, link, self._redactor)
             digest = record_hash(document)
             item = {
@@ -162,6 +270,7 @@ class DynamoAuditLog:
             try:
                 self.client.transact_write_items(
                     TransactItems=[
+                        *starts,
                         {"Put": {"TableName": self.table_name, "Item": claim, "ConditionExpression": "attribute_not_exists(pk)"}},
                         {"Put": {"TableName": self.table_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk) AND attribute_not_exists(sk)"}},
                     ]
@@ -169,14 +278,13 @@ class DynamoAuditLog:
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
-                claim_reason, record_reason = (
-                    [r.get("Code") for r in exc.response.get("CancellationReasons", [])] + ["None", "None"]
-                )[:2]
+                reasons = ([r.get("Code") for r in exc.response.get("CancellationReasons", [])] + ["None"] * 3)[: len(starts) + 2]
+                *claim_reasons, record_reason = reasons
                 if record_reason == "ConditionalCheckFailed":
                     raise ConflictError(f"audit record {key} for {record.stack} already exists; records are never overwritten") from None
-                # Another writer took this sequence, or is taking it in a transaction of its own right now:
-                # read the new head and try again.
-                if claim_reason in RETRY_REASONS or record_reason == "TransactionConflict":
+                # Another writer took this sequence (or started the chain), or is taking it in a transaction of
+                # its own right now: read the new head and try again.
+                if any(r in RETRY_REASONS for r in claim_reasons) or record_reason == "TransactionConflict":
                     continue
                 raise
             stored = StoredRecord(key, document)
@@ -192,7 +300,7 @@ class DynamoAuditLog:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [AuditRecord.model_validate_json(item["record"]["S"]) for item in response.get("Items", [])]
+        return [parse_record(item["sk"]["S"], stack, item["record"]["S"]) for item in response.get("Items", [])]
 
     def stored_records(self, stack: str) -> list[StoredRecord]:
         """Every record of ``stack`` as stored, oldest first (paginated queries on the stack's partition)."""
@@ -205,10 +313,18 @@ class DynamoAuditLog:
         }
         while True:
             response = self.client.query(**request)
-            found.extend(StoredRecord(item["sk"]["S"], json.loads(item["record"]["S"])) for item in response.get("Items", []))
+            found.extend(self._stored(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return found
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    @staticmethod
+    def _stored(item: dict[str, Any]) -> StoredRecord:
+        key = item["sk"]["S"]
+        stored = read_stored(key, item.get("record", {}).get("S", ""))
+        if stored.defect is None and (defect := sidecar_defect(key, item, stored.document)) is not None:
+            return StoredRecord(key, stored.document, defect)
+        return stored
 
 
 def _create_whole(path: Path, text: str) -> bool:
@@ -255,8 +371,47 @@ class FileAuditLog:
         claims = sorted(self._claims(stack).glob("*.claim")) if self._claims(stack).exists() else []
         if not claims:
             return None
-        claim = json.loads(claims[-1].read_text())
-        return ChainHead(int(claims[-1].stem), claim["hash"], claim["recordFile"])
+        newest = claims[-1]
+        try:
+            claim = parse_stored(newest.read_text())
+            sequence = int(newest.stem)
+            return ChainHead(sequence, claim["hash"], None if sequence == GENESIS_SEQUENCE else claim["recordFile"])
+        except (StoredTextError, KeyError, ValueError) as exc:
+            raise unreadable_claim(newest.name, stack, str(exc)) from None
+
+    def claims(self, stack: str) -> list[ChainHead]:
+        """Every sequence claim of ``stack`` from sequence 1, oldest first."""
+        folder = self._claims(stack)
+        found: list[ChainHead] = []
+        for path in sorted(folder.glob("*.claim")) if folder.exists() else []:
+            if path == self._genesis_path(stack):
+                continue
+            try:
+                claim = parse_stored(path.read_text())
+                found.append(ChainHead(int(path.stem), claim["hash"], claim["recordFile"]))
+            except (StoredTextError, KeyError, ValueError) as exc:
+                raise unreadable_claim(path.name, stack, str(exc)) from None
+        return found
+
+    def _genesis_path(self, stack: str) -> Path:
+        return self._claims(stack) / f"{GENESIS_SEQUENCE:012d}.claim"
+
+    def genesis(self, stack: str) -> Genesis | None:
+        """The chain's genesis claim (sequence 0), None when the chain has none (it started before genesis claims)."""
+        path = self._genesis_path(stack)
+        if not path.exists():
+            return None
+        try:
+            return Genesis.from_document(parse_stored(path.read_text())["genesis"])
+        except (StoredTextError, KeyError, TypeError) as exc:
+            raise unreadable_claim(path.name, stack, str(exc)) from None
+
+    def _start_chain(self, stack: str) -> ChainHead | None:
+        """Write the genesis (unless another writer just did) and give the head after it."""
+        genesis = chain_genesis(self.stored_records(stack))
+        document = genesis.document(stack)
+        _create_whole(self._genesis_path(stack), json.dumps({"genesis": document, "hash": record_hash(document)}, indent=2))
+        return self.chain_head(stack)
 
     def append(self, record: AuditRecord) -> StoredRecord:
         folder = self.folder(record.stack)
@@ -265,7 +420,8 @@ class FileAuditLog:
         for _ in range(self._attempts):
             if path.exists():
                 break
-            link = ChainLink.after(self.chain_head(record.stack))
+            head = self.chain_head(record.stack)
+            link = ChainLink.after(head if head is not None else self._start_chain(record.stack))
             document = chained_document(record, link, self._redactor)
             claim = self._claims(record.stack) / f"{link.sequence:012d}.claim"
             if not _create_whole(claim, json.dumps({"recordFile": path.name, "hash": record_hash(document)})):
@@ -286,10 +442,10 @@ class FileAuditLog:
     def history(self, stack: str, limit: int = 50) -> list[AuditRecord]:
         folder = self.folder(stack)
         files = sorted(folder.glob("*.json"), reverse=True)[:limit] if folder.exists() else []
-        return [AuditRecord.model_validate_json(f.read_text()) for f in files]
+        return [parse_record(f.name, stack, f.read_text()) for f in files]
 
     def stored_records(self, stack: str) -> list[StoredRecord]:
         """Every record of ``stack`` as stored, oldest first."""
         folder = self.folder(stack)
         files = sorted(folder.glob("*.json")) if folder.exists() else []
-        return [StoredRecord(f.name, json.loads(f.read_text())) for f in files]
+        return [read_stored(f.name, f.read_text()) for f in files]

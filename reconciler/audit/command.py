@@ -49,13 +49,23 @@ def parse_time(option: str, text: str, now: datetime | None) -> datetime | None:
 
     ``now`` None: only check the syntax (an age then gives None), before any store or clock is at hand.
     """
+    out_of_range = ArgumentError(f"{option} {text!r} is out of range (give a time between the years 1 and 9999, or a shorter age)")
     if match := RELATIVE.fullmatch(text.strip()):
-        return None if now is None else now - timedelta(**{RELATIVE_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            age = timedelta(**{RELATIVE_UNITS[match.group(2)]: int(match.group(1))})
+            return None if now is None else now - age
+        except OverflowError:
+            raise out_of_range from None
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ArgumentError(f"{option} {text!r} is not a time ({TIME_TAKES})") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    try:
+        parsed.astimezone(UTC)  # the keys are UTC: a time that has no UTC form cannot bound them
+    except OverflowError:
+        raise out_of_range from None
+    return parsed
 
 
 def _choice(option: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -65,7 +75,8 @@ def _choice(option: str, value: str | None, allowed: tuple[str, ...]) -> str | N
 
 
 def _limit(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    # isdigit() alone admits "²" and other digits int() refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ArgumentError(f"--limit {text!r} is not a positive whole number (give how many records to show, e.g. 100)")
     return int(text)
 
@@ -104,20 +115,36 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _verify(reader: Any, components: Any, stack: str, output: str | None, out: TextIO) -> int:
-    from reconciler.audit.chain import verify_chain
+    from reconciler.audit.chain import ChainBreak, ChainVerdict, StoredTextError, verify_chain
 
     stored = reader.stored(stack)
-    verdict = verify_chain(stored, stack=stack, head=reader.head(stack), expected_key=reader.expected_key)
+    try:
+        verdict = verify_chain(
+            stored, stack=stack, head=reader.head(stack), genesis=reader.genesis(stack), expected_key=reader.expected_key,
+            claims_read=True, claims=reader.claims(stack),
+        )
+    except StoredTextError as exc:  # a claim that cannot be read: the chain cannot be checked against it
+        chained = sum(1 for r in stored if r.sequence is not None)
+        verdict = ChainVerdict(stack, chained, len(stored) - chained, ChainBreak("corrupt", 0, None, str(exc), subject="claim"))
     archive = getattr(components.audit, "archive", None)
     mismatches = archive.compare(stack, stored) if archive is not None else []
+    # Without a copy outside the table, a rewrite of records together with their claims leaves an intact chain.
+    unanchored = (
+        "not anchored: no archive bucket (aws.auditArchiveBucket) to compare with, so a rewrite of the records "
+        "together with their claims, or a cut of the newest ones, cannot be detected from the store alone"
+    )
     if output == "json":
         found = verdict.first_break
         out.write(json.dumps({
             "stack": stack,
             "intact": verdict.intact and not mismatches,
+            "anchored": archive is not None,
             "chained": verdict.chained,
             "unchained": verdict.unchained,
-            "firstBreak": None if found is None else {"kind": found.kind, "sequence": found.sequence, "key": found.key, "detail": found.detail},
+            "genesis": verdict.genesis,
+            "firstBreak": None if found is None else {
+                "kind": found.kind, "subject": found.subject, "sequence": found.sequence, "after": found.after, "key": found.key, "detail": found.detail,
+            },
             "archive": None if archive is None else {
                 "bucket": archive.bucket,
                 "mismatches": [{"kind": m.kind, "sequence": m.sequence, "key": m.key, "detail": m.detail} for m in mismatches],
@@ -128,4 +155,6 @@ def _verify(reader: Any, components: Any, stack: str, output: str | None, out: T
         if archive is not None:
             out.write(f"archive {archive.bucket}: " + (f"{len(mismatches)} difference(s)\n" if mismatches else "agrees with the table\n"))
             out.writelines(f"  {m.kind}: {m.detail}\n" for m in mismatches)
+        else:
+            out.write(unanchored + "\n")
     return EXIT_OK if verdict.intact and not mismatches else EXIT_INVALID

@@ -64,7 +64,8 @@ def safe_cell(value: Any) -> str:
 
 def to_csv(records: Sequence[AuditRecord]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    # Every cell quoted: a spreadsheet that splits on ";" (European locales) would start a new cell, maybe a formula, inside one.
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow([name for name, _ in CSV_COLUMNS])
     for record in records:
         writer.writerow([safe_cell(value(record)) for _, value in CSV_COLUMNS])

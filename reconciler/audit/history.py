@@ -10,14 +10,13 @@ old records are filtered alike. Local files: the stack's folder, by file name (t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.adapters.audit import DynamoAuditLog, FileAuditLog, document_file_name, document_sort_key, file_stem
-from reconciler.audit.chain import ChainHead, StoredRecord
+from reconciler.adapters.audit import DynamoAuditLog, FileAuditLog, document_file_name, document_sort_key, file_stem, parse_record
+from reconciler.audit.chain import ChainHead, Genesis, StoredRecord
 from reconciler.errors import SettingsError
 from reconciler.models import AuditRecord
 
@@ -103,7 +102,8 @@ class DynamoHistory:
         while len(found) < query.limit:
             response = self.log.client.query(**request)
             for item in response.get("Items", []):
-                record = AuditRecord.model_validate_json(item["record"]["S"])
+                # The filter attributes are not hashed: the parsed record decides (verify checks they agree).
+                record = parse_record(item["sk"]["S"], stack, item["record"]["S"])
                 if query.matches(record):
                     found.append(record)
             if "LastEvaluatedKey" not in response:
@@ -116,6 +116,12 @@ class DynamoHistory:
 
     def head(self, stack: str) -> ChainHead | None:
         return self.log.chain_head(stack)
+
+    def genesis(self, stack: str) -> Genesis | None:
+        return self.log.genesis(stack)
+
+    def claims(self, stack: str) -> list[ChainHead]:
+        return self.log.claims(stack)
 
     def expected_key(self, document: dict[str, Any]) -> str:
         return document_sort_key(document)
@@ -139,7 +145,7 @@ class FileHistory:
                 continue
             if lower is not None and path.name < lower:
                 break
-            record = AuditRecord.model_validate(json.loads(path.read_text()))
+            record = parse_record(path.name, stack, path.read_text())
             if query.matches(record):
                 found.append(record)
                 if len(found) >= query.limit:
@@ -151,6 +157,12 @@ class FileHistory:
 
     def head(self, stack: str) -> ChainHead | None:
         return self.log.chain_head(stack)
+
+    def genesis(self, stack: str) -> Genesis | None:
+        return self.log.genesis(stack)
+
+    def claims(self, stack: str) -> list[ChainHead]:
+        return self.log.claims(stack)
 
     def expected_key(self, document: dict[str, Any]) -> str:
         return document_file_name(document)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from reconciler.adapters.audit import DynamoAuditLog, FileAuditLog, sort_key
+from reconciler.audit.chain import Genesis
 from reconciler.errors import ConflictError
 from reconciler.events import EventKind, Reason
 
@@ -22,7 +23,9 @@ def items(reconciler_aws) -> list[dict]:
 
 
 def chained(record, sequence: int = 1, previous_hash: str | None = None):
-    """``record`` as the log gives it back: with its place in the stack's hash chain."""
+    """``record`` as the log gives it back: with its place in the stack's hash chain (the first links to the chain's genesis)."""
+    if sequence == 1 and previous_hash is None:
+        previous_hash = Genesis.of([]).hash(record.stack)
     return record.model_copy(update={"sequence": sequence, "previous_hash": previous_hash})
 
 
@@ -40,7 +43,7 @@ def test_dynamo_append_writes_one_item_keyed_by_stack_and_finish_time(dynamo_log
     assert stored["jobId"] == "j" * 32
     assert stored["kind"] == "converge-succeeded"
     assert stored["plan"]["create"] == 1
-    assert stored["sequence"] == 1 and stored["previousHash"] is None
+    assert stored["sequence"] == 1 and stored["previousHash"] == dynamo_log.genesis("dev").hash("dev")
     assert dynamo_log.history("dev") == [chained(record)]
 
 

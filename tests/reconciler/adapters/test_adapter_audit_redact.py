@@ -51,9 +51,9 @@ def test_dynamo_audit_log_scrubs_every_field_before_writing(reconciler_aws, audi
 
     log.append(_leaky(audit_record))
 
-    # The record and its sequence claim (which holds the record's key and hash).
+    # The record, its sequence claim (which holds the record's key and hash) and the chain's genesis.
     everything = reconciler_aws.dynamodb.scan(TableName=reconciler_aws.audit_table)["Items"]
-    assert len(everything) == 2
+    assert len(everything) == 3
     _assert_clean(json.dumps(everything))
     [stored] = log.history("dev")
     assert stored.policy is not None and MASK in stored.policy.violations[0]["message"]
@@ -74,4 +74,5 @@ def test_a_clean_record_round_trips_unchanged(tmp_path, audit_record):
 
     log.append(record)
 
-    assert log.history("dev") == [record.model_copy(update={"sequence": 1})]  # plus its place in the hash chain
+    # Plus its place in the hash chain: sequence 1, linked to the chain's genesis.
+    assert log.history("dev") == [record.model_copy(update={"sequence": 1, "previous_hash": log.genesis("dev").hash("dev")})]

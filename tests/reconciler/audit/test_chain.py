@@ -57,7 +57,7 @@ def test_an_intact_chain_verifies_in_any_order_with_old_unchained_records_beside
 
     assert verdict.intact, verdict.summary()
     assert (verdict.chained, verdict.unchained) == (4, 1)
-    assert verdict.summary() == "stack dev: 4 chained record(s), 1 written before the chain (not verifiable): chain intact"
+    assert verdict.summary() == "stack dev: 4 chained record(s), 1 written before the chain (not verifiable: the chain has no genesis): chain intact"
 
 
 def test_a_deleted_record_is_named_by_its_missing_sequence():

@@ -14,11 +14,13 @@ from reconciler.errors import ConflictError
 
 
 def verify_dynamo(log: DynamoAuditLog, stack: str = "dev"):
-    return verify_chain(log.stored_records(stack), stack=stack, head=log.chain_head(stack), expected_key=document_sort_key)
+    return verify_chain(log.stored_records(stack), stack=stack, head=log.chain_head(stack), genesis=log.genesis(stack),
+                        expected_key=document_sort_key, claims_read=True)
 
 
 def verify_files(log: FileAuditLog, stack: str = "dev"):
-    return verify_chain(log.stored_records(stack), stack=stack, head=log.chain_head(stack), expected_key=document_file_name)
+    return verify_chain(log.stored_records(stack), stack=stack, head=log.chain_head(stack), genesis=log.genesis(stack),
+                        expected_key=document_file_name, claims_read=True)
 
 
 def record_items(aws: Any, stack: str = "dev") -> list[dict]:
@@ -37,7 +39,8 @@ def test_dynamo_appends_chain_each_stacks_records_by_sequence_and_previous_hash(
 
     documents = [json.loads(item["record"]["S"]) for item in record_items(audit_aws)]
     assert [d["sequence"] for d in documents] == [1, 2, 3, 4, 5]
-    assert documents[0]["previousHash"] is None
+    # The first record links to the chain's genesis (sequence 0), which accounts for the records before the chain.
+    assert documents[0]["previousHash"] == dynamo_log.genesis("dev").hash("dev")
     assert [d["previousHash"] for d in documents[1:]] == [w.hash for w in written[:-1]]
     # The claim of each sequence names its record and hash; the newest claim is the head.
     head = dynamo_log.chain_head("dev")
