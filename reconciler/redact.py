@@ -3,7 +3,9 @@
 One :class:`Redactor` serves every channel. Known secret values (the webhook key, Pulumi
 passphrases, anything read from Secrets Manager) are registered and masked in every form they take
 on the way out: as they are, re-cased, JSON-escaped, URL-encoded, hex, base64 (alone or inside a
-larger base64 blob) and broken across lines. Credential shapes (URL passwords, ``token=`` and
+larger base64 blob) and broken across lines; and written so that it reads as itself without being
+the same characters: with invisible characters between its characters, in fullwidth or other
+compatibility forms, as HTML character references (:class:`_Normalised`). Credential shapes (URL passwords, ``token=`` and
 ``password=`` assignments, Authorization headers, GitHub, AWS, Slack and JWT tokens, private keys)
 are masked even when nobody registered them. In structured values a credential-named key
 (:func:`looks_like_credential_name`) has its value masked whatever it is. The names and shapes are
@@ -13,10 +15,14 @@ are masked even when nobody registered them. In structured values a credential-n
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
 import re
 import traceback
+import unicodedata
+from bisect import bisect_right
+from functools import lru_cache
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -66,6 +72,95 @@ def _shape_spans(text: str, lowered: str | None) -> list[Span]:
     in a log costs little.
     """
     return [span.span for span in credential_spans(text, lowered, previous_mask=MASK)]
+
+
+# --- text as it reads ------------------------------------------------------------------------
+
+# Unicode's Default_Ignorable_Code_Point: characters a reader does not see (zero-width spaces and
+# joiners, the soft hyphen, bidirectional controls, variation selectors, tag characters).
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+# Where text may be written otherwise than it reads: an HTML character reference, a non-ASCII character.
+_REFERENCE = r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};?)"
+_SPECIAL = re.compile(_REFERENCE + r"|[^\x00-\x7f]+")
+_REFERENCES = re.compile(_REFERENCE)
+
+
+@lru_cache(maxsize=4096)
+def _as_read(piece: str) -> str:
+    """What one character or character reference reads as: invisible characters go, compatibility
+    forms (fullwidth letters, mathematical digits, ligatures) become the plain ones (NFKC)."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", _INVISIBLE.sub("", piece)))
+
+
+class _Normalised:
+    """A text as a person reads it, and the way back to the original's positions.
+
+    Redactor matches on both: a secret with zero-width characters between its characters, in
+    fullwidth forms or as HTML references is found here, and the span found is mapped back so the
+    mask covers the original characters (the invisible ones and whole references included). Not
+    undone, on purpose: rot13, reversal, compression and re-encodings (base32, UTF-16 hex); they are
+    transformations, not a way a person reads the secret.
+    """
+
+    def __init__(self, text: str, pieces: list[tuple[int, int, int, int]]):
+        self.text = text
+        # (start, end) in the normalised text, (start, end) in the original, for each changed piece.
+        self._pieces = pieces
+        self._starts = [piece[0] for piece in pieces]
+
+    @classmethod
+    def of(cls, text: str) -> _Normalised | None:
+        """The normalised text, or None when it reads exactly as written (the common, fast case)."""
+        # The checks that rule a text out run in C: most text is ASCII, or already reads as written.
+        characters = not text.isascii() and (not unicodedata.is_normalized("NFKC", text) or _INVISIBLE.search(text) is not None)
+        if not characters and "&" not in text:
+            return None
+        out: list[str] = []
+        pieces: list[tuple[int, int, int, int]] = []
+        done = size = 0
+        for match in (_SPECIAL if characters else _REFERENCES).finditer(text):
+            start, end = match.span()
+            token = match.group()
+            if token[0] == "&":
+                read = _as_read(html.unescape(token))
+                if read == token:
+                    continue
+                changes = [(start, end, read)]
+            elif unicodedata.is_normalized("NFKC", token) and _INVISIBLE.search(token) is None:
+                continue
+            else:
+                changes = [(start + i, start + i + 1, read) for i, char in enumerate(token) if (read := _as_read(char)) != char]
+            for change_start, change_end, read in changes:
+                out.append(text[done:change_start])
+                size += change_start - done
+                pieces.append((size, size + len(read), change_start, change_end))
+                out.append(read)
+                size += len(read)
+                done = change_end
+        if not pieces:
+            return None
+        out.append(text[done:])
+        return cls("".join(out), pieces)
+
+    def _position(self, index: int, *, end: bool) -> int:
+        """The original position of normalised character ``index`` (its start, or with ``end`` its end)."""
+        at = bisect_right(self._starts, index) - 1
+        if at < 0:
+            return index + 1 if end else index
+        norm_start, norm_end, start, stop = self._pieces[at]
+        if index < norm_end:
+            return stop if end else start
+        offset = index - norm_end + stop
+        return offset + 1 if end else offset
+
+    def original(self, span: Span) -> Span:
+        start, end = span
+        if end <= start:
+            return self._position(start, end=False), self._position(start, end=False)
+        return self._position(start, end=False), self._position(end - 1, end=True)
 
 
 # --- registered secrets, in every encoding ----------------------------------------------------
@@ -208,6 +303,11 @@ class Redactor:
         # Every occurrence of every form and shape is found on the same text, then masked together:
         # overlapping matches become one mask, whatever order they were found in.
         spans = self._registered_spans(text, lowered) + _shape_spans(text, lowered)
+        # And on the text as it reads, each span found there mapped back to the original characters.
+        normalised = _Normalised.of(text)
+        if normalised is not None:
+            read, read_lowered = normalised.text, lowered_same_length(normalised.text)
+            spans += [normalised.original(span) for span in self._registered_spans(read, read_lowered) + _shape_spans(read, read_lowered)]
         return mask_spans(text, spans, MASK)
 
     def _registered_spans(self, text: str, lowered: str | None) -> list[Span]:

@@ -192,6 +192,8 @@ REASON_STEPS: dict[tuple[str, str], NextStep] = {
     ),
 }
 
+MAX_WORD_CHARS = 255
+
 UNKNOWN = NextStep("event", "Read the details above. To see the environment:", (STATUS,))
 
 
@@ -202,7 +204,7 @@ def next_step(kind: EventKind | str, environment: str, body: Mapping[str, Any]) 
     step = REASON_STEPS.get((value, reason)) if isinstance(reason, str) else None
     step = step or NEXT_STEPS.get(value) or UNKNOWN
     fields = {
-        "environment": environment,
+        "environment": _word(environment, "ENVIRONMENT"),
         "service": _word(body.get("service"), "SERVICE"),
         "commit": _word(body.get("commit"), "SHA"),
     }
@@ -213,5 +215,6 @@ def _word(value: Any, placeholder: str) -> str:
     """One shell word for a command line: the value when it is one, else the placeholder to fill in."""
     text = str(value) if isinstance(value, str | int) else ""
     # "unknown": what the tick runtime writes when it could not read the rollout.
-    known = text and text != "unknown" and all(c.isalnum() or c in "-_.:/@" for c in text)
+    # Longer than any name AWS gives (255: an ECS service; 40: a commit) is not a name but a flood.
+    known = text and text != "unknown" and len(text) <= MAX_WORD_CHARS and all((c.isascii() and c.isalnum()) or c in "-_.:/@" for c in text)
     return text if known else placeholder

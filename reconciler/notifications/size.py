@@ -4,7 +4,10 @@ With ``MessageStructure=json`` each protocol reads its own key, and one without 
 ``default``. The JSON goes out under ``default``, ``sqs`` and ``lambda``; when the three copies do
 not fit, ``sqs`` and ``lambda`` are left out (they read the same ``default``), then the e-mail is
 cut shorter, and only then is the JSON itself cut to the fields that name the event, marked
-``"truncated": true`` (the audit record keeps the whole).
+``"truncated": true`` (the audit record keeps the whole): first to its top-level scalars with long
+strings cut, and when even those are too many, to the fields that identify the event. The https
+(Chatbot) form is bounded field by field where it is rendered
+(:func:`reconciler.notifications.render.chatbot_message`), so what is left always fits.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ SNS_MESSAGE_LIMIT = 262_144  # bytes: SNS's maximum message size
 JSON_PROTOCOLS = ("default", "sqs", "lambda")
 TRUNCATED_STRING_CHARS = 1_000
 MIN_STRING_CHARS = 100
+IDENTIFYING_FIELDS = ("kind", "severity", "environment", "stack", "service", "commit", "jobId", "rolloutId", "attempt", "trigger", "outcome", "reason", "phase")
 TRUNCATED_NOTE = "the event was too large for one SNS message: only its top-level fields are here, long strings cut; the audit record has it whole"
 
 
@@ -55,10 +59,14 @@ def structured_message(
         limit = max(min_email_chars, int(limit * 0.7))
         text = email(limit)
         structure = assemble(body, text, copies=False)
-    for string_chars in (TRUNCATED_STRING_CHARS, MIN_STRING_CHARS):
+    for reduce in (lambda: _reduced(event, TRUNCATED_STRING_CHARS), lambda: _reduced(event, MIN_STRING_CHARS), lambda: _identifying(event)):
         if message_size(structure) <= budget:
             break
-        structure = assemble(_json(_reduced(event, string_chars)), text, copies=False)
+        structure = assemble(_json(reduce()), text, copies=False)
+    if message_size(structure) > budget and "https" in structure:
+        # Only when the subject and attributes leave almost nothing: a message SNS takes, the https
+        # subscribers reading ``default``, rather than one SNS refuses for everyone.
+        del structure["https"]
     return structure
 
 
@@ -71,6 +79,16 @@ def _reduced(event: Mapping[str, Any], string_chars: int) -> dict[str, Any]:
         elif value is None or isinstance(value, bool | int | float):
             kept[name] = value
     return {**kept, "truncated": True, "truncatedNote": TRUNCATED_NOTE}
+
+
+def _identifying(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the fields that name the event (each cut short), and how many were left out."""
+    kept = {
+        name: value if not isinstance(value, str) or len(value) <= MIN_STRING_CHARS else value[:MIN_STRING_CHARS] + "..."
+        for name, value in event.items()
+        if name in IDENTIFYING_FIELDS and (value is None or isinstance(value, str | bool | int | float))
+    }
+    return {**kept, "truncated": True, "truncatedNote": TRUNCATED_NOTE, "fieldsLeftOut": len(event) - len(kept)}
 
 
 def _json(value: Mapping[str, Any]) -> str:

@@ -109,12 +109,14 @@ def _allows(statements: list[dict], action: str, resource: str, context: dict[st
         if not any(fnmatch.fnmatchcase(resource, r) for r in _listed(statement["Resource"])):
             return False
         for operator, conditions in statement.get("Condition", {}).items():
-            assert operator == "StringEquals", f"{statement['Sid']}: {operator} is not evaluated here"
+            assert operator in ("StringEquals", "Bool"), f"{statement['Sid']}: {operator} is not evaluated here"
             for key, wanted in conditions.items():
                 if key == "aws:RequestedRegion":
                     value = REGION
                 else:
                     value = (context or {}).get(key)
+                if operator == "Bool":
+                    value, wanted = str(value).lower(), [str(item).lower() for item in _listed(wanted)]
                 if value not in _listed(wanted):
                     return False
         return True
@@ -248,3 +250,61 @@ def test_the_workers_are_given_the_boundary_the_deploy_policy_requires(created):
     condition = [s for p in DEPLOY_POLICIES for s in created["Resources"][p]["Properties"]["PolicyDocument"]["Statement"]
                  if "iam:CreateRole" in _listed(s["Action"])]
     assert condition and all(s["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == "<PlatformRoleBoundary>" for s in condition)
+
+
+TAGGED = {"aws:ResourceTag/managed-by": "ecs-gitops"}
+EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}:{{resource}}"
+
+
+def test_a_roles_permissions_change_only_with_the_boundary_and_the_rest_only_with_the_platforms_tag(deploy_policy):
+    """Review 13 M7: a role merely named role-* (an account's own, without the boundary) is out of reach."""
+    role = f"arn:aws:iam::{ACCOUNT}:role/role-frontend-task-dev"
+    bounded = {"iam:PermissionsBoundary": "<PlatformRoleBoundary>"}
+    for action in ("iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"):
+        assert _allows(deploy_policy, action, role, bounded), action
+        assert not _allows(deploy_policy, action, role, TAGGED), action
+        assert not _allows(deploy_policy, action, role, {"iam:PermissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"}), action
+    for action in ("iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UntagRole"):
+        assert _allows(deploy_policy, action, role, TAGGED), action
+        assert not _allows(deploy_policy, action, role, {}), action
+        assert not _allows(deploy_policy, action, role, {"aws:ResourceTag/managed-by": "someone-else"}), action
+    # A role is tagged as it is created; reading needs no condition.
+    assert _allows(deploy_policy, "iam:TagRole", role, {"aws:RequestTag/managed-by": "ecs-gitops"})
+    assert not _allows(deploy_policy, "iam:TagRole", role, {"aws:RequestTag/owner": "mallory"})
+    assert _allows(deploy_policy, "iam:GetRole", role)
+    assert not _allows(deploy_policy, "iam:AttachRolePolicy", role, {**bounded, **TAGGED})
+
+
+def test_network_changes_only_on_what_carries_the_platforms_tag(deploy_policy):
+    group, vpc = EC2.format(resource="security-group/sg-0123456789abcdef0"), EC2.format(resource="vpc/vpc-0123456789abcdef0")
+    for action, resource in (
+        ("ec2:AuthorizeSecurityGroupIngress", group), ("ec2:RevokeSecurityGroupEgress", group), ("ec2:DeleteSecurityGroup", group),
+        ("ec2:CreateRoute", EC2.format(resource="route-table/rtb-0123456789abcdef0")), ("ec2:DeleteFlowLogs", EC2.format(resource="vpc-flow-log/fl-0123")),
+        ("ec2:ModifyVpcAttribute", vpc), ("ec2:DeleteVpc", vpc), ("ec2:CreateTags", vpc), ("ec2:DeleteTags", vpc),
+    ):
+        assert _allows(deploy_policy, action, resource, TAGGED), action
+        assert not _allows(deploy_policy, action, resource, {}), action  # another VPC's, the account's own
+    # A new resource is created with the tag in the request, and tagged only by that create call.
+    assert _allows(deploy_policy, "ec2:CreateVpc", vpc, {"aws:RequestTag/managed-by": "ecs-gitops"})
+    assert not _allows(deploy_policy, "ec2:CreateVpc", vpc, {})
+    assert _allows(deploy_policy, "ec2:CreateTags", vpc, {"ec2:CreateAction": "CreateVpc"})
+    assert not _allows(deploy_policy, "ec2:CreateTags", vpc, {"aws:RequestTag/managed-by": "ecs-gitops"})
+    # A rule of a group: the rule resource itself is new, the group's tag decides.
+    assert _allows(deploy_policy, "ec2:AuthorizeSecurityGroupIngress", EC2.format(resource="security-group-rule/sgr-0123"))
+
+
+def test_route53_changes_only_through_cloud_map(deploy_policy):
+    zone = "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"
+    for action in ("route53:ChangeResourceRecordSets", "route53:DeleteHostedZone", "route53:AssociateVPCWithHostedZone", "route53:CreateHostedZone"):
+        resource = "*" if action == "route53:CreateHostedZone" else zone
+        assert _allows(deploy_policy, action, resource, {"aws:ViaAWSService": "true"}), action
+        assert not _allows(deploy_policy, action, resource, {"aws:ViaAWSService": "false"}), action  # a direct call: any zone, public ones too
+
+
+def test_the_audit_archive_key_policy_cannot_be_rewritten_to_allow_deletion(created):
+    """Review 13 Low 10: with kms:PutKeyPolicy an admin could grant ScheduleKeyDeletion and shred the locked archive."""
+    key = created["Resources"]["AuditArchiveKey"]["Properties"]
+    actions = [a for s in key["KeyPolicy"]["Statement"] if s["Effect"] == "Allow" for a in _listed(s["Action"])]
+    for forbidden in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey"):
+        assert not any(fnmatch.fnmatchcase(forbidden, a) for a in actions), forbidden
+    assert key["BypassPolicyLockoutSafetyCheck"] is True  # KMS refuses a policy nobody may change without it
