@@ -336,10 +336,11 @@ class Converger:
             lease = status.lease.model_copy(update={"counter": status.lease.counter + 1, "heartbeat_at": now})
             return status.model_copy(update={"phase": phase, "current_job_id": run.job.job_id, "lease": lease})
 
+        finished, run.phase = run.phase, phase  # a lease lost in this write is reported in the phase it was entering
         run.held.update(change)
         if suspended is not None:
+            run.phase = finished  # never entered: the record names the last phase that ran
             raise _SuspendedMidway(f"stopped before {phase.value}: {suspended}")
-        run.phase = phase
         log.info("phase", extra={"stack": run.job.stack, "job_id": run.job.job_id, "phase": phase.value})
 
     def _phases(self, run: _Run) -> ConvergeOutcome:
