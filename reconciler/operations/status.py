@@ -198,6 +198,7 @@ def _rollout_view(record: RolloutRecord) -> RolloutView:
 def environment_status(seen: EnvironmentObservation, now: datetime, settings_file: str | None = None) -> EnvironmentStatus:
     """What ``status`` shows of one environment (pure: from the reads and ``now``)."""
     env, status, name = seen.settings, seen.status, seen.environment
+    status_unknown = STATUS_STORE in seen.unreadable
     applied = converging = approval = suspended = None
     if status is not None:
         if status.last_applied_commit:
@@ -227,10 +228,10 @@ def environment_status(seen: EnvironmentObservation, now: datetime, settings_fil
     elif status is not None and status.suspension is not None:
         s = status.suspension
         suspended = SuspensionView(source="runtime", by=s.by, reason=s.reason, since=s.at, resume_command=resume_command(name))
-    elif status is None:
+    elif status_unknown:
         suspended = SuspensionView(source="unknown", reason=f"the {STATUS_STORE} could not be read")
     unknown: list[str] = []
-    if status is None:
+    if status_unknown:
         # Nothing the status holds is known: never shown as "nothing applied yet" or "not suspended".
         unknown += ["applied", "converging", "waitingForApproval", "drift", *([] if env.suspended else ["suspended"])]
     record = seen.newest_record
@@ -243,7 +244,7 @@ def environment_status(seen: EnvironmentObservation, now: datetime, settings_fil
         last = OutcomeView(outcome=status.last_outcome, job_id=status.last_job_id)
     else:
         last = None
-        if AUDIT_LOG in seen.unreadable or status is None:
+        if AUDIT_LOG in seen.unreadable or status_unknown:
             unknown.append("lastOutcome")
     stuck_after = timedelta(minutes=env.stuck_lock_after_minutes)
     locks = None if seen.locks is None else [
