@@ -96,6 +96,10 @@ class ConvergeOutcome:
     drift: DriftCheckSummary | None = None
 
 
+class _SuspendedMidway(Exception):
+    """The environment was suspended after this converge took its lease; raised by ``_enter``, never outside this module."""
+
+
 @dataclass
 class _Run:
     """What one attempt has learned so far; the audit record is built from it."""
@@ -191,6 +195,9 @@ class Converger:
                 assert run.held is not None
                 with run.held.heartbeat():
                     outcome = self._phases(run)
+        except _SuspendedMidway as exc:
+            # Released, recorded and notified like the guard's refusal; the record's last phase is the one it finished.
+            outcome = ConvergeOutcome("skipped", EventKind.SKIPPED, Reason.SUSPENDED, Severity.INFO, str(exc))
         except LeaseLostError as exc:
             if run.held is None or run.held.lost_reason is None:
                 # Not our lease's loss (a library raised it, or a nested call): as unexpected as any other error.
@@ -316,17 +323,30 @@ class Converger:
     # ------------------------------------------------------------------ phases
 
     def _enter(self, run: _Run, phase: Phase) -> None:
-        """Save the phase (fenced by the lease: a worker that lost it stops here)."""
-        assert run.held is not None
-        run.phase = phase
-        now = self.clock()
+        """Save the phase (fenced by the lease: a worker that lost it stops here).
 
-        def change(status: StackStatus) -> StackStatus:
+        The same conditional write re-reads the suspension: a suspend written after this converge took
+        its lease (during a preview, say) stops it here, before its next phase and so before apply,
+        with :class:`_SuspendedMidway`. Once the apply phase is entered, the apply finishes."""
+        assert run.held is not None
+        now = self.clock()
+        suspended: str | None = None
+
+        def change(status: StackStatus) -> StackStatus | None:
+            nonlocal suspended
             assert status.lease is not None
+            # Before apply only: once `up` has begun, the phases after it (verify, recording what was applied) must run.
+            suspended = None if run.up_started else suspension_refusal(run.job.environment, run.environment, status.suspension)
+            if suspended is not None:
+                return None
             lease = status.lease.model_copy(update={"counter": status.lease.counter + 1, "heartbeat_at": now})
             return status.model_copy(update={"phase": phase, "current_job_id": run.job.job_id, "lease": lease})
 
+        finished, run.phase = run.phase, phase  # a lease lost in this write is reported in the phase it was entering
         run.held.update(change)
+        if suspended is not None:
+            run.phase = finished  # never entered: the record names the last phase that ran
+            raise _SuspendedMidway(f"stopped before {phase.value}: {suspended}")
         log.info("phase", extra={"stack": run.job.stack, "job_id": run.job.job_id, "phase": phase.value})
 
     def _phases(self, run: _Run) -> ConvergeOutcome:

@@ -82,3 +82,10 @@ class DriftProbeError(ReconcilerError):
 
     The check reports it as ``drift-check-failed``, never as "no drift"; the message names the refused permission.
     """
+
+
+class StartConditionFailedError(ReconcilerError):
+    """A rollout start's condition on another item failed in its own transaction (the stack status: suspended since it was read).
+
+    Nothing of the start was written; the starter re-reads the status and reports why it did not start.
+    """

@@ -12,6 +12,7 @@ before they leave: a notification goes to people and to other systems' inboxes.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,9 @@ from reconciler.notifications import EMAIL_MAX_CHARS, SNS_MESSAGE_LIMIT, chatbot
 from reconciler.redact import Redactor
 
 SUBJECT_LIMIT = 100  # SNS rejects longer subjects
+# SNS also rejects a subject with a line break or a control character: each run of them (C0, DEL, C1,
+# the line and paragraph separators; all that str.splitlines() breaks on) becomes one space.
+_SUBJECT_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 class Notifier(Protocol):
@@ -50,7 +54,7 @@ class SnsNotifier:
         environment = scrub(environment)
         message = self._redactor.scrub_value({"kind": kind.value, "severity": severity.value, "environment": environment, **body})
         # Scrubbed before it is cut: a cut would leave a secret's head that no longer matches.
-        subject = scrub(subject)[:SUBJECT_LIMIT]
+        subject = _SUBJECT_BREAKS.sub(" ", scrub(subject)).strip()[:SUBJECT_LIMIT]
         message_attributes = {
             "environment": {"DataType": "String", "StringValue": environment},
             "kind": {"DataType": "String", "StringValue": kind.value},

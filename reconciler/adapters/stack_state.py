@@ -4,15 +4,23 @@ One item per stack (``pk = stack#<stack>``) holds the last applied commit, the c
 phase, the worker lease (who is converging this stack right now: holder, heartbeat counter and
 fencing token), and the plan waiting for approval. Every change reads the item, computes the new one and writes it
 with ``version = :expected``; a lost race raises :class:`ConflictError` and the caller re-reads.
+
+A write elsewhere that must not happen once the stack is suspended (a rollout start) runs inside
+:meth:`StackStateStore.hold_suspension`: the DynamoDB store hands it a ``ConditionCheck`` for its
+own transaction (the item's top-level ``suspended`` attribute, written with every suspension, must
+be absent); the file store holds its lock until the write is done, so a suspend waits for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from datetime import datetime
 from typing import Any
@@ -86,6 +94,23 @@ class StackStatus(Record):
     last_drift_check: DriftCheckSummary | None = None
 
 
+# The DynamoDB item's top-level attribute present exactly while the status holds a suspension: a
+# condition another transaction can check (the status itself is one JSON string).
+SUSPENDED_ATTRIBUTE = "suspended"
+
+
+@dataclass(frozen=True)
+class SuspensionHold:
+    """The stack status as read for a write elsewhere that must not happen once the stack is suspended.
+
+    ``status``: read under the hold (the caller refuses if it is suspended already). ``condition_checks``:
+    DynamoDB ``TransactWriteItems`` entries the caller's write must carry; it fails if a suspension
+    was written since (empty where the store holds a lock instead)."""
+
+    status: StackStatus
+    condition_checks: tuple[dict[str, Any], ...] = ()
+
+
 class StackStateStore(ABC):
     """Conditional-write store of :class:`StackStatus`; ``put`` fails if the version moved."""
 
@@ -94,6 +119,11 @@ class StackStateStore(ABC):
 
     @abstractmethod
     def put(self, previous: StackStatus, new: StackStatus) -> StackStatus: ...
+
+    @abstractmethod
+    def hold_suspension(self, stack: str) -> contextlib.AbstractContextManager[SuspensionHold]:
+        """While the body runs, a suspension written by anyone either shows in the hold's status or fails the
+        body's write (which carries ``condition_checks``)."""
 
     def update(self, stack: str, change: Callable[[StackStatus], StackStatus | None], attempts: int = 5) -> StackStatus:
         """Read-modify-write with retries on conflict; ``change`` returning None leaves the item as it is."""
@@ -124,6 +154,19 @@ class DynamoStackStateStore(StackStateStore):
             return StackStatus(stack=stack)
         return StackStatus.model_validate_json(item["status"]["S"])
 
+    @contextmanager
+    def hold_suspension(self, stack: str) -> Iterator[SuspensionHold]:
+        check = {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": self._key(stack),
+                # A missing item is not suspended either.
+                "ConditionExpression": "attribute_not_exists(#suspended)",
+                "ExpressionAttributeNames": {"#suspended": SUSPENDED_ATTRIBUTE},
+            }
+        }
+        yield SuspensionHold(self.get(stack), (check,))
+
     def put(self, previous: StackStatus, new: StackStatus) -> StackStatus:
         """Write ``new`` if the stored version is still ``previous.version``."""
         written = new.model_copy(update={"version": previous.version + 1})
@@ -134,6 +177,7 @@ class DynamoStackStateStore(StackStateStore):
                 **self._key(new.stack),
                 "version": {"N": str(written.version)},
                 "status": {"S": json.dumps(json.loads(written.model_dump_json(by_alias=True)), sort_keys=True)},
+                **({SUSPENDED_ATTRIBUTE: {"S": written.suspension.at.isoformat()}} if written.suspension is not None else {}),
             },
             "ConditionExpression": condition,
         }
@@ -168,6 +212,15 @@ class FileStackStateStore(StackStateStore):
         if not path.exists():
             return StackStatus(stack=stack)
         return StackStatus.model_validate_json(path.read_text())
+
+    @contextmanager
+    def hold_suspension(self, stack: str) -> Iterator[SuspensionHold]:
+        # The lock every put takes: a suspend written meanwhile waits until the body's write is done.
+        # The body must not write this store (it would wait for itself).
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / ".lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield SuspensionHold(self.get(stack))
 
     def put(self, previous: StackStatus, new: StackStatus) -> StackStatus:
         self.directory.mkdir(parents=True, exist_ok=True)

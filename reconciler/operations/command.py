@@ -21,7 +21,8 @@ SUSPEND_HELP = (
 RESUME_HELP = "restart converges and new rollouts of a suspended environment (audited, notified)"
 EPILOG = (
     "While suspended, every converge job of the environment (push, resync, drift check, reconcile) and every new "
-    "rollout is refused with reason Suspended, naming who suspended it and why; a converge already running finishes. "
+    "rollout is refused with reason Suspended, naming who suspended it and why; a converge already running stops before "
+    "its next phase (so before apply), and one already applying finishes (suspend says which). "
     "A rollout already running is not "
     "stopped: its safety loop (ticks, alarm gates, rollback) keeps running, and promote/pause/abort still work. "
     "Suspending a suspended environment, or resuming one that is not suspended, changes nothing and exits 0."
@@ -100,31 +101,70 @@ def _program_version() -> str:
     return PROGRAM_VERSION
 
 
+def _one_line_options(args: argparse.Namespace) -> None:
+    """``--by`` and ``--reason`` are one line each: a line break would forge rows of ``status`` and lines of a notification."""
+    from reconciler.cli import ArgumentError
+    from reconciler.operations.text import control_character
+
+    for option, value in (("--by", args.by), ("--reason", args.reason)):
+        found = control_character(value)
+        if found is not None:
+            raise ArgumentError(
+                f"{option} must be one line of text without control characters (found {found}); "
+                f"give it again on one line, e.g. {option} {'alice' if option == '--by' else chr(34) + 'INC-42 payments latency' + chr(34)}"
+            )
+        if not value.strip():
+            raise ArgumentError(f"{option} must not be empty; say {'who acts' if option == '--by' else 'why'}")
+
+
+def _audit_first(components: Any, stack: str, environment: str, kind: Any, args: argparse.Namespace, now: Any, records: list[Any]) -> Any:
+    """The ``before_write`` of suspend/resume: the audit record is appended before the status moves, so an
+    audit store that fails leaves the environment as it was (and the command can be run again)."""
+    from reconciler.operations.suspend import change_record
+
+    def write(suspension: Any, status: Any) -> None:
+        record = change_record(
+            stack=stack, environment=environment, kind=kind, by=args.by, reason=args.reason, suspension=suspension,
+            commit=status.last_applied_commit, now=now, program_version=_program_version(),
+        )
+        if components.audit is not None:
+            components.audit.append(record)
+        records.append(record)
+
+    return write
+
+
 def _cmd_suspend(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.cli import EXIT_OK, build_components, local_settings
     from reconciler.events import EventKind
-    from reconciler.operations.suspend import change_record, report_change, resume_command, suspend
+    from reconciler.operations.suspend import converge_in_progress, notify_change, resume_command, suspend
+    from reconciler.operations.text import one_line
 
+    _one_line_options(args)
     settings = local_settings(args)
     env = settings.environment(args.environment)
     components = build_components(settings, args)
     now = components.clock()
-    change = suspend(components.states, env.stack, args.environment, by=args.by, reason=args.reason, now=now)
+    records: list[Any] = []
+    before_write = _audit_first(components, env.stack, args.environment, EventKind.ENVIRONMENT_SUSPENDED, args, now, records)
+    change = suspend(components.states, env.stack, args.environment, by=args.by, reason=args.reason, now=now, before_write=before_write)
     found = change.suspension
     assert found is not None
+    running = converge_in_progress(change.status)
     if not change.changed:
         out.write(
             components.redactor.scrub(
-                f"{args.environment} is already suspended by {found.by} since {found.at.isoformat()}: {found.reason}; nothing changed "
-                f"(to replace the reason, resume first: {resume_command(args.environment)})\n"
+                f"{args.environment} is already suspended by {one_line(found.by)} since {found.at.isoformat()}: {one_line(found.reason)}; "
+                f"nothing changed (to replace the reason, resume first: {resume_command(args.environment)})\n"
             )
         )
+        if records:
+            # Audited, then someone else's suspension won the status write: the record says so much, this says the rest.
+            out.write(f"note: {args.environment} was suspended by someone else while this suspend was recorded; theirs stays\n")
         return EXIT_OK
-    record = change_record(
-        stack=env.stack, environment=args.environment, kind=EventKind.ENVIRONMENT_SUSPENDED, by=args.by, reason=args.reason,
-        suspension=found, commit=change.status.last_applied_commit, now=now, program_version=_program_version(),
-    )
-    out.write(report_change(record, components.audit, components.notifier, components.redactor) + "\n")
+    out.write(notify_change(records[0], components.notifier, components.redactor) + "\n")
+    if running is not None:
+        out.write(components.redactor.scrub(running) + "\n")
     if env.suspended:
         out.write(f"note: the settings suspend {args.environment} too (suspended: true); resume will not lift that\n")
     return EXIT_OK
@@ -133,20 +173,18 @@ def _cmd_suspend(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
     from reconciler.cli import EXIT_OK, CheckFailed, build_components, local_settings
     from reconciler.events import EventKind
-    from reconciler.operations.suspend import change_record, report_change, resume
+    from reconciler.operations.suspend import notify_change, resume
 
+    _one_line_options(args)
     settings = local_settings(args)
     env = settings.environment(args.environment)
     components = build_components(settings, args)
     now = components.clock()
-    change = resume(components.states, env.stack)
+    records: list[Any] = []
+    before_write = _audit_first(components, env.stack, args.environment, EventKind.ENVIRONMENT_RESUMED, args, now, records)
+    change = resume(components.states, env.stack, before_write=before_write)
     if change.changed:
-        assert change.suspension is not None
-        record = change_record(
-            stack=env.stack, environment=args.environment, kind=EventKind.ENVIRONMENT_RESUMED, by=args.by, reason=args.reason,
-            suspension=change.suspension, commit=change.status.last_applied_commit, now=now, program_version=_program_version(),
-        )
-        out.write(report_change(record, components.audit, components.notifier, components.redactor) + "\n")
+        out.write(notify_change(records[0], components.notifier, components.redactor) + "\n")
     elif not env.suspended:
         out.write(f"{args.environment} is not suspended; nothing changed\n")
     if env.suspended:

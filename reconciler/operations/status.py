@@ -22,6 +22,7 @@ from reconciler.drift.model import DriftCheckSummary
 from reconciler.locks import LockStore, StackLock
 from reconciler.models import AuditRecord, PlanSummary, Record
 from reconciler.operations.suspend import resume_command
+from reconciler.operations.text import one_line
 from reconciler.rollout.model import RolloutRecord
 from reconciler.rollout.store import RolloutStore
 from reconciler.settings import EnvironmentSettings
@@ -151,7 +152,8 @@ class LockView(Record):
 
 
 class SuspensionView(Record):
-    source: Literal["settings", "runtime"]
+    # "unknown": the status store could not be read, so whether it is suspended is not known (never "no").
+    source: Literal["settings", "runtime", "unknown"]
     by: str | None = None
     reason: str | None = None
     since: datetime | None = None
@@ -180,6 +182,8 @@ class EnvironmentStatus(Record):
     locks: list[LockView] | None = None
     suspended: SuspensionView | None = None
     window: WindowView
+    # The fields whose empty value means "could not be read", not "none" (their store is in ``unreadable``).
+    unknown: list[str] = []
 
 
 def _rollout_view(record: RolloutRecord) -> RolloutView:
@@ -194,6 +198,7 @@ def _rollout_view(record: RolloutRecord) -> RolloutView:
 def environment_status(seen: EnvironmentObservation, now: datetime, settings_file: str | None = None) -> EnvironmentStatus:
     """What ``status`` shows of one environment (pure: from the reads and ``now``)."""
     env, status, name = seen.settings, seen.status, seen.environment
+    status_unknown = STATUS_STORE in seen.unreadable
     applied = converging = approval = suspended = None
     if status is not None:
         if status.last_applied_commit:
@@ -223,6 +228,12 @@ def environment_status(seen: EnvironmentObservation, now: datetime, settings_fil
     elif status is not None and status.suspension is not None:
         s = status.suspension
         suspended = SuspensionView(source="runtime", by=s.by, reason=s.reason, since=s.at, resume_command=resume_command(name))
+    elif status_unknown:
+        suspended = SuspensionView(source="unknown", reason=f"the {STATUS_STORE} could not be read")
+    unknown: list[str] = []
+    if status_unknown:
+        # Nothing the status holds is known: never shown as "nothing applied yet" or "not suspended".
+        unknown += ["applied", "converging", "waitingForApproval", "drift", *([] if env.suspended else ["suspended"])]
     record = seen.newest_record
     if record is not None:
         last: OutcomeView | None = OutcomeView(
@@ -233,6 +244,8 @@ def environment_status(seen: EnvironmentObservation, now: datetime, settings_fil
         last = OutcomeView(outcome=status.last_outcome, job_id=status.last_job_id)
     else:
         last = None
+        if AUDIT_LOG in seen.unreadable or status_unknown:
+            unknown.append("lastOutcome")
     stuck_after = timedelta(minutes=env.stuck_lock_after_minutes)
     locks = None if seen.locks is None else [
         LockView(holder=lock.holder, key=lock.key, age_minutes=int(lock.age(now).total_seconds() // 60), stuck=lock.age(now) > stuck_after)
@@ -253,6 +266,7 @@ def environment_status(seen: EnvironmentObservation, now: datetime, settings_fil
         locks=locks,
         suspended=suspended,
         window=WindowView(open=window.open, reason=window.reason, next_opening=window.reopens_at),
+        unknown=unknown,
     )
 
 
@@ -280,8 +294,14 @@ def _lines(s: EnvironmentStatus) -> list[str]:
     rows: list[tuple[str, str]] = []
     for store, why in s.unreadable.items():
         rows.append(("UNREADABLE", f"{store}: {why}"))
-    rows.append(("applied", f"{s.applied.commit[:12]} at {_when(s.applied.at)}" if s.applied else "nothing applied yet"))
-    if s.converging:
+    unknown = f"unknown ({STATUS_STORE} unreadable)"
+    if "applied" in s.unknown:
+        rows.append(("applied", unknown))
+    else:
+        rows.append(("applied", f"{s.applied.commit[:12]} at {_when(s.applied.at)}" if s.applied else "nothing applied yet"))
+    if "converging" in s.unknown:
+        rows.append(("converging", unknown))
+    elif s.converging:
         c = s.converging
         holder = f", held by {c.holder} (heartbeat {c.heartbeat_age_seconds}s ago)" if c.holder else ""
         rows.append(("converging", f"{c.phase or 'starting'}{holder}, job {c.job_id}"))
@@ -289,8 +309,12 @@ def _lines(s: EnvironmentStatus) -> list[str]:
         o = s.last_outcome
         words = [o.outcome, *([o.reason] if o.reason else []), *([f"({o.kind})"] if o.kind else []), "at", _when(o.at)]
         rows.append(("last", " ".join(words) + (f": {o.error}" if o.error else "")))
+    elif "lastOutcome" in s.unknown:
+        rows.append(("last", "unknown (audit log and status store unreadable)" if STATUS_STORE in s.unreadable else f"unknown ({AUDIT_LOG} unreadable)"))
     else:
         rows.append(("last", "no converge recorded"))
+    if "waitingForApproval" in s.unknown:
+        rows.append(("approval", unknown))
     if s.waiting_for_approval:
         a = s.waiting_for_approval
         state = f"approved by {a.approved_by}" if a.approved_by else "waits for approval"
@@ -311,6 +335,8 @@ def _lines(s: EnvironmentStatus) -> list[str]:
         counts = ", ".join(f"{count} {severity}" for severity, count in d.counts.items() if count)
         drifted = f": {d.drifted} resource(s) drifted{' (' + counts + ')' if counts else ''}" if d.drifted else ""
         rows.append(("drift", f"{d.result} at {_when(d.checked_at)}{drifted}{'; ' + d.message if d.message else ''}"))
+    elif "drift" in s.unknown:
+        rows.append(("drift", unknown))
     else:
         rows.append(("drift", "no drift check recorded"))
     if s.locks is None:
@@ -325,6 +351,8 @@ def _lines(s: EnvironmentStatus) -> list[str]:
         rows.append(("suspended", "no"))
     elif s.suspended.source == "settings":
         rows.append(("suspended", "YES, by the reconciler settings (suspended: true)"))
+    elif s.suspended.source == "unknown":
+        rows.append(("suspended", unknown))
     else:
         rows.append(("suspended", f"YES, by {s.suspended.by} since {_when(s.suspended.since)}: {s.suspended.reason}"))
         rows.append(("", f"resume with: {s.suspended.resume_command}"))
@@ -332,12 +360,13 @@ def _lines(s: EnvironmentStatus) -> list[str]:
     opening = f"; opens {w.next_opening.isoformat()}" if w.next_opening else ("" if w.open else "; no opening within the next week")
     rows.append(("window", f"{'open' if w.open else 'CLOSED'} ({w.reason}){opening}"))
     # One column width for every environment, so the rows of all of them line up on the screen.
-    return [f"  {label:<{LABEL_WIDTH}}  {text}" for label, text in rows]
+    # One line per row: a value someone typed (a reason, a name) cannot start a row of its own.
+    return [f"  {label:<{LABEL_WIDTH}}  {one_line(text)}" for label, text in rows]
 
 
 def write_table(statuses: Sequence[EnvironmentStatus], out: TextIO) -> None:
     for index, s in enumerate(statuses):
         if index:
             out.write("\n")
-        out.write(f"{s.environment} (stack {s.stack}){'' if s.readable else ' - UNREADABLE'}\n")
+        out.write(f"{one_line(s.environment)} (stack {one_line(s.stack)}){'' if s.readable else ' - UNREADABLE'}\n")
         out.writelines(line + "\n" for line in _lines(s))

@@ -4,7 +4,10 @@ frontend and api-gateway get a blue/green rollout (scan gate, idle colour, smoke
 shift, promote). processing-service, which has no ALB, gets the same scan gate and then an ECS
 rolling deployment with the circuit breaker: its new image is staged as the desired image and a
 converge is requested. A rollout starts only inside the environment's change window, and never
-while the environment is suspended.
+while the environment is suspended: checked first (before the stack's outputs are read), then again
+in the start itself, under :meth:`~reconciler.adapters.stack_state.StackStateStore.hold_suspension`,
+whose condition the start's own transaction carries. A suspend written after that check fails the
+start; one written after the start finds a running rollout, which keeps its ticks and rollback.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from desired_state.naming import ALB_FACING_SERVICES, SERVICE_NAMES, name
 from desired_state.schema import DesiredState, ImageRef
 from desired_state.traffic import TrafficState
 from reconciler.adapters.stack_state import StackStateStore
+from reconciler.errors import StartConditionFailedError
 from reconciler.models import ImageEvent, Job
 from reconciler.operations.suspend import suspension_refusal
 from reconciler.rollout import commands
@@ -100,10 +104,25 @@ class RolloutStarter:
             return StartResult(None, f"not starting a rollout of {image.service}: {window.reason}", retry_after_seconds=max(60, wait))
         new_image = ImageRef(repository=image.service, tag=image.tag, digest=image.digest)
         if image.service in ALB_FACING_SERVICES:
-            return self._blue_green(job, desired, new_image, now)
-        return self._rolling(job, desired, new_image, now)
+            return self._blue_green(job, env, desired, new_image, now)
+        return self._rolling(job, env, desired, new_image, now)
 
-    def _blue_green(self, job: Job, desired: DesiredState, new_image: ImageRef, now: datetime) -> StartResult:
+    def _start(self, job: Job, env: EnvironmentSettings, start: Callable[[RolloutStore], RolloutRecord]) -> RolloutRecord | StartResult:
+        """Run ``start`` (which creates the rollout in the store it is given) only while the environment is not
+        suspended: re-read under the status's hold, and made a condition of the create's own transaction."""
+        service = job.image.service  # type: ignore[union-attr]
+        try:
+            with self.states.hold_suspension(job.stack) as hold:
+                suspended = suspension_refusal(job.environment, env, hold.status.suspension)
+                if suspended is None:
+                    return start(self.store.with_start_conditions(hold.condition_checks))
+        except StartConditionFailedError:
+            suspended = suspension_refusal(job.environment, env, self.states.get(job.stack).suspension) or (
+                f"environment {job.environment} was suspended while the rollout was being started"
+            )
+        return StartResult(None, f"not starting a rollout of {service}: {suspended}", suspended=True)
+
+    def _blue_green(self, job: Job, env: EnvironmentSettings, desired: DesiredState, new_image: ImageRef, now: datetime) -> StartResult:
         service = job.image.service  # type: ignore[union-attr]
         spec = desired.services.get(service)
         status = self.states.get(job.stack)
@@ -114,8 +133,8 @@ class RolloutStarter:
             self.outputs_of(job.stack), service, spec.health_check.path, desired.edge.test_listener_port, desired.environment_suffix
         ).model_copy(update={"min_capacity": spec.scaling.min, "max_capacity": spec.scaling.max})
         try:
-            record = commands.start_rollout(
-                self.store,
+            started = self._start(job, env, lambda store: commands.start_rollout(
+                store,
                 stack=job.stack,
                 environment=job.environment,
                 service=service,
@@ -128,15 +147,18 @@ class RolloutStarter:
                 now=now,
                 by=f"{job.trigger.value}:{job.event_id}",
                 on_transition=self.on_transition,
-            )
+            ))
         except commands.RolloutBusyError as exc:
             return StartResult(None, str(exc), retry_after_seconds=30)
+        if isinstance(started, StartResult):
+            return started
+        record = started
         if record.phase.terminal:
             return StartResult(None, f"{new_image.reference} was already rolled out to {service} (rollout {record.rollout_id}: {record.phase.value})")
         self.schedule_tick(record)
         return StartResult(record, f"rollout {record.rollout_id} of {service} to {new_image.reference} started")
 
-    def _rolling(self, job: Job, desired: DesiredState, new_image: ImageRef, now: datetime) -> StartResult:
+    def _rolling(self, job: Job, env: EnvironmentSettings, desired: DesiredState, new_image: ImageRef, now: datetime) -> StartResult:
         """processing-service: the scan gate, then an ECS rolling deployment gated on its completion."""
         service = job.image.service  # type: ignore[union-attr]
         spec = desired.services.get(service)
@@ -152,14 +174,17 @@ class RolloutStarter:
             max_capacity=spec.scaling.max,
         )
         try:
-            record = commands.start_rollout(
-                self.store, stack=job.stack, environment=job.environment, service=service, new_image=new_image,
+            started = self._start(job, env, lambda store: commands.start_rollout(
+                store, stack=job.stack, environment=job.environment, service=service, new_image=new_image,
                 traffic=TrafficState(), desired_image=spec.image, spec=spec.rollout, resources=resources,
                 live_desired_count=spec.desired_count, now=now, by=f"{job.trigger.value}:{job.event_id}", mode="rolling",
                 on_transition=self.on_transition,
-            )
+            ))
         except commands.RolloutBusyError as exc:
             return StartResult(None, str(exc), retry_after_seconds=30)
+        if isinstance(started, StartResult):
+            return started
+        record = started
         if record.phase.terminal:
             return StartResult(None, f"{new_image.reference} was already rolled out to {service} (rollout {record.rollout_id}: {record.phase.value})")
         self.schedule_tick(record)

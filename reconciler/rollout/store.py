@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from reconciler.errors import ConflictError, ReconcilerError
+from reconciler.errors import ConflictError, ReconcilerError, StartConditionFailedError
 from reconciler.rollout.model import RolloutRecord
 from reconciler.rollout.watch import RolloutWatchIndex
 
@@ -28,6 +30,9 @@ class RolloutStore:
     """Items ``pk = rollout#<id>``, plus ``pk = active#<stack>#<service>`` pointing at the running rollout
     and the ``watch#...`` items of :class:`~reconciler.rollout.watch.RolloutWatchIndex` naming what it waits for."""
 
+    # TransactWriteItems entries on other items that a create must also satisfy (see with_start_conditions).
+    _start_conditions: tuple[Mapping[str, Any], ...] = ()
+
     def __init__(self, dynamodb_client: Any, table_name: str, finished_retention_seconds: int = DEFAULT_FINISHED_RETENTION_SECONDS):
         self._ddb = dynamodb_client
         self._table = table_name
@@ -44,6 +49,14 @@ class RolloutStore:
             raise ReconcilerError(f"no rollout {rollout_id}")
         return record
 
+    def with_start_conditions(self, conditions: Sequence[Mapping[str, Any]]) -> RolloutStore:
+        """This store, whose :meth:`create` carries ``conditions`` in its own transaction (e.g. the stack status's
+        "not suspended" check of :meth:`~reconciler.adapters.stack_state.StackStateStore.hold_suspension`):
+        the rollout starts only if they still hold, else :class:`StartConditionFailedError` and nothing is written."""
+        view = copy.copy(self)
+        view._start_conditions = tuple(conditions)
+        return view
+
     def create(self, record: RolloutRecord) -> RolloutRecord:
         """Store a new rollout and make it the service's active one, only if none is running.
 
@@ -55,7 +68,8 @@ class RolloutStore:
         """
         written = record.model_copy(update={"version": 1})
         watches = self.watches.watch_updates(written)
-        room = TRANSACTION_ITEMS - 3
+        conditions = list(self._start_conditions)
+        room = TRANSACTION_ITEMS - 3 - len(conditions)
         finished = self._finished_pointed_at(record.stack, record.service)
         pointer_condition: dict[str, Any] = (
             {"ConditionExpression": "attribute_not_exists(pk)"}
@@ -65,6 +79,7 @@ class RolloutStore:
         try:
             self._ddb.transact_write_items(
                 TransactItems=[
+                    *conditions,
                     {"Put": {"TableName": self._table, "Item": self._item(written), "ConditionExpression": "attribute_not_exists(pk)"}},
                     {
                         "Put": {
@@ -83,6 +98,11 @@ class RolloutStore:
                 ]
             )
         except ClientError as exc:
+            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if conditions and "ConditionalCheckFailed" in reasons[: len(conditions)]:
+                raise StartConditionFailedError(
+                    f"the rollout of {record.service} on {record.stack} was not started: a condition of its start no longer holds"
+                ) from None
             if exc.response["Error"]["Code"] in ("TransactionCanceledException", "ConditionalCheckFailedException"):
                 raise ConflictError(f"a rollout of {record.service} on {record.stack} is already running; supersede it first") from None
             raise

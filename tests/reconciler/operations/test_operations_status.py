@@ -226,3 +226,34 @@ def test_status_of_a_fresh_local_environment_reads_empty_stores(tmp_path: Path, 
     code = main(["status", "--environment", "dev", "--desired-state", str(git_repo.path), "--state-dir", str(tmp_path / "state")], out, err)
     assert (code, err.getvalue()) == (0, "")
     assert "nothing applied yet" in out.getvalue() and "no converge recorded" in out.getvalue() and "locks       none" in out.getvalue()
+
+
+def test_an_unreadable_status_store_shows_unknown_never_not_suspended_or_nothing_applied(harness, clock):
+    from reconciler.operations.suspend import suspend
+
+    suspend(harness.states, "dev", "dev", by="alice", reason="INC-1", now=clock())
+    (harness.root / "status" / "dev.status.json").write_text("[]")
+    harness.audit = BrokenAuditDouble()
+
+    code, out, err = cli(components_of(harness), "status", "--environment", "dev")
+
+    assert code == 1 and "Traceback" not in out + err
+    rows = {line.split(None, 1)[0]: line.split(None, 1)[1] for line in out.splitlines()[1:] if line.strip() and not line.startswith("    ")}
+    for field in ("applied", "converging", "approval", "drift", "suspended"):
+        assert rows[field] == "unknown (status store unreadable)", (field, out)
+    assert rows["last"].startswith("unknown") and "nothing applied yet" not in out and "suspended   no" not in out
+
+    code, out, _ = cli(components_of(harness), "status", "--environment", "dev", "--output", "json")
+    dev = json.loads(out)["environments"][0]
+    assert dev["suspended"]["source"] == "unknown" and dev["applied"] is None
+    assert {"applied", "suspended", "lastOutcome"} <= set(dev["unknown"])
+
+
+class BrokenAuditDouble:
+    """TEST DOUBLE for an audit table that cannot be read (no AWS here): every history read fails."""
+
+    def history(self, stack, limit=50):
+        raise ConnectionError("audit table unreachable")
+
+    def append(self, record):
+        raise ConnectionError("audit table unreachable")
