@@ -13,4 +13,5 @@ build-IntakeFunction:
 	# Bytecode for the runtime's Python, so a cold start does not compile every module again (Lambda's
 	# file system is read-only: nothing compiled there is kept). The build host's own caches were removed
 	# above: they are for its Python, not the runtime's.
+	@command -v $(LAMBDA_PYTHON) >/dev/null || { echo "build-IntakeFunction: $(LAMBDA_PYTHON) not found: run sam build --use-container, or set LAMBDA_PYTHON to the runtime's Python"; exit 1; }
 	$(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"
