@@ -91,7 +91,25 @@ def dynamo_query_request(table: str, stack: str, query: HistoryQuery, page_size:
     return request
 
 
-class DynamoHistory:
+class _ChainReads:
+    """What ``history --verify`` reads of a stack's chain; the same for either log."""
+
+    log: Any
+
+    def stored(self, stack: str) -> list[StoredRecord]:
+        return self.log.stored_records(stack)
+
+    def head(self, stack: str) -> ChainHead | None:
+        return self.log.chain_head(stack)
+
+    def genesis(self, stack: str) -> Genesis | None:
+        return self.log.genesis(stack)
+
+    def claims(self, stack: str) -> list[ChainHead]:
+        return self.log.claims(stack)
+
+
+class DynamoHistory(_ChainReads):
     def __init__(self, log: DynamoAuditLog, page_size: int = DEFAULT_PAGE_SIZE):
         self.log = log
         self.page_size = page_size
@@ -111,23 +129,11 @@ class DynamoHistory:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return found[: query.limit]
 
-    def stored(self, stack: str) -> list[StoredRecord]:
-        return self.log.stored_records(stack)
-
-    def head(self, stack: str) -> ChainHead | None:
-        return self.log.chain_head(stack)
-
-    def genesis(self, stack: str) -> Genesis | None:
-        return self.log.genesis(stack)
-
-    def claims(self, stack: str) -> list[ChainHead]:
-        return self.log.claims(stack)
-
     def expected_key(self, document: dict[str, Any]) -> str:
         return document_sort_key(document)
 
 
-class FileHistory:
+class FileHistory(_ChainReads):
     def __init__(self, log: FileAuditLog):
         self.log = log
 
@@ -151,18 +157,6 @@ class FileHistory:
                 if len(found) >= query.limit:
                     break
         return found
-
-    def stored(self, stack: str) -> list[StoredRecord]:
-        return self.log.stored_records(stack)
-
-    def head(self, stack: str) -> ChainHead | None:
-        return self.log.chain_head(stack)
-
-    def genesis(self, stack: str) -> Genesis | None:
-        return self.log.genesis(stack)
-
-    def claims(self, stack: str) -> list[ChainHead]:
-        return self.log.claims(stack)
 
     def expected_key(self, document: dict[str, Any]) -> str:
         return document_file_name(document)

@@ -134,11 +134,10 @@ def _audit_first(components: Any, stack: str, environment: str, kind: Any, args:
     return write
 
 
-def _cmd_suspend(args: argparse.Namespace, out: TextIO) -> int:
-    from reconciler.cli import EXIT_OK, build_components, local_settings
-    from reconciler.events import EventKind
-    from reconciler.operations.suspend import converge_in_progress, notify_change, resume_command, suspend
-    from reconciler.operations.text import one_line
+def _suspension_change(args: argparse.Namespace, kind: Any) -> tuple[Any, Any, Any, list[Any], Any]:
+    """What suspend and resume share: checked options, the environment, components, the time, and the
+    audit-first hook (the records it wrote are collected in the returned list)."""
+    from reconciler.cli import build_components, local_settings
 
     _one_line_options(args)
     settings = local_settings(args)
@@ -146,7 +145,16 @@ def _cmd_suspend(args: argparse.Namespace, out: TextIO) -> int:
     components = build_components(settings, args)
     now = components.clock()
     records: list[Any] = []
-    before_write = _audit_first(components, env.stack, args.environment, EventKind.ENVIRONMENT_SUSPENDED, args, now, records)
+    return env, components, now, records, _audit_first(components, env.stack, args.environment, kind, args, now, records)
+
+
+def _cmd_suspend(args: argparse.Namespace, out: TextIO) -> int:
+    from reconciler.cli import EXIT_OK
+    from reconciler.events import EventKind
+    from reconciler.operations.suspend import converge_in_progress, notify_change, resume_command, suspend
+    from reconciler.operations.text import one_line
+
+    env, components, now, records, before_write = _suspension_change(args, EventKind.ENVIRONMENT_SUSPENDED)
     change = suspend(components.states, env.stack, args.environment, by=args.by, reason=args.reason, now=now, before_write=before_write)
     found = change.suspension
     assert found is not None
@@ -171,17 +179,11 @@ def _cmd_suspend(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
-    from reconciler.cli import EXIT_OK, CheckFailed, build_components, local_settings
+    from reconciler.cli import EXIT_OK, CheckFailed
     from reconciler.events import EventKind
     from reconciler.operations.suspend import notify_change, resume
 
-    _one_line_options(args)
-    settings = local_settings(args)
-    env = settings.environment(args.environment)
-    components = build_components(settings, args)
-    now = components.clock()
-    records: list[Any] = []
-    before_write = _audit_first(components, env.stack, args.environment, EventKind.ENVIRONMENT_RESUMED, args, now, records)
+    env, components, now, records, before_write = _suspension_change(args, EventKind.ENVIRONMENT_RESUMED)
     change = resume(components.states, env.stack, before_write=before_write)
     if change.changed:
         out.write(notify_change(records[0], components.notifier, components.redactor) + "\n")
