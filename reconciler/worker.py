@@ -437,6 +437,28 @@ def install_process_handlers(redactor: Redactor, process: str = "worker") -> Pro
     return handlers
 
 
+def configure_process_logging(process: str) -> ProcessHandlers:
+    """A worker process's logging (JSON lines where ``ECS_GITOPS_LOG_FORMAT=json``, as template.yaml sets for
+    the log metric filters) and its scrubbing handlers, before anything can fail: the environment's own
+    secrets are known from the start, the settings' once :func:`process_components` has them."""
+    configure_logging(os.environ)
+    early = Redactor()
+    early.add_environment(dict(os.environ))
+    return install_process_handlers(early, process)
+
+
+def process_components(components: Components | None, clock: Callable[[], datetime] | None, handlers: ProcessHandlers | None) -> Components:
+    """The caller's components (tests) or those the settings build, with the caller's clock as THE clock
+    (converges, audit records and ticks alike); the process handlers then scrub with their redactor."""
+    if components is None:
+        components = build(load_settings(), clock=clock)
+    elif clock is not None:
+        components = replace(components, clock=clock)
+    if handlers is not None:
+        handlers.use(components.redactor)
+    return components
+
+
 def main(
     argv: list[str] | None = None,
     *,
@@ -457,21 +479,9 @@ def main(
         help="converge loops in this process, each one stack at a time (default: the settings' worker.concurrency, 2)",
     )
     args = parser.parse_args(argv)
-    handlers = None
-    if configure_process:
-        # JSON lines in the task (template.yaml sets ECS_GITOPS_LOG_FORMAT=json), for the log metric filters.
-        configure_logging(os.environ)
-        early = Redactor()
-        early.add_environment(dict(os.environ))
-        handlers = install_process_handlers(early)
+    handlers = configure_process_logging("worker") if configure_process else None
     try:
-        if components is None:
-            components = build(load_settings(), clock=clock)
-        elif clock is not None:
-            # The caller's clock is THE clock: converges and audit records too, not only ticks and refusals.
-            components = replace(components, clock=clock)
-        if handlers is not None:
-            handlers.use(components.redactor)
+        components = process_components(components, clock, handlers)
         if components.queue is None:
             log.error("error: settings aws.jobQueueUrl is not set (or ECS_GITOPS_JOB_QUEUE_URL); the worker has no queue to read")
             return 2

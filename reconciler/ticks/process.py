@@ -17,22 +17,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
-from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import FrameType
 
 from desired_state.errors import EcsGitopsError
-from reconciler.redact import Redactor
-from reconciler.settings import load_settings
 from reconciler.ticks.runner import TickRunner, TickTimings
-from reconciler.wiring import Components, RolloutComponents, build, build_rollouts
-from reconciler.worker import install_process_handlers
+from reconciler.wiring import Components, RolloutComponents, build_rollouts
+from reconciler.worker import configure_process_logging, process_components
 
 log = logging.getLogger("ecs_gitops.ticks")
 
@@ -103,19 +99,9 @@ def main(
     parser = argparse.ArgumentParser(prog="python -m reconciler.ticks", description="advance rollouts: handle their ticks and wake lost ones")
     parser.add_argument("--once", action="store_true", help="handle the ticks queued now, then exit (draining, end-to-end runs)")
     args = parser.parse_args(argv)
-    handlers = None
-    if configure_process:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        early = Redactor()
-        early.add_environment(dict(os.environ))
-        handlers = install_process_handlers(early, "tick runtime")
+    handlers = configure_process_logging("tick runtime") if configure_process else None
     try:
-        if components is None:
-            components = build(load_settings(), clock=clock)
-        elif clock is not None:
-            components = replace(components, clock=clock)  # the caller's clock reaches everything built from them
-        if handlers is not None:
-            handlers.use(components.redactor)
+        components = process_components(components, clock, handlers)
         aws = components.settings.aws
         if rollouts is None:
             if not (aws.rollout_table and aws.tick_queue_url) or components.session is None:
