@@ -724,6 +724,25 @@ def fast_session() -> Any:
     return boto3.session.Session(botocore_session=_SHARED_BOTOCORE, region_name=REGION)
 
 
+@dataclass
+class SubscribedTopic:
+    """An SNS topic in the world's moto with an SQS subscriber; ``read()`` consumes what was delivered."""
+
+    arn: str
+    sns: Any
+    read: Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def sns_topic(world: RolloutWorld, read_notifications: Any) -> SubscribedTopic:
+    sns = world.session.client("sns")
+    arn = sns.create_topic(Name="ecs-gitops-rollout-notifications")["TopicArn"]
+    inbox = world.sqs.create_queue(QueueName="rollout-notifications-inbox")["QueueUrl"]
+    queue_arn = world.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    return SubscribedTopic(arn, sns, lambda: read_notifications(world.sqs, inbox))
+
+
 @pytest.fixture
 def world(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RolloutWorld:
     """One environment's stack in moto, blue live for both ALB-facing services, and the rollout table."""

@@ -24,28 +24,9 @@ SECRET = "tok-5e4d3c2b1a09f8e7"
 
 
 @pytest.fixture
-def topic(world):
-    """An SNS topic in moto with an SQS subscriber: (topic ARN, notifier, reader of what was delivered)."""
-    sns = world.session.client("sns")
-    arn = sns.create_topic(Name="ecs-gitops-rollout-notify")["TopicArn"]
-    inbox = world.sqs.create_queue(QueueName="rollout-notify-inbox")["QueueUrl"]
-    queue_arn = world.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-
-    def read() -> list[dict[str, Any]]:
-        found = []
-        while batch := world.sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                found.append({
-                    "subject": envelope["Subject"],
-                    "message": json.loads(envelope["Message"]),
-                    "attributes": {k: v["Value"] for k, v in envelope["MessageAttributes"].items()},
-                })
-                world.sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
-        return found
-
-    return arn, SnsNotifier(sns, arn, redactor=Redactor([SECRET])), read
+def topic(sns_topic):
+    """(topic ARN, a notifier scrubbing SECRET, reader of what was delivered)."""
+    return sns_topic.arn, SnsNotifier(sns_topic.sns, sns_topic.arn, redactor=Redactor([SECRET])), sns_topic.read
 
 
 def to_bake(world, service="frontend", tag="3.0.0"):

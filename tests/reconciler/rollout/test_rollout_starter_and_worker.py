@@ -154,30 +154,9 @@ def test_a_finished_scan_ticks_the_rollout_waiting_for_it_at_once(world, kit, ri
 
 
 @pytest.fixture
-def sns(world):
-    """An SNS topic in moto with an SQS subscriber, and a reader of what was delivered."""
-    sns = world.session.client("sns")
-    topic = sns.create_topic(Name="ecs-gitops-notifications")["TopicArn"]
-    inbox = world.sqs.create_queue(QueueName="rollout-notifications-inbox")["QueueUrl"]
-    arn = world.sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-
-    def read() -> list[dict[str, Any]]:
-        found = []
-        while True:
-            batch = world.sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return found
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                found.append({
-                    "subject": envelope["Subject"],
-                    "message": json.loads(envelope["Message"]),
-                    "attributes": {k: v["Value"] for k, v in envelope["MessageAttributes"].items()},
-                })
-                world.sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
-
-    return SnsNotifier(sns, topic), read
+def sns(sns_topic):
+    """A notifier publishing to a moto topic, and a reader of what was delivered."""
+    return SnsNotifier(sns_topic.sns, sns_topic.arn), sns_topic.read
 
 
 SECRET_TOKEN = "tok-9f8e7d6c5b4a3210"
