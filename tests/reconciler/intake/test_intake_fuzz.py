@@ -16,7 +16,6 @@ Bounded: each test sets ``max_examples`` and the module runs in a few seconds.
 from __future__ import annotations
 
 import base64
-import copy
 import hmac
 import json
 import re
@@ -32,6 +31,7 @@ from reconciler.models import Job
 from reconciler.settings import EnvironmentSettings, ReconcilerSettings, RepositorySettings
 from reconciler.triggers import jobs_from_eventbridge, jobs_from_github_push, managed_repositories
 from reconciler.webhook import VerifiedPush, parse_json_object, sign, verify_push
+from tests.reconciler.intake.mutation import mutated
 
 NOW = datetime(2025, 3, 4, 12, 30, 15, tzinfo=UTC)
 SECRET = b"whsec-fuzz-5e1b"
@@ -98,39 +98,10 @@ def github_push() -> dict[str, Any]:
 VALID_EVENTS = [ecr_push(), ecr_push(tag=None), ecr_scan(), codecommit(), scheduler()]
 
 
-def _paths(document: Any, prefix: tuple = ()) -> list[tuple]:
-    """Every path to a value inside ``document`` (dict keys and list indexes)."""
-    found = [prefix]
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found += _paths(value, prefix + (key,))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            found += _paths(value, prefix + (index,))
-    return found
 
-
-@st.composite
-def mutated(draw: st.DrawFn, base: Any) -> Any:
-    """``base`` with one to three edits: a value replaced by any JSON-ish value, a key deleted, or a key added."""
-    document = copy.deepcopy(base)
-    for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        path = draw(st.sampled_from(_paths(document)))
-        if not path:
-            if draw(st.booleans()):
-                return draw(json_values)
-            continue
-        parent = document
-        for part in path[:-1]:
-            parent = parent[part]
-        action = draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            parent[path[-1]] = draw(json_values)
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=12))] = draw(json_values)
-    return document
+def mutated_event(base: Any) -> st.SearchStrategy[Any]:
+    """``base`` with one to three edits: a value replaced by any JSON-ish value, a key deleted or added, or the whole document replaced."""
+    return mutated(base, json_values, actions=("replace", "delete", "add"), replace_root=True)
 
 
 # --------------------------------------------------------------------------- invariants
@@ -182,7 +153,7 @@ def test_any_json_value_as_an_eventbridge_event_is_a_job_list_or_a_refusal(event
 
 
 @FUZZ
-@given(st.sampled_from(VALID_EVENTS).flatmap(mutated))
+@given(st.sampled_from(VALID_EVENTS).flatmap(mutated_event))
 def test_mutated_eventbridge_events_are_valid_jobs_or_refusals(event):
     eventbridge_outcome(event)
 
@@ -232,7 +203,7 @@ def test_codecommit_commit_ids_are_accepted_only_as_40_lowercase_hex(commit_id):
 
 
 @FUZZ
-@given(st.one_of(json_values, mutated(github_push())))
+@given(st.one_of(json_values, mutated_event(github_push())))
 @example({**github_push(), "after": COMMIT + "\n"})
 def test_push_payloads_are_valid_jobs_or_refusals(payload):
     push_outcome(payload)
@@ -290,7 +261,7 @@ def signed_request(body: bytes, *, base64_encoded: bool = False, kind: str = "pu
 def test_mutated_webhook_requests_verify_or_are_refused(data):
     body = json.dumps(github_push()).encode()
     request = signed_request(body, base64_encoded=data.draw(st.booleans()), kind=data.draw(st.sampled_from(["push", "ping"])))
-    outcome = webhook_outcome(data.draw(mutated(request)))
+    outcome = webhook_outcome(data.draw(mutated_event(request)))
     assert outcome is None or isinstance(outcome, VerifiedPush | EventRejected)
 
 
@@ -351,7 +322,7 @@ def test_json_parser_returns_an_object_or_a_400(body):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(event=st.one_of(json_values, st.sampled_from(VALID_EVENTS).flatmap(mutated)))
+@given(event=st.one_of(json_values, st.sampled_from(VALID_EVENTS).flatmap(mutated_event)))
 def test_the_intake_answers_every_eventbridge_input_with_jobs_or_a_logged_drop(intake, drain, event):
     """Through Intake.handle with the moto queue and idempotency table: no exception, and only valid jobs queued."""
     result = intake.handle(event)

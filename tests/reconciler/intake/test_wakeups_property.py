@@ -20,6 +20,7 @@ from reconciler.errors import EventRejected
 from reconciler.rollout.watch import ALARM, ECS_SERVICE, IMAGE
 from reconciler.settings import AwsResources, EnvironmentSettings, ReconcilerSettings, RepositorySettings
 from reconciler.wakeups import NoWakeUp, WakeUp, wake_up_from_eventbridge
+from tests.reconciler.intake.mutation import mutated
 
 SAMPLES = {p.stem: json.loads(p.read_text()) for p in (Path(__file__).parent / "samples").glob("*.json")}
 SETTINGS = ReconcilerSettings(
@@ -37,35 +38,6 @@ scalars = st.one_of(
                      "arn:aws:ecs:us-east-1:123456789012:service/svc-x", "alarm-frontend-green-5xx-dev\n", "\ud800"]),
 )
 json_values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=10), c, max_size=3)), max_leaves=10)
-
-
-def _paths(document: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(document, dict):
-        for key, value in document.items():
-            found += _paths(value, prefix + (key,))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            found += _paths(value, prefix + (index,))
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: Any) -> Any:
-    document = copy.deepcopy(base)
-    for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        path = draw(st.sampled_from(_paths(document)))
-        if not path:
-            continue
-        parent = document
-        for part in path[:-1]:
-            parent = parent[part]
-        action = draw(st.sampled_from(["replace", "delete"]))
-        if action == "replace":
-            parent[path[-1]] = draw(json_values)
-        else:
-            del parent[path[-1]]
-    return document
 
 
 def outcome(settings_: ReconcilerSettings, event: Any) -> WakeUp | NoWakeUp | EventRejected:
@@ -91,7 +63,7 @@ def outcome(settings_: ReconcilerSettings, event: Any) -> WakeUp | NoWakeUp | Ev
 
 
 @BOUNDED
-@given(st.sampled_from(sorted(SAMPLES)).flatmap(lambda name: mutated(SAMPLES[name])))
+@given(st.sampled_from(sorted(SAMPLES)).flatmap(lambda name: mutated(SAMPLES[name], json_values)))
 def test_mutated_samples_wake_exactly_what_they_name_or_are_refused(event):
     outcome(SETTINGS, event)
 
@@ -105,7 +77,7 @@ def test_any_detail_under_a_wake_up_event_type(name, detail):
 
 
 @BOUNDED
-@given(st.sampled_from(sorted(SAMPLES)).flatmap(lambda name: mutated(SAMPLES[name])))
+@given(st.sampled_from(sorted(SAMPLES)).flatmap(lambda name: mutated(SAMPLES[name], json_values)))
 def test_with_the_account_known_only_its_own_events_wake(event):
     result = outcome(PINNED, event)
     if isinstance(result, WakeUp):
