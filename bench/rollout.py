@@ -661,22 +661,31 @@ def alarm_to_rollback(world: World, offsets: list[float], intake: Any) -> None:
     print(f"alarm-to-rollback: alarm enters ALARM during the first bake (10 %), offset s after an alarm poll (the poll runs every {watch:.0f} s)")
     for mode in ("poll-only", "event-driven"):
         for offset in offsets:
-            record = rollout_to_first_bake(world)
-            world.clock.advance(offset)
-            world.set_alarm("ALARM")
-            done = rolled_back_weights(world)
-            try:
-                if mode == "poll-only":
-                    wall, simulated, ticks = poll_only(world, record.rollout_id, done)
-                else:
-                    wall, simulated, ticks = event_driven_rollback(world, intake, alarm_state_change_event(SPEC_ALARM, world.clock()), record.rollout_id, done)
-            except NotMeasured as exc:
-                print(f"  {mode:<12} offset {offset:4.1f} s   not measured: {exc}")
-                world.finish(record.rollout_id)
+            measured = alarm_rollback(world, intake, mode, offset)
+            if isinstance(measured, NotMeasured):
+                print(f"  {mode:<12} offset {offset:4.1f} s   not measured: {measured}")
                 continue
-            back = "100 % old colour read back" if done(world.h_store.get(record.rollout_id)) else "NOT rolled back"
-            print(figure_line(f"{mode:<12} offset {offset:4.1f} s", wall, simulated, ticks, back))
-            world.finish(record.rollout_id)
+            wall, simulated, ticks, back = measured
+            print(figure_line(f"{mode:<12} offset {offset:4.1f} s", wall, simulated, ticks, "100 % old colour read back" if back else "NOT rolled back"))
+
+
+def alarm_rollback(world: World, intake: Any, mode: str, offset: float) -> tuple[float, float, int, bool] | NotMeasured:
+    """One rollout to its first bake, the spec's alarm entering ALARM ``offset`` s after a poll, and the rollback
+    measured poll-only or event-driven: (wall, simulated, ticks, rolled back), or why it was not measured."""
+    record = rollout_to_first_bake(world)
+    world.clock.advance(offset)
+    world.set_alarm("ALARM")
+    done = rolled_back_weights(world)
+    try:
+        if mode == "poll-only":
+            wall, simulated, ticks = poll_only(world, record.rollout_id, done)
+        else:
+            wall, simulated, ticks = event_driven_rollback(world, intake, alarm_state_change_event(SPEC_ALARM, world.clock()), record.rollout_id, done)
+        return wall, simulated, ticks, done(world.h_store.get(record.rollout_id))
+    except NotMeasured as exc:
+        return exc
+    finally:
+        world.finish(record.rollout_id)
 
 
 def deployment_to_first_weight_change(world: World, offsets: list[float], intake: Any) -> None:
@@ -873,23 +882,13 @@ def rollback_while_a_converge_holds_a_worker(world: World, offset: float, intake
     held = hold_converge(world, repository)
     try:
         for mode in ("poll-only", "event-driven"):
-            record = rollout_to_first_bake(world)
-            world.clock.advance(offset)
-            world.set_alarm("ALARM")
-            done = rolled_back_weights(world)
-            try:
-                if mode == "poll-only":
-                    wall, simulated, ticks = poll_only(world, record.rollout_id, done)
-                else:
-                    wall, simulated, ticks = event_driven_rollback(world, intake, alarm_state_change_event(SPEC_ALARM, world.clock()), record.rollout_id, done)
-            except NotMeasured as exc:
-                print(f"  separate tick runtime, {mode:<12} not measured: {exc}")
-                world.finish(record.rollout_id)
+            measured = alarm_rollback(world, intake, mode, offset)
+            if isinstance(measured, NotMeasured):
+                print(f"  separate tick runtime, {mode:<12} not measured: {measured}")
                 continue
-            back = done(world.h_store.get(record.rollout_id))
+            wall, simulated, ticks, back = measured
             still = "converge still in `up`" if held.thread.is_alive() and not held.engine.release.is_set() else "converge NOT in `up` any more"
             print(figure_line(f"separate tick runtime, {mode}", wall, simulated, ticks, f"{still}; {'100 % old colour read back' if back else 'NOT rolled back'}"))
-            world.finish(record.rollout_id)
     finally:
         held.let_go()
     outcome = "; ".join(
