@@ -3,11 +3,17 @@
 Pulumi's mocks are installed here, before any test module imports the program, so nothing the
 program does at import time can reach a real engine. Each render then installs a fresh
 recording monitor (see ``program.render.render``).
+
+Property tests run derandomized by default (``suite`` profile): the same examples on every machine,
+so what passed here passes in CI and a failure there reproduces here; no example is timed (wall-clock
+bounds fail on a busy machine; speed lives in ``bench/``). ``HYPOTHESIS_PROFILE=explore`` draws fresh
+examples, to look for new failures.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +21,13 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from hypothesis import settings
 
 from program.mocks import OfflineMocks
+
+settings.register_profile("suite", deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("explore", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 pulumi.runtime.set_mocks(OfflineMocks("us-east-1"), project="ecs-gitops", stack="test", preview=False)
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 
 def test_every_check_passes_on_the_rendered_layout(run_verify, fake_time):
-    started = time.monotonic()
     report = run_verify()
     failures = {r.name: (r.detail, r.evidence) for r in report.failures}
     assert failures == {}
@@ -14,4 +11,3 @@ def test_every_check_passes_on_the_rendered_layout(run_verify, fake_time):
     groups = {r.group for r in report.results if r.status == "pass"}
     assert groups == {"network", "services", "traffic", "isolation", "logs", "secrets", "names"}
     assert fake_time.sleeps == []  # everything healthy at once: nothing waited
-    assert time.monotonic() - started < 10
