@@ -91,23 +91,11 @@ def deferral(rollouts: Sequence[RolloutRecord]) -> str | None:
 
 
 def drift_context(status: StackStatus, rollouts: Sequence[RolloutRecord]) -> DriftContext:
-    """What the platform itself owns right now, so the report does not call it drift.
-
-    Services whose traffic (listener weights, the idle colour's count) an active rollout owns, and
-    the resources it acts on (listener, rule, ECS services, target groups). Task-definition ARNs a
-    rollout registered are not in its record: the images it staged are rendered from the status's
-    image overrides, so the applied state the preview compares against already carries them.
-    """
+    """What the platform itself owns right now, so the report does not call it drift: what the
+    stack's running rollouts own (:meth:`DriftContext.from_rollouts`)."""
     from reconciler.drift.rules import DriftContext
 
-    active = [r for r in rollouts if not r.phase.terminal]
-    resources = {
-        name
-        for r in active
-        for name in (r.resources.listener_arn, r.resources.rule_arn, *r.resources.ecs_services.values(), *r.resources.target_groups.values())
-        if name
-    }
-    return DriftContext(rollout_services=frozenset(r.service for r in active), rollout_resources=frozenset(resources))
+    return DriftContext.from_rollouts(rollouts)
 
 
 @dataclass(frozen=True)

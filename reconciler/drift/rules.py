@@ -43,15 +43,17 @@ class DriftContext:
     rollout owns: their listener weights and their colours' scaling bounds are the rollout's.
     ``rollout_resources``: the ARNs/names that rollout acts on (listener, rule, ECS services, target
     groups: ``RolloutResources``), for resources not named by the program's convention.
-    ``rollout_task_definitions``: task-definition ARNs a rollout registered.
+
+    Task-definition revisions are not here: a rollout registers none; the images it stages are
+    rendered by the program from the status's image overrides, so the applied state the preview
+    compares against already carries them, and a revision nobody rendered is drift.
     """
 
     rollout_services: frozenset[str] = frozenset()
     rollout_resources: frozenset[str] = frozenset()
-    rollout_task_definitions: frozenset[str] = frozenset()
 
     @classmethod
-    def from_rollouts(cls, records: Iterable[RolloutRecord], task_definitions: Iterable[str] = ()) -> DriftContext:
+    def from_rollouts(cls, records: Iterable[RolloutRecord]) -> DriftContext:
         """What the running rollouts among ``records`` own (finished ones own nothing)."""
         running = [record for record in records if not record.phase.terminal]
         resources: set[str] = set()
@@ -63,7 +65,6 @@ class DriftContext:
         return cls(
             rollout_services=frozenset(record.service for record in running),
             rollout_resources=frozenset(resources),
-            rollout_task_definitions=frozenset(task_definitions),
         )
 
 
@@ -170,15 +171,6 @@ def _rollout_capacity(difference: Difference, context: DriftContext) -> bool:
     )
 
 
-def _rollout_task_definition(difference: Difference, context: DriftContext) -> bool:
-    return (
-        difference.type == ECS_SERVICE
-        and difference.top == "taskDefinition"
-        and isinstance(difference.actual, str)
-        and difference.actual in context.rollout_task_definitions
-    )
-
-
 NOT_DRIFT_RULES: tuple[NotDriftRule, ...] = (
     NotDriftRule(
         "autoscaled-desired-count",
@@ -197,11 +189,6 @@ NOT_DRIFT_RULES: tuple[NotDriftRule, ...] = (
         "a running rollout scales the colours of this service (the idle colour's bounds and count) "
         "while it stages, shifts and scales down",
         _rollout_capacity,
-    ),
-    NotDriftRule(
-        "rollout-task-definition",
-        "a running rollout registered this task-definition revision and deployed it",
-        _rollout_task_definition,
     ),
     NotDriftRule(
         "aws-managed-tags",

@@ -42,7 +42,7 @@ def assert_set_aside(report: DriftReport, rule: str, *paths: str) -> None:
 
 def test_every_rule_has_a_name_and_a_reason():
     names = [rule.name for rule in NOT_DRIFT_RULES]
-    assert len(set(names)) == len(names) == 5
+    assert len(set(names)) == len(names) == 4
     assert all(rule.reason and len(rule.reason) > 30 for rule in NOT_DRIFT_RULES)
 
 
@@ -137,7 +137,7 @@ def test_near_miss_bounds_changed_on_a_service_no_rollout_owns_are_drift():
     assert report.ignored == []
 
 
-# --------------------------------------------------------------------------- task-definition revisions a rollout registered
+# --------------------------------------------------------------------------- task-definition revisions nobody rendered
 
 
 def revision_moved(revision: int):
@@ -147,17 +147,19 @@ def revision_moved(revision: int):
     return service_changed("svc-api-gateway-green-prod", {"taskDefinition": DiffKind.UPDATE}, real, desired)
 
 
-def test_a_revision_a_rollout_registered_is_not_drift():
-    context = DriftContext(rollout_task_definitions=frozenset({task_definition_arn("td-api-gateway-green-prod", 5)}))
-    assert_set_aside(report_of(revision_moved(5), context=context), "rollout-task-definition", "taskDefinition")
+def test_a_revision_the_program_did_not_render_is_drift_even_while_a_rollout_owns_the_service():
+    """A rollout registers no task definition: the images it stages are rendered by the program from
+    the status's image overrides, so the applied state already carries them. A revision running that
+    nobody rendered (someone's ``update-service --task-definition``) is drift during a rollout too."""
+    from reconciler.rollout.model import RolloutPhase
 
-
-def test_near_miss_a_revision_no_rollout_registered_is_drift():
-    context = DriftContext(rollout_task_definitions=frozenset({task_definition_arn("td-api-gateway-green-prod", 5)}))
-    report = report_of(revision_moved(6), context=context)
+    context = DriftContext.from_rollouts([rollout("api-gateway", RolloutPhase.BAKING, None)])
+    report = report_of(revision_moved(5), context=context)
     [resource] = report.resources
     assert resource.type == ECS_SERVICE
-    assert resource.properties[0].actual.endswith("td-api-gateway-green-prod:6")
+    assert resource.properties[0].path == "taskDefinition"
+    assert resource.properties[0].actual.endswith("td-api-gateway-green-prod:5")
+    assert not any(rule.name == "rollout-task-definition" for rule in NOT_DRIFT_RULES)
 
 
 # --------------------------------------------------------------------------- tags AWS adds itself
@@ -222,15 +224,13 @@ def test_the_context_holds_what_running_rollouts_own_and_nothing_of_finished_one
     from reconciler.rollout.model import RolloutPhase
 
     listener = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/alb-platform-prod/325ab243919360a1/1a2b3c4d5e6f7a8b"
-    revision = task_definition_arn("td-frontend-green-prod", 5)
     context = DriftContext.from_rollouts(
-        [rollout("frontend", RolloutPhase.BAKING, listener), rollout("api-gateway", RolloutPhase.COMPLETE, None)], task_definitions=[revision]
+        [rollout("frontend", RolloutPhase.BAKING, listener), rollout("api-gateway", RolloutPhase.COMPLETE, None)]
     )
     assert context.rollout_services == frozenset({"frontend"})
     assert context.rollout_resources == frozenset(
         {listener, "svc-frontend-blue-prod", "svc-frontend-green-prod", target_group_arn("frontend", "blue"), target_group_arn("frontend", "green")}
     )
-    assert context.rollout_task_definitions == frozenset({revision})
     # And it works as the rules' input: the baking rollout's weights are set aside.
     moved = listener_weights_moved(expected={"blue": 100, "green": 0}, actual={"blue": 90, "green": 10})
     assert report_of(moved, context=context).resources == []
