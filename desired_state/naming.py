@@ -14,6 +14,12 @@ SERVICE_NAMES: tuple[str, ...] = ("frontend", "api-gateway", "processing-service
 ALB_FACING_SERVICES: tuple[str, ...] = ("frontend", "api-gateway")
 COLOURS: tuple[str, ...] = ("blue", "green")
 
+# Every IAM role the program creates lives under this path. The deploy policy grants its IAM role
+# actions on ``role/ecs-gitops/*`` only: a role of someone else's that happens to be named ``role-*``
+# (or is tagged like the platform's) is out of its reach, because a role's path is fixed when the
+# role is created and only CreateRole under the boundary can put one here.
+ROLE_PATH = "/ecs-gitops/"
+
 SUFFIX_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z0-9]$")
 
 

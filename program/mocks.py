@@ -120,7 +120,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
                 "revision": 1,
             }
         if typ == "aws:iam/role:Role":
-            return {"id": physical, "arn": f"arn:aws:iam::{acct}:role/{physical}"}
+            path = state.get("path") or "/"  # the ARN carries the role's path, as IAM's does
+            return {"id": physical, "arn": f"arn:aws:iam::{acct}:role{path}{physical}"}
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             return {"id": physical, "arn": f"arn:aws:logs:{region}:{acct}:log-group:{physical}"}
         if typ == "aws:secretsmanager/secret:Secret":

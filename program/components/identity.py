@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from desired_state.naming import name
+from desired_state.naming import ROLE_PATH, name
 from program.components.trust import service_trust_policy
 
 ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
@@ -70,6 +70,7 @@ class ServiceIdentity(pulumi.ComponentResource):
             execution_name,
             name=execution_name,
             description=f"ECS task execution role of {args.service} ({args.suffix})",
+            path=ROLE_PATH,
             assume_role_policy=trust,
             permissions_boundary=args.permissions_boundary_arn,
             opts=child,
@@ -90,6 +91,7 @@ class ServiceIdentity(pulumi.ComponentResource):
             task_name,
             name=task_name,
             description=f"ECS task role of {args.service} ({args.suffix}); no permissions by default",
+            path=ROLE_PATH,
             assume_role_policy=trust,
             permissions_boundary=args.permissions_boundary_arn,
             opts=child,

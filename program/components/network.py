@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from desired_state.naming import name
+from desired_state.naming import ROLE_PATH, name
 from desired_state.schema import FlowLogSpec
 from program.components.trust import service_trust_policy
 
@@ -171,6 +171,7 @@ class Network(pulumi.ComponentResource):
         flow_role = aws.iam.Role(
             flow_role_name,
             name=flow_role_name,
+            path=ROLE_PATH,
             assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: service_trust_policy(
                     "vpc-flow-logs.amazonaws.com", account, f"arn:aws:ec2:{args.region}:{account}:vpc-flow-log/*"

@@ -136,7 +136,7 @@ NAMED_CREATES: dict[str, tuple[str, str]] = {
     "aws:cloudwatch/logGroup:LogGroup": ("logs:CreateLogGroup", ARN.format(service="logs", resource="log-group:{name}")),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ("cloudwatch:PutMetricAlarm", ARN.format(service="cloudwatch", resource="alarm:{name}")),
     "aws:secretsmanager/secret:Secret": ("secretsmanager:CreateSecret", ARN.format(service="secretsmanager", resource="secret:{name}-AbCdEf")),
-    "aws:iam/role:Role": ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/{{name}}"),
+    "aws:iam/role:Role": ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role{{path}}{{name}}"),
 }
 
 
@@ -152,7 +152,8 @@ def test_the_platforms_named_resources_may_be_created_and_others_not(rendered, d
             continue
         action, pattern = NAMED_CREATES[resource.type]
         context = {"iam:PermissionsBoundary": boundary_arn}
-        assert _allows(deploy_policy, action, pattern.format(name=_physical_name(resource)), context), resource.name
+        arn = pattern.format(name=_physical_name(resource), path=resource.inputs.get("path", "/"))
+        assert _allows(deploy_policy, action, arn, context), resource.name
         checked += 1
     assert checked >= 30
     # Not the reconciler's own resources, nor another application's.
@@ -167,7 +168,7 @@ def test_the_platforms_named_resources_may_be_created_and_others_not(rendered, d
         "aws:iam/role:Role": "ecs-gitops-WorkerTaskRole-ABC",
     }.items():
         action, pattern = NAMED_CREATES[type_token]
-        assert not _allows(deploy_policy, action, pattern.format(name=stranger), {"iam:PermissionsBoundary": "<PlatformRoleBoundary>"}), stranger
+        assert not _allows(deploy_policy, action, pattern.format(name=stranger, path="/"), {"iam:PermissionsBoundary": "<PlatformRoleBoundary>"}), stranger
 
 
 def test_the_reconcilers_own_log_group_is_out_of_reach(deploy_policy):
@@ -177,7 +178,7 @@ def test_the_reconcilers_own_log_group_is_out_of_reach(deploy_policy):
 
 
 def test_a_role_is_created_only_with_the_boundary_which_stays(deploy_policy):
-    role = f"arn:aws:iam::{ACCOUNT}:role/role-frontend-task-dev"
+    role = f"arn:aws:iam::{ACCOUNT}:role/ecs-gitops/role-frontend-task-dev"
     assert _allows(deploy_policy, "iam:CreateRole", role, {"iam:PermissionsBoundary": "<PlatformRoleBoundary>"})
     assert not _allows(deploy_policy, "iam:CreateRole", role, {})
     assert not _allows(deploy_policy, "iam:CreateRole", role, {"iam:PermissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"})
@@ -258,7 +259,7 @@ EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}:{{resource}}"
 
 def test_a_roles_permissions_change_only_with_the_boundary_and_the_rest_only_with_the_platforms_tag(deploy_policy):
     """Review 13 M7: a role merely named role-* (an account's own, without the boundary) is out of reach."""
-    role = f"arn:aws:iam::{ACCOUNT}:role/role-frontend-task-dev"
+    role = f"arn:aws:iam::{ACCOUNT}:role/ecs-gitops/role-frontend-task-dev"
     bounded = {"iam:PermissionsBoundary": "<PlatformRoleBoundary>"}
     for action in ("iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"):
         assert _allows(deploy_policy, action, role, bounded), action
@@ -273,6 +274,24 @@ def test_a_roles_permissions_change_only_with_the_boundary_and_the_rest_only_wit
     assert not _allows(deploy_policy, "iam:TagRole", role, {"aws:RequestTag/owner": "mallory"})
     assert _allows(deploy_policy, "iam:GetRole", role)
     assert not _allows(deploy_policy, "iam:AttachRolePolicy", role, {**bounded, **TAGGED})
+
+
+def test_a_role_of_the_accounts_own_outside_the_platforms_path_is_out_of_reach_whatever_its_name_or_tags(deploy_policy):
+    """A role named like the platform's and tagged like it, but not under /ecs-gitops/ (where only CreateRole
+    with the boundary puts a role, its path being fixed at creation), gets nothing: not its trust policy changed,
+    not tagged, not passed, not read."""
+    everything = {"iam:PermissionsBoundary": "<PlatformRoleBoundary>", **TAGGED, "aws:RequestTag/managed-by": "ecs-gitops",
+                  "iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    for role in (f"arn:aws:iam::{ACCOUNT}:role/role-frontend-task-dev", f"arn:aws:iam::{ACCOUNT}:role/payments/role-frontend-task-dev"):
+        for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:TagRole",
+                       "iam:UntagRole", "iam:PassRole", "iam:GetRole"):
+            assert not _allows(deploy_policy, action, role, everything), (action, role)
+
+
+def test_every_role_the_program_renders_lives_under_the_platforms_path(rendered):
+    roles = rendered.of_type("aws:iam/role:Role")
+    assert len(roles) >= 7
+    assert {role.inputs.get("path") for role in roles} == {"/ecs-gitops/"}
 
 
 def test_network_changes_only_on_what_carries_the_platforms_tag(deploy_policy):

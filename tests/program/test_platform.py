@@ -181,7 +181,7 @@ def test_outputs_the_verify_checks_read(stack, state, mock_state):
     }
     assert outputs["logGroupNames"] == {svc: f"/ecs-gitops/{s}/{svc}" for svc in SERVICES}
     for key, kind in (("executionRoleArns", "execution"), ("taskRoleArns", "task")):
-        assert outputs[key] == {svc: f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/role-{svc}-{kind}-{s}" for svc in SERVICES}
+        assert outputs[key] == {svc: f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/ecs-gitops/role-{svc}-{kind}-{s}" for svc in SERVICES}
     nats = stack.of_type("aws:ec2/natGateway:NatGateway")
     assert sorted(outputs["natGatewayIds"]) == sorted(mock_state(n)["id"] for n in nats)
     assert outputs["internetGatewayId"] == mock_state(stack.named(f"igw-platform-{s}"))["id"]

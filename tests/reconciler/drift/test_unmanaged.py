@@ -99,7 +99,7 @@ def account(aws_credentials: None, monkeypatch: pytest.MonkeyPatch, session: bot
             authorize(GroupId=group_id, IpPermissions=batch, TagSpecifications=_tag_spec("security-group-rule", DEFAULT_TAGS))
         assert len(live_rules(ec2, group_ids.values())) == sum(len(b) for b in permissions.values())  # moto kept every rule
         for role in rendered_prod.of_type("aws:iam/role:Role"):
-            iam.create_role(RoleName=role.inputs["name"], AssumeRolePolicyDocument=role.inputs["assumeRolePolicy"])
+            iam.create_role(RoleName=role.inputs["name"], Path=role.inputs.get("path", "/"), AssumeRolePolicyDocument=role.inputs["assumeRolePolicy"])
         for policy in rendered_prod.of_type("aws:iam/rolePolicy:RolePolicy"):
             iam.put_role_policy(RoleName=policy.inputs["role"], PolicyName=policy.inputs["name"], PolicyDocument=policy.inputs["policy"])
         yield SimpleNamespace(ec2=ec2, iam=iam, vpc=vpc, groups=group_ids)

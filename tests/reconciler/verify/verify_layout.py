@@ -219,7 +219,7 @@ class Layout:
 
     def _role(self, r: RenderedResource, i: dict[str, Any]) -> dict[str, str]:
         role = self.client("iam").create_role(
-            RoleName=i["name"], AssumeRolePolicyDocument=i["assumeRolePolicy"], Description=i.get("description", ""), Tags=_tags(self.tagged(i.get("tags")))
+            RoleName=i["name"], Path=i.get("path", "/"), AssumeRolePolicyDocument=i["assumeRolePolicy"], Description=i.get("description", ""), Tags=_tags(self.tagged(i.get("tags")))
         )["Role"]
         return {"id": role["RoleName"], "arn": role["Arn"]}
 
