@@ -282,7 +282,11 @@ class AutomationEngine:
         )
 
     def up(self, request: StackRequest) -> EngineResult:
-        result, recorder = self._run(request, "up", lambda s, r: s.up(on_event=r, message=request.message or None))
+        """An update; with ``request.refresh`` refreshed first (``pulumi up --refresh``), which is how drift is put
+        back: a refreshed preview writes nothing to the state, so a plain up would diff against its stale copy."""
+        result, recorder = self._run(
+            request, "up", lambda s, r: s.up(on_event=r, message=request.message or None, refresh=request.refresh)
+        )
         return EngineResult(
             "up",
             recorder.plan_summary(result.summary.resource_changes),

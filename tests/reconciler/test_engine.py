@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import shutil
 
@@ -331,6 +332,22 @@ def test_command_error_becomes_engine_error_with_the_stderr_tail():
         "pulumi up failed for dev: error: aws:ecs/service:Service resource 'svc-frontend-blue-dev' failed: InvalidParameterException"
         " | error: update failed"
     )
+
+
+@pytest.mark.parametrize("refresh", [True, False])
+def test_up_refreshes_when_the_request_says_so(refresh):
+    """A drift remediation's ``up`` must refresh first: the drift check's refreshed preview writes nothing to
+    the state, so a plain ``up`` diffs the program against the state's stale copy and puts nothing back."""
+    from datetime import datetime
+
+    summary = auto.UpdateSummary(
+        kind="update", start_time=datetime(2025, 3, 5), message="m", environment={}, config={}, result="succeeded",
+        resource_changes={OpType.UPDATE: 1},
+    )
+    stack = FakeStack(up_outcomes=[auto.UpResult(stdout="", stderr="", summary=summary, outputs={})])
+    engine_with(stack, []).up(StackRequest(stack="dev", config={}, refresh=refresh))
+    assert stack.kwargs == [{"message": None, "refresh": refresh}]
+    assert "refresh" in inspect.signature(auto.Stack.up).parameters  # the SDK's own up takes it
 
 
 def test_up_returns_only_non_secret_outputs():
