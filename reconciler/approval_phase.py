@@ -9,20 +9,14 @@ recorded in the stack status as pending, with the command that approves it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from reconciler import approval_digest
-from reconciler.adapters.stack_state import PendingApproval, StackStateStore, StackStatus
+from reconciler.adapters.stack_state import PendingApproval, StackStateStore
 from reconciler.approvals import approve_command
 from reconciler.clock import Clock
-from reconciler.converge_run import ConvergeOutcome, ConvergeRun, describe_plan, program_version
+from reconciler.converge_run import ConvergeOutcome, ConvergeRun, StatusUpdate, describe_plan, program_version
 from reconciler.engine import StackRequest
 from reconciler.events import EventKind, Reason, Severity
 from reconciler.models import Trigger
-
-# A fenced status write (the lease's): the change returns the new status, or None to write nothing.
-StatusUpdate = Callable[[ConvergeRun, Callable[[StackStatus], StackStatus | None]], StackStatus]
-
 
 def approval(run: ConvergeRun, request: StackRequest, *, states: StackStateStore, update: StatusUpdate, clock: Clock) -> ConvergeOutcome | None:
     """Apply only a plan someone approved: the same commit, stack inputs, program and changes."""

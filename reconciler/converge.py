@@ -6,14 +6,20 @@ each phase and again in ``finally``; each attempt appends exactly one audit reco
 most one notification, all through :meth:`Converger._report`, which scrubs every string with the
 :class:`~reconciler.redact.Redactor` first.
 
-Each phase's decisions live in their own module: :mod:`reconciler.ordering` (the branch head is
-what is converged), :mod:`reconciler.identity` and :mod:`reconciler.floors` (what the settings
-say the desired state must be), :mod:`reconciler.approval_digest` (what an approval approves) and
-:mod:`reconciler.lease` (who may converge the stack). The converger keeps only their sequence.
+The converger keeps only the guards, the lease and the sequence of phases; each phase's logic
+lives in its own module: :mod:`reconciler.fetch_phase` over :mod:`reconciler.ordering` (the
+branch head is what is converged), :mod:`reconciler.validate_phase` over :mod:`reconciler.identity`
+and :mod:`reconciler.floors` (what the settings say the desired state must be),
+:mod:`reconciler.converge_engine` (the stack request, what an engine failure means),
+:mod:`reconciler.approval_phase` over :mod:`reconciler.approval_digest` (what an approval approves),
+:mod:`reconciler.verify.phase` (what verify found), :mod:`reconciler.converge_report` (the audit
+record and the notification) and :mod:`reconciler.lease` (who may converge the stack). The run
+record they share is :class:`~reconciler.converge_run.ConvergeRun`.
 
-A drift-check job runs its own sequence over the same guards and phases (:mod:`reconciler.drift.check`
-decides what is compared and when): deferred during a rollout's traffic shift, else the last
-applied commit fetched and validated, then a refreshed preview compared; nothing is applied.
+A drift-check job runs its own sequence over the same guards and phases (:mod:`reconciler.drift.phases`;
+:mod:`reconciler.drift.check` decides what is compared and when): deferred during a rollout's
+traffic shift, else the last applied commit fetched and validated, then a refreshed preview
+compared; nothing is applied.
 
 Expected refusals (invalid desired state, policy violations, unsigned commits, engine
 failures) end the job with a recorded outcome. Anything unexpected is recorded too and then
@@ -28,44 +34,30 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from desired_state.errors import DesiredStateError, FieldProblem
-from desired_state.loader import LoadedEnvironment, load_environment
-from desired_state.traffic import TrafficState
-from reconciler import converge_report, ordering
+from reconciler import converge_report, fetch_phase, validate_phase
 from reconciler.adapters.audit import AuditLog
 from reconciler.adapters.notify import Notifier
 from reconciler.adapters.stack_state import Lease, StackStateStore, StackStatus
 from reconciler.approval_phase import approval
 from reconciler.clock import Clock, Monotonic, utc_now
+from reconciler.converge_engine import engine_available, engine_failure, stack_request
 from reconciler.converge_run import ConvergeOutcome, ConvergeRun, describe_plan
 from reconciler.drift.check import DriftChecker
 from reconciler.drift.phases import DriftCheckPhases, is_drift_check
 from reconciler.drift.phases import settle as settle_drift_check
 from reconciler.engine import Engine, StackRequest
-from reconciler.errors import (
-    EngineError,
-    EngineUnavailableError,
-    LeaseLostError,
-    SettingsError,
-    SignatureError,
-    SourceError,
-    StackLockedError,
-    UnexpectedJobError,
-)
+from reconciler.errors import EngineError, LeaseLostError, SettingsError, UnexpectedJobError
 from reconciler.events import EventKind, Phase, Reason, Severity
-from reconciler.floors import floor_problems
-from reconciler.identity import identity_problems
 from reconciler.lease import HeldLease, LeaseObserver, LeaseTimings
-from reconciler.locks import LockStore, stuck_locks
-from reconciler.models import Job, PolicyResult
+from reconciler.locks import LockStore
+from reconciler.models import Job
 from reconciler.operations.suspend import suspension_refusal
 from reconciler.redact import Redactor
 from reconciler.settings import ReconcilerSettings
-from reconciler.source import Checkout, DesiredStateSource, SignerTrust
+from reconciler.source import Checkout, DesiredStateSource
 from reconciler.verify import phase as verify_phase
 from reconciler.verify.phase import EnvironmentVerifier
 from reconciler.windows import decide
@@ -332,100 +324,22 @@ class Converger:
         return self.source.fetch(commit)
 
     def _fetch(self, run: ConvergeRun) -> ConvergeOutcome | None:
-        """The branch head, whatever commit woke this job; a named commit off the branch is refused."""
-        job, env = run.job, run.environment
         self._enter(run, Phase.FETCH)
-        try:
-            run.checkout = self._checkout(None)
-            head = run.checkout.commit
-            # Reachable from the very head fetched (one snapshot of the branch, so a push in between cannot
-            # slip an unchecked commit through): what the source's on_branch means.
-            if job.commit and head is None:
-                raise SourceError(f"the desired-state source has no commits (a plain directory); a job naming commit {job.commit[:12]} cannot run on it")
-            if job.commit and head is not None and job.commit != head and not self.source.is_ancestor(job.commit, head):
-                run.error = ordering.not_on_branch_message(job.commit, self.settings.repository.branch)
-                self._drop_checkout(run)  # the record names the refused commit, not the head
-                return ConvergeOutcome("refused", EventKind.REFUSED, Reason.NOT_ON_BRANCH, Severity.ERROR, run.error)
-        except SourceError as exc:
-            run.error = str(exc)
-            if job.commit:
-                self._drop_checkout(run)
-            return ConvergeOutcome("refused", EventKind.CONVERGE_FAILED, Reason.SOURCE_MISSING, Severity.ERROR, str(exc))
-        if head is not None:
-            decision = ordering.decide(job.trigger, job.commit, head, self.states.get(job.stack).last_applied_commit)
-            if isinstance(decision, ordering.Skip):
-                if job.commit:
-                    self._drop_checkout(run)  # nothing is converged: the record names the job's own commit
-                severity = Severity.INFO if decision.reason == Reason.ALREADY_APPLIED else Severity.WARNING
-                return ConvergeOutcome("skipped", EventKind.SKIPPED, decision.reason, severity, decision.message)
-            if decision.head != head:
-                # A remediation converges the commit it names (the applied one), not the branch head.
-                try:
-                    self._drop_checkout(run)
-                    run.checkout = self.source.fetch(decision.head)
-                except SourceError as exc:
-                    run.error = str(exc)
-                    return ConvergeOutcome("refused", EventKind.CONVERGE_FAILED, Reason.SOURCE_MISSING, Severity.ERROR, str(exc))
-                run.details["pendingHead"] = head
-            elif decision.superseded:
-                run.details["supersededCommit"] = decision.superseded
-                self._update(run, lambda s: s.model_copy(update={"superseded_job_ids": [*s.superseded_job_ids[-49:], job.job_id]}))
-                log.info("converging the branch head in place of the job's commit", extra={"stack": job.stack, "commit": decision.superseded, "head": head})
-        if env.signed_commits_required:
-            try:
-                run.details["signedBy"] = self.source.verify_signature(
-                    run.checkout.commit or "", SignerTrust.for_environment(env)
-                )
-            except (SignatureError, SourceError) as exc:
-                run.error = str(exc)
-                return ConvergeOutcome("refused", EventKind.REFUSED_UNSIGNED, Reason.UNSIGNED_COMMIT, Severity.ERROR, str(exc))
-        return None
+        return fetch_phase.fetch(
+            run, source=self.source, checkout=self._checkout, states=self.states, update=self._update, branch=self.settings.repository.branch
+        )
 
     def _validate(self, run: ConvergeRun) -> ConvergeOutcome | None:
-        """Schema, identity (settings), overrides, floors (settings), then the policy gate on the offline render."""
-        job, env = run.job, run.environment
         self._enter(run, Phase.VALIDATE)
-        assert run.checkout is not None
-        try:
-            run.loaded = self._load(run.checkout, job.environment)
-        except DesiredStateError as exc:
-            run.error = str(exc)
-            return ConvergeOutcome("refused", EventKind.REFUSED_INVALID, Reason.INVALID_DESIRED_STATE, Severity.ERROR, str(exc))
-        file, line_of = run.loaded.source_file, run.loaded.line_of
-        identity = identity_problems(run.loaded.state, env, file, line_of)
-        if identity:
-            return self._refused_by_settings(run, identity, Reason.IDENTITY_MISMATCH)
-        status = self.states.get(job.stack)
-        if status.image_overrides:
-            git_images = {svc: spec.image for svc, spec in run.loaded.state.services.items()}
-            caught_up = sorted(svc for svc, image in status.image_overrides.items() if git_images.get(svc) == image)
-            if caught_up:
-                # Git now says the same: the override has done its job.
-                self._update(run, lambda s: s.model_copy(update={"image_overrides": {k: v for k, v in s.image_overrides.items() if k not in caught_up}}))
-            overrides = {svc: image for svc, image in status.image_overrides.items() if svc not in caught_up}
-            if overrides:
-                # A rollout staged these images without a git commit; they win over git until git catches up.
-                run.details["imageOverrides"] = {svc: image.reference for svc, image in overrides.items()}
-                run.loaded = replace(run.loaded, state=run.loaded.state.with_images(overrides))
-        floors = floor_problems(run.loaded.state, env.floors, file, line_of)
-        if floors:
-            return self._refused_by_settings(run, floors, Reason.BELOW_FLOOR)
-        run.traffic = self._traffic(run, status.traffic or TrafficState())
-        if is_drift_check(job):
-            return None  # nothing is applied: the policy gates the converges (a remediation's too), not the comparison
-        run.policy = self._policy(run.loaded, run.traffic)
-        if not run.policy.passed:
-            return ConvergeOutcome(
-                "refused", EventKind.REFUSED_BY_POLICY, Reason.POLICY_VIOLATION, Severity.ERROR,
-                f"{run.policy.mandatory} mandatory policy violation(s); nothing was applied",
-            )
-        return None
+        return validate_phase.validate(
+            run, states=self.states, update=self._update, max_file_bytes=self.settings.max_desired_state_file_bytes, live_traffic=self.live_traffic
+        )
 
     def _plan(self, run: ConvergeRun) -> ConvergeOutcome | None:
         job = run.job
         self._enter(run, Phase.PLAN)
         request = self._request(run)
-        if job.dry_run and not _engine_available(self.engine):
+        if job.dry_run and not engine_available(self.engine):
             run.details["preview"] = "skipped: the Pulumi CLI is not installed"
             return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, "schema and policy passed; engine preview skipped (no Pulumi CLI)")
         try:
@@ -454,100 +368,16 @@ class Converger:
         self._enter(run, Phase.VERIFY)
         return verify_phase.verify(run, self.verifier, record_applied=self._record_applied, clock=self.clock)
 
-    def _drop_checkout(self, run: ConvergeRun) -> None:
-        if run.checkout is not None and hasattr(self.source, "cleanup"):
-            self.source.cleanup(run.checkout)
-        run.checkout = None
-
     def _update(self, run: ConvergeRun, change: Callable[[StackStatus], StackStatus | None]) -> StackStatus:
         """Every status write inside the phases goes through the lease's fence."""
         assert run.held is not None
         return run.held.update(change)
 
-    def _load(self, checkout: Checkout, environment: str) -> LoadedEnvironment:
-        return load_environment(
-            checkout.path, environment, commit=checkout.commit, max_file_bytes=self.settings.max_desired_state_file_bytes
-        )
-
-    def _traffic(self, run: ConvergeRun, recorded: TrafficState) -> TrafficState:
-        """The traffic to render: the recorded state, with each active rollout's own in place of its service's.
-
-        The traffic state can be behind the listener (a worker died between the two writes); a
-        converge must never render weights older than the listener's while a rollout runs.
-        """
-        if self.live_traffic is None:
-            return recorded
-        rendered = self.live_traffic.render(run.job.stack, recorded)
-        if rendered.rollouts:
-            run.details["rolloutTraffic"] = {
-                service: {"rolloutId": rollout_id, "weights": rendered.traffic.of(service).resolved_weights().model_dump()}
-                for service, rollout_id in sorted(rendered.rollouts.items())
-            }
-        return rendered.traffic
-
-    def _refused_by_settings(self, run: ConvergeRun, problems: list[FieldProblem], reason: Reason) -> ConvergeOutcome:
-        """The desired state asks for what the settings do not allow; nothing is rendered."""
-        assert run.loaded is not None
-        run.error = str(run.loaded.refusal(problems))
-        return ConvergeOutcome("refused", EventKind.REFUSED, reason, Severity.ERROR, run.error)
-
-    def _policy(self, loaded: LoadedEnvironment, traffic: TrafficState) -> PolicyResult:
-        from policies.offline import check_rendered
-        from program.platform import StackInputs
-        from program.render import render, thread_event_loop
-
-        import pulumi
-
-        thread_event_loop()  # a converge loop's thread: the secret outputs below need an asyncio loop
-        secret_config = {
-            spec.config_key: pulumi.Output.secret(f"<stack config {spec.config_key}>")
-            for spec in loaded.state.secrets.values()
-            if spec.kind == "config" and spec.config_key
-        }
-        report = check_rendered(render(StackInputs(loaded.state, traffic, secret_config)), loaded.state)
-        return PolicyResult(
-            passed=report.passed,
-            mandatory=len(report.mandatory),
-            advisory=len(report.violations) - len(report.mandatory),
-            violations=[v.model_dump() for v in report.violations],
-        )
-
     def _request(self, run: ConvergeRun, refresh: bool = False) -> StackRequest:
-        """The final stack inputs: what the engine gets and what an approval's digest covers."""
-        assert run.loaded is not None and run.traffic is not None
-        return StackRequest(
-            stack=run.job.stack,
-            config={
-                "ecs-gitops:desiredState": run.loaded.state.model_dump_json(by_alias=True),
-                "ecs-gitops:trafficState": run.traffic.model_dump_json(by_alias=True),
-                "ecs-gitops:environment": run.job.environment,
-                **(
-                    {"ecs-gitops:permissionsBoundaryArn": self.settings.aws.permissions_boundary_arn}
-                    if self.settings.aws.permissions_boundary_arn
-                    else {}
-                ),
-            },
-            message=f"ecs-gitops {run.job.trigger.value} {(run.checkout.commit or 'working tree')[:12] if run.checkout else ''} job {run.job.job_id}",
-            refresh=refresh,
-        )
+        return stack_request(run, self.settings.aws.permissions_boundary_arn, refresh=refresh)
 
     def _engine_failure(self, run: ConvergeRun, exc: EngineError) -> ConvergeOutcome:
-        run.error = str(exc)
-        if isinstance(exc, StackLockedError) and self.locks is not None:
-            now = self.clock()
-            stuck = stuck_locks(self.locks, self.settings.project, run.job.stack, now, timedelta(minutes=run.environment.stuck_lock_after_minutes))
-            if stuck:
-                run.details["stuckLocks"] = [
-                    {"holder": lock.holder, "ageMinutes": int(lock.age(now).total_seconds() // 60), "key": lock.key} for lock in stuck
-                ]
-                oldest = max(stuck, key=lambda lock: lock.age(now))
-                return ConvergeOutcome(
-                    "failed", EventKind.STUCK_LOCK, Reason.STACK_LOCKED, Severity.ERROR,
-                    f"stack {run.job.stack} is held by a stuck lock: {oldest.holder}, {int(oldest.age(now).total_seconds() // 60)} minutes old; "
-                    f"if that process is gone, run: ecs-gitops unlock --environment {run.job.environment}",
-                )
-        reason = Reason.ENGINE_UNAVAILABLE if isinstance(exc, EngineUnavailableError) else Reason.ENGINE_FAILED
-        return ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, reason, Severity.ERROR, str(exc))
+        return engine_failure(run, exc, locks=self.locks, project=self.settings.project, clock=self.clock)
 
     def _record_applied(self, run: ConvergeRun) -> None:
         """What was applied, always: also an older commit after a deliberate reset of the branch."""
@@ -610,17 +440,13 @@ class Converger:
         if self.audit is not None:
             self.audit.append(record)
         if self.notifier is not None and outcome.notify:
+            body = converge_report.notification_body(run, outcome, record, self.redactor)
             self.notifier.publish(
                 kind=outcome.kind,
                 severity=outcome.severity,
                 environment=job.environment,
                 subject=converge_report.notification_subject(run, outcome, record, self.redactor),
-                body=converge_report.notification_body(run, outcome, record, self.redactor),
+                body=body,
                 attributes=outcome.attributes,
             )
-
-
-def _engine_available(engine: Engine) -> bool:
-    available = getattr(engine, "available", None)
-    return bool(available()) if callable(available) else True
 

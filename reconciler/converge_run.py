@@ -7,13 +7,14 @@ reads the run and builds its outcome without importing :mod:`reconciler.converge
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from desired_state.loader import LoadedEnvironment
 from desired_state.traffic import TrafficState
+from reconciler.adapters.stack_state import StackStatus
 from reconciler.drift.model import DriftCheckSummary, DriftReport
 from reconciler.engine import EngineResult
 from reconciler.events import EventKind, Phase, Reason, Severity
@@ -67,6 +68,10 @@ class ConvergeRun:
     def environment(self) -> EnvironmentSettings:
         assert self.env is not None, "the guards refuse jobs of unknown environments"
         return self.env
+
+
+# A status write inside the phases, fenced by the run's lease: the change returns the new status, or None to write nothing.
+StatusUpdate = Callable[["ConvergeRun", Callable[[StackStatus], StackStatus | None]], StackStatus]
 
 
 def describe_plan(plan: PlanSummary | None) -> str:
