@@ -1,8 +1,10 @@
 """What one converge attempt has learned (:class:`ConvergeRun`) and how it ends (:class:`ConvergeOutcome`).
 
-Apart from the converger so that each phase's module (:mod:`reconciler.approval_phase`,
-:mod:`reconciler.drift.phases`, :mod:`reconciler.verify.phase`, :mod:`reconciler.converge_report`)
-reads the run and builds its outcome without importing :mod:`reconciler.converge`.
+Apart from the converger so that each phase's module (:mod:`reconciler.fetch_phase`,
+:mod:`reconciler.validate_phase`, :mod:`reconciler.converge_engine`, :mod:`reconciler.approval_phase`,
+:mod:`reconciler.verify.phase`, :mod:`reconciler.drift.phases`) and the reporting
+(:mod:`reconciler.converge_report`) read the run and build its outcome without importing
+:mod:`reconciler.converge`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from reconciler.verify.model import VerifySummary
 
 @dataclass
 class ConvergeOutcome:
+    """How one attempt ended: what its audit record, the stack status and its notification say."""
+
     outcome: Outcome
     kind: EventKind
     reason: Reason
