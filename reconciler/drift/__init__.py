@@ -5,4 +5,5 @@
 - ``rules``: what the platform changes on purpose and is therefore not drift, each rule with its reason.
 - ``severity``: how serious a drifted resource is, by what it is.
 - ``check``: one check of one environment: guards, the engine call, the report, remediation, notification.
+- ``phases``: a drift-check job's phases in the converger (deferred, the applied commit fetched, compared) and their outcomes.
 """

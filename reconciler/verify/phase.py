@@ -16,12 +16,18 @@ from botocore.exceptions import BotoCoreError
 
 from desired_state.schema import DesiredState
 from desired_state.traffic import TrafficState
+from reconciler.clock import Clock
+from reconciler.converge_run import ConvergeOutcome, ConvergeRun, describe_plan
+from reconciler.engine import EngineResult
 from reconciler.errors import ReconcilerError
+from reconciler.events import EventKind, Reason, Severity
 from reconciler.verify.model import CheckResult, VerifyReport
 from reconciler.verify.run import skipped_report, verify_environment
 from reconciler.verify.seams import AwsClients, HttpProbe, Timing
 
 log = logging.getLogger("ecs_gitops.verify")
+
+EXPECTED_OUTPUTS = ("albDnsName", "clusterArn", "serviceArns", "liveColours")
 
 NO_CLIENTS = (
     "no AWS clients in this process (a local engine or a test double): the checks did not run; "
@@ -55,3 +61,39 @@ def verify_after_up(
         log.warning("verify %s could not run: %s", environment, exc)
         failed = CheckResult(name="verify.setup", group="verify", status="fail", evidence={"error": type(exc).__name__}, detail=str(exc))
         return VerifyReport(environment=environment, checked_at=now, results=[failed])
+
+
+def verify(run: ConvergeRun, verifier: EnvironmentVerifier | None, *, record_applied: Callable[[ConvergeRun], None], clock: Clock) -> ConvergeOutcome:
+    """The phase's outcome after ``up``: the stack's outputs, then (what was applied recorded first) every check."""
+    assert run.applied is not None and run.traffic is not None
+    problem = verify_outputs(run.applied, run.traffic)
+    if problem:
+        run.error = problem
+        return ConvergeOutcome("failed", EventKind.CONVERGE_FAILED, Reason.ENGINE_FAILED, Severity.ERROR, problem)
+    record_applied(run)
+    assert run.plan is not None and run.loaded is not None
+    report = verify_after_up(verifier, outputs=run.applied.outputs, desired=run.loaded.state, traffic=run.traffic, now=clock())
+    run.verify = report.summary()
+    if report.failures:
+        run.error = report.headline()
+        run.details["verifyFailures"] = [{"name": r.name, "detail": r.detail, "evidence": r.evidence} for r in report.failures]
+        return ConvergeOutcome(
+            "failed", EventKind.VERIFY_FAILED, Reason.VERIFY_FAILED, Severity.ERROR,
+            f"applied ({describe_plan(run.plan)}), but verify failed: {report.headline()}; see: ecs-gitops verify --environment {run.job.environment}",
+        )
+    reason = Reason.APPLIED if run.plan.has_changes else Reason.NO_CHANGES
+    return ConvergeOutcome("succeeded", EventKind.CONVERGE_SUCCEEDED, reason, Severity.INFO, describe_plan(run.plan))
+
+
+def verify_outputs(applied: EngineResult, traffic: TrafficState) -> str | None:
+    """What is wrong with the stack's outputs after ``up`` (one missing, a service live on the wrong colour), or None."""
+    outputs = applied.outputs
+    missing = [key for key in EXPECTED_OUTPUTS if key not in outputs]
+    if missing:
+        return f"apply finished but the stack lacks outputs {', '.join(missing)}"
+    live = outputs.get("liveColours") or {}
+    for service, colour in live.items():
+        expected = traffic.of(service).live_colour
+        if colour != expected:
+            return f"apply finished but {service} is live on {colour}, not {expected} as the traffic state says"
+    return None
