@@ -53,7 +53,7 @@ from reconciler.errors import EngineError, LeaseLostError, SettingsError, Unexpe
 from reconciler.events import EventKind, Phase, Reason, Severity
 from reconciler.lease import HeldLease, LeaseObserver, LeaseTimings
 from reconciler.locks import LockStore
-from reconciler.models import Job
+from reconciler.models import Job, Trigger
 from reconciler.operations.suspend import suspension_refusal
 from reconciler.redact import Redactor
 from reconciler.settings import ReconcilerSettings
@@ -338,7 +338,7 @@ class Converger:
     def _plan(self, run: ConvergeRun) -> ConvergeOutcome | None:
         job = run.job
         self._enter(run, Phase.PLAN)
-        request = self._request(run)
+        request = self._request(run, refresh=_puts_drift_back(job))
         if job.dry_run and not engine_available(self.engine):
             run.details["preview"] = "skipped: the Pulumi CLI is not installed"
             return ConvergeOutcome("dry-run", EventKind.DRY_RUN_COMPLETE, Reason.DRY_RUN, Severity.INFO, "schema and policy passed; engine preview skipped (no Pulumi CLI)")
@@ -357,7 +357,7 @@ class Converger:
         self._enter(run, Phase.APPLY)
         run.up_started = True
         try:
-            applied = self.engine.up(self._request(run))
+            applied = self.engine.up(self._request(run, refresh=_puts_drift_back(run.job)))
         except EngineError as exc:
             return self._engine_failure(run, exc)
         run.applied = applied
@@ -450,3 +450,9 @@ class Converger:
                 attributes=outcome.attributes,
             )
 
+
+def _puts_drift_back(job: Job) -> bool:
+    """A drift remediation plans and applies refreshed (``pulumi up --refresh``): the drift check's refreshed
+    preview wrote nothing to the state, so unrefreshed the engine would diff against the state's stale copy
+    and put nothing back. The plan an approver sees is then the same refreshed diff that is applied."""
+    return job.trigger == Trigger.DRIFT_REMEDIATION

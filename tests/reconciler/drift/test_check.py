@@ -265,6 +265,9 @@ def test_remediate_queues_a_converge_to_the_applied_commit_that_the_worker_appli
     assert [(o.outcome, o.reason) for o in remediated] == [("succeeded", Reason.APPLIED)]
     [request] = world.engine.requests("up")
     assert json.loads(request.config["ecs-gitops:desiredState"]) == preview_state(world)
+    # Refreshed, plan and up (pulumi up --refresh): the check's refreshed preview wrote nothing to the
+    # state, so without it the up diffs against the state's stale copy and puts nothing back.
+    assert request.refresh and all(r.refresh for r in world.engine.requests("preview"))
     record = world.harness.last_record()
     assert (record.trigger, record.commit) == (Trigger.DRIFT_REMEDIATION, applied)
     assert record.policy is not None and record.policy.passed
