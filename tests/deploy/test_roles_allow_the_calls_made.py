@@ -214,7 +214,8 @@ def refused(calls_made: dict[str, Calls], template: dict, account: Account) -> t
             for request in requests:
                 resource = OWN_RESOURCES.get(request.resource, request.resource)
                 if not allows(statements, request.action, resource, dict(request.context)):
-                    missing.setdefault(role, {}).setdefault(request.action, set()).add(resource)
+                    keys = "".join(f" with {key}={value}" for key, value in request.context)
+                    missing.setdefault(role, {}).setdefault(request.action, set()).add(resource + keys)
     return missing, unknown
 
 
@@ -246,7 +247,7 @@ def test_the_roles_allow_every_call_their_code_makes(calls_made, created, accoun
 
 
 def test_the_check_refuses_what_a_role_is_not_given(calls_made, created, account):
-    """The matcher can fail: without its Ticks statements' neighbours the tick role refuses the tick's weight moves."""
+    """The matcher can fail: without its MoveTraffic statement the tick role refuses the tick's weight moves."""
     import copy
 
     template = copy.deepcopy(created)
