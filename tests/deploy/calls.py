@@ -165,6 +165,11 @@ def _alarms(at: Account, p: dict[str, Any]) -> list[Request]:
     return [Request("", at.arn("cloudwatch", f"alarm:{name}")) for name in p.get("AlarmNames") or []] or [Request("", "*")]
 
 
+def _queue(at: Account, p: dict[str, Any]) -> list[Request]:
+    """https://sqs.<region>.amazonaws.com/<account>/<name> -> arn:aws:sqs:<region>:<account>:<name>."""
+    return [Request("", at.arn("sqs", p["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]))]
+
+
 # action -> the resources (and condition keys) of its request. A Request whose action is "" is the call's own.
 RESOURCES: dict[str, Any] = {
     "ecs:DescribeServices": lambda at, p: _ecs_services(at, p, "services"),
@@ -193,6 +198,11 @@ RESOURCES: dict[str, Any] = {
     "dynamodb:Query": _table,
     "dynamodb:Scan": _table,
     "dynamodb:TransactWriteItems": _transaction,
+    "sqs:SendMessage": _queue,
+    "sqs:ReceiveMessage": _queue,
+    "sqs:DeleteMessage": _queue,
+    "sqs:ChangeMessageVisibility": _queue,
+    "sqs:GetQueueAttributes": _queue,
 }
 
 

@@ -6,9 +6,9 @@ The code paths run for real on moto, each with its clients wrapped by :class:`te
   (tests/reconciler/verify/verify_layout.py), as the converge worker runs it after ``up``;
 - ``drift``: the drift check's probe of console-added rules and role policies, over the same account;
 - ``gate``: the rollout promotion gate over the same account, as the tick worker runs it;
-- ``tick``: the rollout controller's ticks through two whole rollouts (frontend on the listener's
-  default action, api-gateway on a listener rule) in the rollout tests' account
-  (tests/reconciler/rollout/conftest.py).
+- ``tick``: the tick runtime (the runner taking ticks off the queue, the controller, the coalescing
+  scheduler) through two whole rollouts (frontend on the listener's default action, api-gateway on a
+  listener rule) and an alarm's rollback, in the rollout tests' account (tests/reconciler/rollout/conftest.py).
 
 Each recorded call becomes the IAM requests it is authorised by (tests/deploy/calls.py: action,
 resource ARN, condition keys), which the statements of the role that runs the path must allow
@@ -36,6 +36,7 @@ RUNS_AS = {"verify": "WorkerTaskRole", "drift": "WorkerTaskRole", "gate": "TickW
 # The rollout tests' account names its load balancer alb-<suffix>; the program names it alb-platform-<suffix>
 # (the verify layout, laid out from the program's render, has the program's names throughout).
 TICK_WORLD_NAMES = {"/app/alb-dev/": "/app/alb-platform-dev/"}
+TICK_QUEUE = "ecs-gitops-rollout-ticks"  # template.yaml's RolloutTickQueue
 
 
 class _Clock:
@@ -121,6 +122,8 @@ def _on_the_verify_layout(rendered: RenderedStack, desired: DesiredState) -> dic
 
 
 def _ticks(tmp_path: Any) -> Calls:
+    """The tick runtime as the TickWorkerService runs it: the runner takes each due tick off the queue, claims it and
+    ticks the rollout, whose controller schedules the next wake-up (tests/reconciler/ticks/conftest.py's rig)."""
     from moto import mock_aws
 
     from reconciler.rollout.controller import RolloutController
@@ -130,13 +133,19 @@ def _ticks(tmp_path: Any) -> Calls:
     from reconciler.rollout.observe import RolloutObserver
     from reconciler.rollout.router import AlbWeightedRouter
     from reconciler.rollout.store import RolloutStore
+    from reconciler.ticks.runner import TickRunner
+    from reconciler.ticks.schedule import CoalescingTickScheduler
+    from reconciler.wiring import RolloutComponents
     from tests.reconciler.rollout import conftest as rollout
+    from tests.reconciler.ticks.conftest import ClockedSqsDouble
 
     calls = Calls()
     with mock_aws():
         world = rollout.RolloutWorld(rollout.fast_session(), tmp_path)
-        elbv2 = CallRecorder(world.elbv2_double, calls)
-        ecs = CallRecorder(world.ecs_double, calls)
+        url = world.sqs.create_queue(QueueName=TICK_QUEUE)["QueueUrl"]
+        queue = ClockedSqsDouble(world.sqs, world.clock)
+        sqs, dynamodb = CallRecorder(queue, calls), CallRecorder(world.dynamodb, calls)
+        elbv2, ecs = CallRecorder(world.elbv2_double, calls), CallRecorder(world.ecs_double, calls)
 
         def router_for(record: Any) -> AlbWeightedRouter:
             return AlbWeightedRouter(elbv2, record.resources.listener_arn, record.resources.target_groups, record.resources.rule_arn)
@@ -145,12 +154,42 @@ def _ticks(tmp_path: Any) -> Calls:
                                    window_check=world.window_check, fetch=world.fetch, timings=DEFAULT_TIMINGS)
         # The converge a staged image requests (ConvergeDouble) is the converge worker's, not the tick's: not recorded.
         executor = RolloutExecutor(ecs, CallRecorder(world.autoscaling, calls), world.states, router_for, StatusImageUpdater(world.states, world.converge))
-        controller = RolloutController(RolloutStore(CallRecorder(world.dynamodb, calls), rollout.ROLLOUT_TABLE), observer, executor,
-                                       world.scheduler, world.clock, timings=DEFAULT_TIMINGS)
+        store = RolloutStore(dynamodb, rollout.ROLLOUT_TABLE)
+        scheduler = CoalescingTickScheduler(dynamodb, rollout.ROLLOUT_TABLE, sqs, url)
+        controller = RolloutController(store, observer, executor, scheduler, world.clock, timings=DEFAULT_TIMINGS)
+        runner = TickRunner(RolloutComponents(store, controller, None, url), sqs, clock=world.clock)  # type: ignore[arg-type]
+        # A rollout's first wake-up is the converge worker's (the starter's): not recorded.
+        first_wake = CoalescingTickScheduler(world.dynamodb, rollout.ROLLOUT_TABLE, queue, url)
+
+        def run(rollout_id: str, until: Any = lambda r: r.phase.terminal, rounds: int = 200) -> Any:
+            for _ in range(rounds):
+                while True:  # every tick visible now
+                    mark = len(calls.made)
+                    advanced = runner.run_once()
+                    taken = [c for c in calls.made[mark:] if c.action in ("sqs:DeleteMessage", "sqs:ChangeMessageVisibility")]
+                    if not advanced and not taken:
+                        break
+                record = world.store.get(rollout_id)
+                if until(record):
+                    return record
+                due = queue.next_due()
+                assert due is not None, f"a {record.phase.value} rollout has no wake-up on the queue"
+                world.clock.set(max(world.clock(), due))
+            raise AssertionError(f"rollout {rollout_id} did not get there in {rounds} rounds")
+
+        def start(service: str, tag: str) -> str:
+            record = world.start(service, world.push_image(service, tag), rollout.default_spec(service))
+            first_wake.schedule(record.rollout_id, world.clock(), world.clock())
+            return record.rollout_id
+
         for service in ("frontend", "api-gateway"):
-            record = world.start(service, world.push_image(service, "3.0.0"), rollout.default_spec(service))
-            record, _ = world.run(record.rollout_id, controller=controller)
+            record = run(start(service, "3.0.0"))
             assert record.phase == RolloutPhase.COMPLETE, (service, record.phase)
+        # And a rollback: the spec's alarm fires during the first bake of frontend's next rollout.
+        rollout_id = start("frontend", "3.1.0")
+        run(rollout_id, until=lambda r: r.phase == RolloutPhase.BAKING)
+        world.cloudwatch.set_alarm_state(AlarmName="frontend-5xx", StateValue="ALARM", StateReason="5xx above 5 for 1 minute")
+        assert run(rollout_id).phase == RolloutPhase.ROLLED_BACK
     for old, new in TICK_WORLD_NAMES.items():
         calls.made[:] = [type(c)(c.action, _renamed(c.params, old, new)) for c in calls.made]
     return calls
@@ -195,7 +234,10 @@ def role_statements(template: dict, role: str) -> list[dict]:
 
 
 # The reconciler's own resources, as the resolved template names them.
-OWN_RESOURCES = {f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ecs-gitops-rollouts": "<RolloutTable.Arn>"}
+OWN_RESOURCES = {
+    f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/ecs-gitops-rollouts": "<RolloutTable.Arn>",
+    f"arn:aws:sqs:{REGION}:{ACCOUNT}:{TICK_QUEUE}": "<RolloutTickQueue.Arn>",
+}
 
 
 def refused(calls_made: dict[str, Calls], template: dict, account: Account) -> tuple[dict[str, dict[str, set[str]]], dict[str, set[str]]]:
@@ -229,7 +271,8 @@ def test_every_code_path_ran_and_called_aws(calls_made):
     # The paths reach the calls V1 found ungranted (moto answers them, or the layout's ECS double does).
     assert {"ecs:ListTasks", "ecs:DescribeTasks", "iam:SimulatePrincipalPolicy", "logs:FilterLogEvents", "tag:GetResources"} <= calls_made["verify"].actions
     assert {"ec2:DescribeNetworkInterfaces", "ecs:ListTasks", "ecs:DescribeTasks"} <= calls_made["gate"].actions
-    assert {"elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule", "ecs:UpdateService"} <= calls_made["tick"].actions
+    assert {"elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule", "ecs:UpdateService", "sqs:ReceiveMessage",
+            "sqs:DeleteMessage", "sqs:SendMessage", "dynamodb:UpdateItem"} <= calls_made["tick"].actions
 
 
 def _some(resources: set[str], shown: int = 3) -> str:
