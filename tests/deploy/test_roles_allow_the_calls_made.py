@@ -13,8 +13,9 @@ The code paths run for real on moto, each with its clients wrapped by :class:`te
 Each recorded call becomes the IAM requests it is authorised by (tests/deploy/calls.py: action,
 resource ARN, condition keys), which the statements of the role that runs the path must allow
 (:func:`tests.deploy.cfn.allows`): WorkerTaskRole with the template's deploy policies for verify and
-drift, TickWorkerTaskRole for the gate and the ticks. Not recorded: the stack-status, audit, queue and
-notification adapters, which these rigs run on files and recorders.
+drift, TickWorkerTaskRole for the gate and the ticks. Not recorded: the stack-status, audit and
+notification adapters (files and recorders in these rigs), the converge worker's own calls (``up`` is
+Pulumi's; the deploy policy tests cover what it creates) and the tick runtime's watchdog.
 """
 
 from __future__ import annotations
