@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from program.render import RenderedStack
+from tests.deploy.cfn import allows as _allows
 from tests.deploy.transformed import ACCOUNT, REGION, SCENARIOS, resolve
 
 # The IAM services a Pulumi AWS module's resources are created and changed through. A type the
@@ -98,32 +99,6 @@ def test_no_wildcard_service_and_no_iam_wildcard(deploy_policy):
             assert name not in ("*", "") and service != "*", statement["Sid"]
             if service == "iam":
                 assert "*" not in name, statement["Sid"]
-
-
-def _allows(statements: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
-    """IAM's evaluation for one request, as far as these statements go: an explicit Deny wins; an Allow needs
-    the action and resource to match and each StringEquals condition to hold for ``context``."""
-    def applies(statement: dict) -> bool:
-        if not any(fnmatch.fnmatchcase(action, a) for a in _listed(statement["Action"])):
-            return False
-        if not any(fnmatch.fnmatchcase(resource, r) for r in _listed(statement["Resource"])):
-            return False
-        for operator, conditions in statement.get("Condition", {}).items():
-            assert operator in ("StringEquals", "Bool"), f"{statement['Sid']}: {operator} is not evaluated here"
-            for key, wanted in conditions.items():
-                if key == "aws:RequestedRegion":
-                    value = REGION
-                else:
-                    value = (context or {}).get(key)
-                if operator == "Bool":
-                    value, wanted = str(value).lower(), [str(item).lower() for item in _listed(wanted)]
-                if value not in _listed(wanted):
-                    return False
-        return True
-
-    if any(applies(s) for s in statements if s["Effect"] == "Deny"):
-        return False
-    return any(applies(s) for s in statements if s["Effect"] == "Allow")
 
 
 ARN = f"arn:aws:{{service}}:{REGION}:{ACCOUNT}:{{resource}}"

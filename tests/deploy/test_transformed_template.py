@@ -42,6 +42,9 @@ NO_RESOURCE_LEVEL: dict[str, str] = {
     "route53:CreateHostedZone": "no resource-level permissions (Cloud Map creates the namespace's zone as the caller)",
     "route53:ListHostedZonesByName": "no resource-level permissions",
     "ecr:GetAuthorizationToken": "the registry token is account-wide; no resource-level permissions",
+    "ec2:DescribeNetworkInterfaces": "EC2 Describe calls take no resource-level permissions (the promotion gate reads the tasks' ENIs)",
+    "ecs:ListTasks": "its only resource type is the container instance (Fargate tasks have none); conditioned on ecs:cluster",
+    "tag:GetResources": "the tagging API's GetResources has no resource type (verify lists what carries the environment's tags)",
 }
 
 
