@@ -18,6 +18,7 @@ from reconciler.engine import StackRequest
 from reconciler.events import EventKind, Reason, Severity
 from reconciler.models import Trigger
 
+
 def approval(run: ConvergeRun, request: StackRequest, *, states: StackStateStore, update: StatusUpdate, clock: Clock) -> ConvergeOutcome | None:
     """Apply only a plan someone approved: the same commit, stack inputs, program and changes."""
     assert run.loaded is not None and run.plan is not None and run.checkout is not None
@@ -34,6 +35,15 @@ def approval(run: ConvergeRun, request: StackRequest, *, states: StackStateStore
         return ConvergeOutcome(
             "skipped", EventKind.SKIPPED, Reason.SUPERSEDED, Severity.INFO,
             f"commit {superseded[:12]} is superseded by the branch head {pending.commit[:12]}, whose plan waits for approval",
+        )
+    if run.job.trigger == Trigger.DRIFT_REMEDIATION and pending and pending.commit != commit:
+        # The waiting plan is a person's change (a push, another remediation's commit): replacing it would
+        # refuse its approval and, while the drift persists, do so at every check. The drift stays reported.
+        return ConvergeOutcome(
+            "skipped", EventKind.SKIPPED, Reason.ANOTHER_PLAN_AWAITS_APPROVAL, Severity.WARNING,
+            f"the drift remediation of {(commit or '')[:12]} does not replace the plan for {pending.commit[:12]} that waits for "
+            f"approval; approve or replace that plan first ({approve_command(run.job.environment, pending.commit)}), "
+            "then the next drift check queues the remediation again",
         )
     stale = bool(pending and pending.approved_by and pending.plan_digest != digest)
     waiting = PendingApproval(

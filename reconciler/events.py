@@ -106,6 +106,8 @@ class Reason(StrEnum):
     DRIFT_PROBE_FAILED = "DriftProbeFailed"
     # A verify check failed after the apply (the report names it, with its evidence).
     VERIFY_FAILED = "VerifyFailed"
+    # A drift remediation found another commit's plan waiting for approval: it does not replace it.
+    ANOTHER_PLAN_AWAITS_APPROVAL = "AnotherPlanAwaitsApproval"
 
 
 class Severity(StrEnum):
