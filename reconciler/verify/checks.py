@@ -90,6 +90,15 @@ class VerifyContext:
     def task_ips(self, unit: str) -> set[str]:
         return {detail["value"] for task in self.tasks(unit) for detail in _eni_details(task) if detail.get("name") == "privateIPv4Address"}
 
+    def network_interfaces(self, unit: str) -> dict[str, dict[str, Any]]:
+        """The network interfaces of the unit's running tasks as EC2 holds them, by task ARN."""
+        key = f"enis:{unit}"
+        if key not in self._cache:
+            enis = {_eni_of(task): task["taskArn"] for task in self.tasks(unit) if _eni_of(task)}
+            found = every(self.clients.ec2, "describe_network_interfaces", "NetworkInterfaces", NetworkInterfaceIds=sorted(enis)) if enis else []
+            self._cache[key] = {enis[eni["NetworkInterfaceId"]]: eni for eni in found}
+        return self._cache[key]
+
 
 class MissingOutput(Exception):
     def __init__(self, key: str):
@@ -109,6 +118,11 @@ def _eni_details(task: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def _eni_of(task: dict[str, Any]) -> str | None:
     return next((d["value"] for d in _eni_details(task) if d.get("name") == "networkInterfaceId"), None)
+
+
+def every(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+    """Every item a list/describe call answers, page after page: the first page is not the account."""
+    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
 
 
 def result(name: str, group: str, ok: bool, detail: str, **evidence: Any) -> CheckResult:
@@ -239,13 +253,12 @@ def _placement(ctx: VerifyContext, prefix: str, unit: Unit, service: dict[str, A
     outside = sorted(set(config.get("subnets", [])) - private)
     if outside:
         problems.append({"service": service["serviceName"], "subnetsNotPrivate": outside})
-    enis = {_eni_of(task): task["taskArn"] for task in ctx.tasks(unit.unit) if _eni_of(task)}
-    if enis:
-        for eni in ctx.clients.ec2.describe_network_interfaces(NetworkInterfaceIds=sorted(enis))["NetworkInterfaces"]:
-            public_ip = (eni.get("Association") or {}).get("PublicIp")
-            if public_ip or eni.get("SubnetId") not in private:
-                problems.append({"task": enis[eni["NetworkInterfaceId"]], "networkInterface": eni["NetworkInterfaceId"],
-                                 "publicIp": public_ip, "subnet": eni.get("SubnetId"), "subnetIsPrivate": eni.get("SubnetId") in private})
+    enis = ctx.network_interfaces(unit.unit)
+    for task_arn, eni in sorted(enis.items()):
+        public_ip = (eni.get("Association") or {}).get("PublicIp")
+        if public_ip or eni.get("SubnetId") not in private:
+            problems.append({"task": task_arn, "networkInterface": eni["NetworkInterfaceId"],
+                             "publicIp": public_ip, "subnet": eni.get("SubnetId"), "subnetIsPrivate": eni.get("SubnetId") in private})
     detail = (f"{len(enis)} task(s), no public IP, all in private subnets" if not problems
               else f"{len(problems)} task(s) or settings with a public IP or outside the private subnets")
     return result(f"{prefix}.no-public-ip", "services", not problems, detail, tasks=len(enis), problems=problems)
@@ -426,29 +439,62 @@ def _sources(permission: dict[str, Any]) -> list[str]:
     )
 
 
+def _attached_groups(ctx: VerifyContext, svc: str) -> dict[str, list[str]]:
+    """Where the tier's traffic lands -> the security groups it carries.
+
+    Each ECS service of the tier (its ``awsvpcConfiguration``, what new tasks get) and each network
+    interface of its running tasks (what they carry now, changed by hand or not): either may carry
+    a group the outputs do not name.
+    """
+    attached: dict[str, list[str]] = {}
+    for unit in ctx.units():
+        if unit.service != svc:
+            continue
+        service = ctx.ecs_service(unit.unit)
+        if service is None:
+            continue
+        config = service.get("networkConfiguration", {}).get("awsvpcConfiguration", {})
+        attached[service["serviceName"]] = sorted(config.get("securityGroups", []))
+        for eni in ctx.network_interfaces(unit.unit).values():
+            attached[eni["NetworkInterfaceId"]] = sorted(g["GroupId"] for g in eni.get("Groups", []))
+    return attached
+
+
 def _security_groups(ctx: VerifyContext) -> list[CheckResult]:
     ids = ctx.output("securityGroupIds")
     vpc = ctx.output("vpcId")
-    groups = {g["GroupId"]: g for g in ctx.clients.ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
+    groups = {g["GroupId"]: g for g in every(ctx.clients.ec2, "describe_security_groups", "SecurityGroups", Filters=[{"Name": "vpc-id", "Values": [vpc]}])}
     admitted = {
         "processing-service": {ids["api-gateway"]},
         "api-gateway": {ids["alb"], ids["frontend"]},
         "frontend": {ids["alb"]},
     }
+    names = {i: t for t, i in ids.items()}
     out: list[CheckResult] = []
     for tier, allowed in admitted.items():
-        group = groups.get(ids[tier])
-        if group is None:
+        attached = _attached_groups(ctx, tier)
+        wrong = {where: carried for where, carried in sorted(attached.items()) if carried != [ids[tier]]}
+        out.append(
+            result(f"isolation.{tier}-attached", "isolation", bool(attached) and not wrong,
+                   f"{tier}'s {len(attached)} service(s) and task interface(s) carry only {ids[tier]}" if attached and not wrong
+                   else f"{tier}: nothing found to carry {ids[tier]}" if not attached
+                   else f"{tier}: {len(wrong)} service(s) or task interface(s) carry other groups than {ids[tier]}",
+                   expectedGroup=ids[tier], attached=attached, wrong=wrong)
+        )
+        # What the tier admits is what any group it carries admits: the union of their ingress.
+        judged = sorted({ids[tier], *(g for carried in attached.values() for g in carried)})
+        missing = [g for g in judged if g not in groups]
+        if ids[tier] in missing:
             out.append(result(f"isolation.{tier}-admits", "isolation", False, f"security group {ids[tier]} is not there", groupId=ids[tier]))
             continue
-        sources = sorted({src for perm in group.get("IpPermissions", []) for src in _sources(perm)})
+        sources = sorted({src for g in judged if g in groups for perm in groups[g].get("IpPermissions", []) for src in _sources(perm)})
         extra = sorted(set(sources) - allowed)
-        names = {i: t for t, i in ids.items()}
         out.append(
-            result(f"isolation.{tier}-admits", "isolation", not extra and bool(sources),
+            result(f"isolation.{tier}-admits", "isolation", not extra and not missing and bool(sources),
                    f"{tier} admits {', '.join(names.get(s, s) for s in sources) or 'nothing'}"
-                   + (f"; must admit only {', '.join(sorted(names[a] for a in allowed))}" if extra else ""),
-                   groupId=ids[tier], sources=sources, notAllowed=extra, allowed=sorted(allowed))
+                   + (f"; must admit only {', '.join(sorted(names[a] for a in allowed))}" if extra else "")
+                   + (f"; carries groups outside the VPC or gone: {', '.join(missing)}" if missing else ""),
+                   groupId=ids[tier], groupsJudged=judged, sources=sources, notAllowed=extra, allowed=sorted(allowed), groupsNotFound=missing)
         )
     open_to_internet = [
         {"groupId": gid, "groupName": g.get("GroupName"), "ports": [perm.get("FromPort"), perm.get("ToPort")], "from": src}
