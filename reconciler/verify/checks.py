@@ -322,26 +322,51 @@ def _forward_weights(actions: Sequence[dict[str, Any]], colour_of: dict[str, str
     return weights
 
 
+def _paths(rule: dict[str, Any]) -> list[str]:
+    return sorted({v for c in rule.get("Conditions", []) if c.get("Field") == "path-pattern"
+                   for v in (c.get("PathPatternConfig") or {}).get("Values") or c.get("Values") or []})
+
+
 def weight_checks(ctx: VerifyContext) -> list[CheckResult]:
+    """Each ALB-facing service's split, judged on every rule of the live listener (all pages of them).
+
+    The stack puts frontend's weighted forward on the default action and api-gateway's on its one
+    rule. Any other forward reaching a service's target groups sends some of its paths somewhere
+    the traffic state does not account for, whatever it weighs; any other rule at all decides
+    where its paths go instead of the stack's.
+    """
     elbv2 = ctx.clients.elbv2
     groups = ctx.output("targetGroupArns")
-    listener = elbv2.describe_listeners(ListenerArns=[_live_listener_arn(ctx)])["Listeners"][0]
-    rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    listener = every(elbv2, "describe_listeners", "Listeners", ListenerArns=[_live_listener_arn(ctx)])[0]
+    rules = [r for r in every(elbv2, "describe_rules", "Rules", ListenerArn=listener["ListenerArn"]) if not r.get("IsDefault")]
     api_rule_arn = ctx.output("listenerRuleArns")["api-gateway-live"]
-    actions = {
-        "frontend": listener.get("DefaultActions", []),
-        "api-gateway": next((r.get("Actions", []) for r in rules if r["RuleArn"] == api_rule_arn), []),
-    }
+    places = {"frontend": listener["ListenerArn"], "api-gateway": api_rule_arn}
+    actions_on = {listener["ListenerArn"]: ("default", [], listener.get("DefaultActions", [])),
+                  **{r["RuleArn"]: (r.get("Priority"), _paths(r), r.get("Actions", [])) for r in rules}}
     out: list[CheckResult] = []
     for svc in ALB_FACING_SERVICES:
         colour_of = {arn: colour for colour, arn in groups[svc].items()}
         expected = ctx.traffic.of(svc).resolved_weights().model_dump()
-        actual = _forward_weights(actions[svc], colour_of)
-        where = listener["ListenerArn"] if svc == "frontend" else api_rule_arn
-        out.append(
-            result(f"traffic.{svc}.weights", "traffic", actual == expected,
-                   f"listener weights {actual} (traffic state: {expected})", expected=expected, actual=actual, on=where)
-        )
+        actual = _forward_weights(actions_on.get(places[svc], (None, [], []))[2], colour_of)
+        others = [
+            {"on": where, "priority": priority, "paths": paths, "weights": _forward_weights([action], colour_of)}
+            for where, (priority, paths, actions) in actions_on.items() if where != places[svc]
+            for action in actions if _forwarded_groups([action]) & set(colour_of)
+        ]
+        ok = actual == expected and not others
+        detail = f"listener weights {actual} (traffic state: {expected})"
+        if others:
+            detail += f"; {len(others)} other rule(s) forward to {svc} outside the traffic state"
+        out.append(result(f"traffic.{svc}.weights", "traffic", ok, detail, expected=expected, actual=actual, on=places[svc], otherForwards=others))
+    stacks = set((ctx.outputs.get("listenerRuleArns") or {}).values())
+    foreign = [{"rule": r["RuleArn"], "priority": r.get("Priority"), "paths": _paths(r), "actions": [a.get("Type") for a in r.get("Actions", [])]}
+               for r in rules if r["RuleArn"] not in stacks]
+    out.append(
+        result("traffic.live-listener-rules", "traffic", not foreign and any(r["RuleArn"] == api_rule_arn for r in rules),
+               f"the live listener holds only the stack's rules ({len(rules)})" if not foreign
+               else f"{len(foreign)} rule(s) on the live listener are not the stack's: they decide where their paths go",
+               listener=listener["ListenerArn"], rules=len(rules), notTheStacks=foreign)
+    )
     return out
 
 
