@@ -9,7 +9,6 @@ injects) is skipped with the reason.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -575,18 +574,43 @@ def secret_arn_of(value_from: str) -> str:
     return ":".join(parts[:7]) if len(parts) > 7 else value_from
 
 
+ROLE_OUTPUTS = {"execution": "executionRoleArns", "task": "taskRoleArns"}
+
+
+def _roles_in_use(ctx: VerifyContext, definitions: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """label -> role ARN: the stack's roles (outputs) and every role a live task definition names.
+
+    A task definition may name a role the stack did not create; it is labelled with its name
+    (``frontend:task:role-admin``) so it is never taken for the stack's own.
+    """
+    roles: dict[str, str] = {}
+    for kind, key in ROLE_OUTPUTS.items():
+        for svc, arn in (ctx.outputs.get(key) or {}).items():
+            roles[f"{svc}:{kind}"] = arn
+    for svc, found in definitions.items():
+        for definition in found:
+            for kind, field_name in (("execution", "executionRoleArn"), ("task", "taskRoleArn")):
+                arn = definition.get(field_name)
+                if not arn or roles.get(f"{svc}:{kind}") == arn:
+                    continue
+                roles[f"{svc}:{kind}:{arn.rsplit('/', 1)[-1]}"] = arn
+    return roles
+
+
 def secret_checks(ctx: VerifyContext) -> list[CheckResult]:
     referenced: dict[str, set[str]] = {}  # secret ARN -> services whose task definitions inject it
+    definitions: dict[str, list[dict[str, Any]]] = {}  # service -> its units' live task definitions
     for unit in ctx.units():
         service = ctx.ecs_service(unit.unit)
         if service is None:
             continue
         definition = ctx.clients.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+        definitions.setdefault(unit.service, []).append(definition)
         for container in definition["containerDefinitions"]:
             for secret in container.get("secrets", []):
                 referenced.setdefault(secret_arn_of(secret["valueFrom"]), set()).add(unit.service)
-    roles = {**{f"{svc}:execution": arn for svc, arn in (ctx.outputs.get("executionRoleArns") or {}).items()},
-             **{f"{svc}:task": arn for svc, arn in (ctx.outputs.get("taskRoleArns") or {}).items()}}
+    roles = _roles_in_use(ctx, definitions)
+    missing_outputs = sorted(key for key in ROLE_OUTPUTS.values() if not ctx.outputs.get(key))
     out: list[CheckResult] = []
     for arn, services in sorted(referenced.items()):
         short = arn.rsplit(":", 1)[-1]
@@ -601,8 +625,11 @@ def secret_checks(ctx: VerifyContext) -> list[CheckResult]:
         if not exists:
             out.append(skipped(f"secrets.{short}.readers", "secrets", "the secret is missing: nobody can read it", secret=arn))
             continue
-        if not roles:
-            out.append(skipped(f"secrets.{short}.readers", "secrets", "the stack exports no role ARNs (executionRoleArns)"))
+        if missing_outputs:
+            # Without the stack's roles there is no telling its execution role from any other: not a pass.
+            out.append(result(f"secrets.{short}.readers", "secrets", False,
+                              f"the stack exports no {' or '.join(missing_outputs)}: who may read {short} cannot be judged; re-run the converge so the program exports them",
+                              secret=arn, missingOutputs=missing_outputs))
             continue
         out.append(_readers(ctx, arn, short, services, roles))
     return out
@@ -619,17 +646,17 @@ def _readers(ctx: VerifyContext, secret_arn: str, short: str, services: set[str]
     note = None
     for key, role_arn in sorted(roles.items()):
         try:
-            decision = ctx.clients.iam.simulate_principal_policy(
-                PolicySourceArn=role_arn, ActionNames=["secretsmanager:GetSecretValue"], ResourceArns=[secret_arn]
-            )["EvaluationResults"][0]["EvalDecision"]
+            decision = every(ctx.clients.iam, "simulate_principal_policy", "EvaluationResults",
+                             PolicySourceArn=role_arn, ActionNames=[READ_SECRET], ResourceArns=[secret_arn])[0]["EvalDecision"]
             if decision == "allowed":
                 readers[key] = {"role": role_arn, "decision": decision}
         except (ClientError, NotImplementedError) as exc:
             method = "policy documents"
             note = f"IAM policy simulation is not available here ({_error_name(exc)}); the roles' policy documents were read instead"
-            allowing = _allowing_statements(ctx, role_arn, "secretsmanager:GetSecretValue", secret_arn)
+            allowing = _allowing_statements(ctx, role_arn, READ_SECRET, secret_arn)
             if allowing:
                 readers[key] = {"role": role_arn, "allowedBy": allowing}
+    readers.update(_resource_policy_readers(ctx, secret_arn, {roles[k] for k in expected if k in roles}))
     unexpected = {k: v for k, v in readers.items() if k not in expected}
     cannot = sorted(expected - set(readers))
     ok = not unexpected and not cannot
@@ -641,6 +668,35 @@ def _readers(ctx: VerifyContext, secret_arn: str, short: str, services: set[str]
     return result(f"secrets.{short}.readers", "secrets", ok, detail, **evidence)
 
 
+READ_SECRET = "secretsmanager:GetSecretValue"
+
+
+def _principals(statement: dict[str, Any]) -> list[str]:
+    """Who an Allow statement of a resource policy names; ``NotPrincipal`` means everyone else: ``*``."""
+    if "NotPrincipal" in statement:
+        return ["*"]
+    principal = statement.get("Principal")
+    if isinstance(principal, str):
+        return [principal]
+    return sorted({p for values in (principal or {}).values() for p in _listed(values)})
+
+
+def _resource_policy_readers(ctx: VerifyContext, secret_arn: str, allowed_roles: set[str]) -> dict[str, Any]:
+    """``resource-policy:<principal>`` for each principal other than ``allowed_roles`` the secret's own policy lets read it."""
+    answer = ctx.clients.secretsmanager.get_resource_policy(SecretId=secret_arn)
+    text = answer.get("ResourcePolicy")
+    if not text:
+        return {}
+    readers: dict[str, Any] = {}
+    for statement in _listed_statements(json.loads(text)):
+        if statement.get("Effect") != "Allow" or not _grants(statement, READ_SECRET, secret_arn):
+            continue
+        for principal in _principals(statement):
+            if principal not in allowed_roles:
+                readers[f"resource-policy:{principal}"] = {"principal": principal, "statement": statement}
+    return readers
+
+
 def _error_name(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         return exc.response["Error"].get("Code", "ClientError")
@@ -650,10 +706,10 @@ def _error_name(exc: Exception) -> str:
 def _documents(ctx: VerifyContext, role_arn: str) -> Iterator[tuple[str, dict[str, Any]]]:
     iam = ctx.clients.iam
     role = role_arn.rsplit("/", 1)[-1]
-    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+    for policy in every(iam, "list_role_policies", "PolicyNames", RoleName=role):
         document = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
         yield f"inline:{policy}", json.loads(unquote(document)) if isinstance(document, str) else document
-    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+    for attached in every(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role):
         version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
         document = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"]
         yield attached["PolicyArn"], json.loads(unquote(document)) if isinstance(document, str) else document
@@ -663,16 +719,37 @@ def _listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
+def _iam_match(value: str, pattern: str, case_sensitive: bool) -> bool:
+    """IAM's wildcards: ``*`` any run of characters, ``?`` one; nothing else is special."""
+    expression = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(expression, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+def _covers(statement: dict[str, Any], key: str, value: str, case_sensitive: bool) -> bool:
+    """Whether ``Action``/``Resource`` names the value, or ``NotAction``/``NotResource`` leaves it out (so grants it)."""
+    if key in statement:
+        return any(_iam_match(value, p, case_sensitive) for p in _listed(statement[key]))
+    if f"Not{key}" in statement:
+        return not any(_iam_match(value, p, case_sensitive) for p in _listed(statement[f"Not{key}"]))
+    return False
+
+
+def _grants(statement: dict[str, Any], action: str, resource: str) -> bool:
+    # A resource policy's statement may leave Resource out: it is about the resource it is attached to.
+    resource_named = "Resource" in statement or "NotResource" in statement
+    return _covers(statement, "Action", action, False) and (not resource_named or _covers(statement, "Resource", resource, True))
+
+
 def _allowing_statements(ctx: VerifyContext, role_arn: str, action: str, resource: str) -> list[dict[str, Any]]:
-    """Allow statements of the role's policies that grant ``action`` on ``resource`` (wildcards as IAM matches them)."""
+    """Allow statements of the role's policies that grant ``action`` on ``resource``, as IAM matches them.
+
+    A statement with ``NotAction``/``NotResource`` grants everything it does not name; a condition
+    is taken as met (the reading errs towards "may read", never towards a pass).
+    """
     allowing: list[dict[str, Any]] = []
     for policy, document in _documents(ctx, role_arn):
         for statement in _listed_statements(document):
-            if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement:
-                continue
-            if any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(statement.get("Action"))) and any(
-                fnmatch.fnmatchcase(resource, r) for r in _listed(statement.get("Resource"))
-            ):
+            if statement.get("Effect") == "Allow" and ("Resource" in statement or "NotResource" in statement) and _grants(statement, action, resource):
                 allowing.append({"policy": policy, "sid": statement.get("Sid"), "statement": statement})
     return allowing
 
