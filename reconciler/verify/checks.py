@@ -9,6 +9,7 @@ injects) is skipped with the reason.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,9 @@ from desired_state.traffic import ColourPlan, TrafficState, colour_plans
 from reconciler.verify.model import CheckResult
 from reconciler.verify.seams import AwsClients, HttpProbe, Timing
 
-ANYWHERE = ("0.0.0.0/0", "::/0")
+# Not the internet: the private ranges (RFC 1918, shared address space RFC 6598, unique local IPv6);
+# the VPC's own blocks are added from the account. Anything else holds public addresses.
+NOT_THE_INTERNET = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
@@ -520,17 +523,48 @@ def _security_groups(ctx: VerifyContext) -> list[CheckResult]:
                    + (f"; carries groups outside the VPC or gone: {', '.join(missing)}" if missing else ""),
                    groupId=ids[tier], groupsJudged=judged, sources=sources, notAllowed=extra, allowed=sorted(allowed), groupsNotFound=missing)
         )
+    inside = _not_the_internet(ctx, vpc)
+    prefix_lists: dict[str, list[str]] = {}
     open_to_internet = [
         {"groupId": gid, "groupName": g.get("GroupName"), "ports": [perm.get("FromPort"), perm.get("ToPort")], "from": src}
         for gid, g in sorted(groups.items()) if gid != ids["alb"]
-        for perm in g.get("IpPermissions", []) for src in _sources(perm) if src in ANYWHERE
+        for perm in g.get("IpPermissions", []) for src in _cidr_sources(ctx, perm, prefix_lists) if _is_internet(src.split(":", 1)[1] if src.startswith("pl-") else src, inside)
     ]
     out.append(
         result("isolation.internet-only-alb", "isolation", not open_to_internet,
                "only the ALB admits the internet" if not open_to_internet else f"{len(open_to_internet)} rule(s) admit the internet outside the ALB",
-               openToInternet=open_to_internet, groupsChecked=len(groups))
+               openToInternet=open_to_internet, groupsChecked=len(groups), notTheInternet=[str(n) for n in inside])
     )
     return out
+
+
+def _not_the_internet(ctx: VerifyContext, vpc: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    blocks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(NOT_THE_INTERNET)
+    for found in every(ctx.clients.ec2, "describe_vpcs", "Vpcs", VpcIds=[vpc]):
+        cidrs = [a["CidrBlock"] for a in found.get("CidrBlockAssociationSet", []) if a.get("CidrBlockState", {}).get("State", "associated") == "associated"]
+        cidrs += [a["Ipv6CidrBlock"] for a in found.get("Ipv6CidrBlockAssociationSet", []) if a.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"]
+        blocks.extend(ipaddress.ip_network(c, strict=False) for c in cidrs or [found["CidrBlock"]])
+    return blocks
+
+
+def _is_internet(cidr: str, inside: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether the range holds any address outside the private and VPC blocks (a range that does not parse: it may)."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return True
+    return not any(network.version == block.version and network.subnet_of(block) for block in inside)  # type: ignore[arg-type]
+
+
+def _cidr_sources(ctx: VerifyContext, permission: dict[str, Any], prefix_lists: dict[str, list[str]]) -> list[str]:
+    """The address ranges a rule admits, a managed prefix list's entries as ``pl-id:cidr``."""
+    cidrs = [r["CidrIp"] for r in permission.get("IpRanges", [])] + [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
+    for entry in permission.get("PrefixListIds", []):
+        pl = entry["PrefixListId"]
+        if pl not in prefix_lists:
+            prefix_lists[pl] = [e["Cidr"] for e in every(ctx.clients.ec2, "get_managed_prefix_list_entries", "Entries", PrefixListId=pl)]
+        cidrs += [f"{pl}:{cidr}" for cidr in prefix_lists[pl]]
+    return cidrs
 
 
 # ------------------------------------------------------------------------------------------------ logs
