@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -122,9 +123,39 @@ def _eni_of(task: dict[str, Any]) -> str | None:
     return next((d["value"] for d in _eni_details(task) if d.get("name") == "networkInterfaceId"), None)
 
 
+@lru_cache(maxsize=None)
+def _page_tokens(service: str, api_operation: str) -> tuple[str, str]:
+    """The request and answer token names of a paginated operation, from botocore's own paginator model."""
+    config = _botocore_session().get_paginator_model(service).get_paginator(api_operation)
+    return config["input_token"], config["output_token"]
+
+
+@lru_cache(maxsize=1)
+def _botocore_session() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
 def every(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
-    """Every item a list/describe call answers, page after page: the first page is not the account."""
-    return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, [])]
+    """Every item a list/describe call answers, page after page: the first page is not the account.
+
+    The pages are followed through the client's own method (not ``get_paginator``), so a client
+    standing in for one answer is asked for every page of it.
+    """
+    model = client.meta.service_model
+    request_token, answer_token = _page_tokens(model.service_name, client.meta.method_to_api_mapping[operation])
+    items: list[Any] = []
+    seen: set[str] = set()
+    call = getattr(client, operation)
+    while True:
+        page = call(**kwargs)
+        items.extend(page.get(key, []))
+        token = page.get(answer_token)
+        if not token or token in seen:  # a token answered twice would page forever
+            return items
+        seen.add(token)
+        kwargs = {**kwargs, request_token: token}
 
 
 def result(name: str, group: str, ok: bool, detail: str, **evidence: Any) -> CheckResult:
@@ -141,20 +172,22 @@ def skipped(name: str, group: str, detail: str, **evidence: Any) -> CheckResult:
 def network_checks(ctx: VerifyContext) -> list[CheckResult]:
     ec2 = ctx.clients.ec2
     public, private = list(ctx.output("publicSubnetIds")), list(ctx.output("privateSubnetIds"))
-    subnets = ec2.describe_subnets(SubnetIds=public + private)["Subnets"]
+    # No subnet ids at all: asked with an empty list, EC2 answers every subnet of the account.
+    subnets = every(ec2, "describe_subnets", "Subnets", SubnetIds=public + private) if public and private else []
     zones = {s["SubnetId"]: s["AvailabilityZone"] for s in subnets}
     spanned = sorted(set(zones.values()))
+    none = [kind for kind, ids in (("public", public), ("private", private)) if not ids]
     results = [
         result(
-            "network.availability-zones", "network", len(spanned) >= 3 and len(zones) == len(public) + len(private),
-            f"the subnets span {len(spanned)} availability zones ({', '.join(spanned)})",
+            "network.availability-zones", "network", not none and len(spanned) >= 3 and len(zones) == len(public) + len(private),
+            f"no subnets: the stack exports no {' and no '.join(none)} subnet ids" if none else f"the subnets span {len(spanned)} availability zones ({', '.join(spanned)})",
             vpcId=ctx.output("vpcId"), zones=spanned, subnets=zones,
         )
     ]
     results.append(_routes(ctx, "network.private-routes", private, "NatGatewayId", "nat-", "a NAT gateway"))
     results.append(_routes(ctx, "network.public-routes", public, "GatewayId", "igw-", "the internet gateway"))
     vpc = ctx.output("vpcId")
-    logs = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
+    logs = every(ec2, "describe_flow_logs", "FlowLogs", Filters=[{"Name": "resource-id", "Values": [vpc]}])
     active = [f["FlowLogId"] for f in logs if f.get("FlowLogStatus") == "ACTIVE"]
     results.append(
         result(
@@ -167,20 +200,34 @@ def network_checks(ctx: VerifyContext) -> list[CheckResult]:
 
 
 def _routes(ctx: VerifyContext, name: str, subnet_ids: Sequence[str], target_key: str, prefix: str, what: str) -> CheckResult:
+    """Each subnet's one default route goes to ``what``, is ``active``, and (a NAT gateway) to one that is ``available``."""
+    if not subnet_ids:
+        return result(name, "network", False, f"no subnets to route: the stack exports none ({what} unchecked)", defaultRoutes={}, wrong={})
     wrong: dict[str, Any] = {}
     seen: dict[str, str] = {}
     expected_ids = set(ctx.outputs.get("natGatewayIds") or []) if prefix == "nat-" else {ctx.outputs.get("internetGatewayId")} - {None}
+    nat_states: dict[str, str] = {}
     for subnet in subnet_ids:
-        tables = ctx.clients.ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["RouteTables"]
+        tables = every(ctx.clients.ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])
         routes = [r for t in tables for r in t.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
         targets = [r.get(target_key) or r.get("GatewayId") or r.get("NatGatewayId") for r in routes]
+        states = [r.get("State") for r in routes]
         target = targets[0] if len(targets) == 1 else None
-        ok = target is not None and target.startswith(prefix) and (not expected_ids or target in expected_ids)
+        ok = target is not None and target.startswith(prefix) and (not expected_ids or target in expected_ids) and states == ["active"]
+        gateways: dict[str, str] = {}
+        if ok and prefix == "nat-":
+            if target not in nat_states:
+                found = every(ctx.clients.ec2, "describe_nat_gateways", "NatGateways", NatGatewayIds=[target])
+                nat_states[target] = found[0].get("State", "unknown") if found else "missing"
+            gateways = {target: nat_states[target]}
+            ok = nat_states[target] == "available"
         seen[subnet] = target or ("none" if not targets else ",".join(map(str, targets)))
         if not ok:
-            wrong[subnet] = {"routeTables": [t["RouteTableId"] for t in tables], "defaultRouteTargets": targets}
-    detail = f"each of {len(subnet_ids)} subnets routes 0.0.0.0/0 to {what}" if not wrong else f"{len(wrong)} subnet(s) do not route 0.0.0.0/0 to {what}"
-    return result(name, "network", not wrong, detail, defaultRoutes=seen, wrong=wrong)
+            wrong[subnet] = {"routeTables": [t["RouteTableId"] for t in tables], "defaultRouteTargets": targets, "routeStates": states,
+                             **({"natGatewayStates": gateways} if gateways else {})}
+    detail = (f"each of {len(subnet_ids)} subnets routes 0.0.0.0/0 to {what}, active" if not wrong
+              else f"{len(wrong)} subnet(s) do not route 0.0.0.0/0 to {what} that carries traffic")
+    return result(name, "network", not wrong, detail, defaultRoutes=seen, wrong=wrong, natGatewayStates=nat_states)
 
 
 # -------------------------------------------------------------------------------------------- services

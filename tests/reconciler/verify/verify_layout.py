@@ -563,3 +563,26 @@ def lay_out(rendered: RenderedStack, session: Any, region: str) -> Layout:
 
 
 Mutation = Callable[[Layout], None]
+
+
+class BlackholeRoutesDoubleEc2:
+    """The EC2 client, reporting the default routes of chosen route tables as ``blackhole``.
+
+    Why a double: moto reports every route ``active``, even one whose NAT gateway was deleted
+    (AWS reports it ``blackhole``). Only ``describe_route_tables`` is stood in for.
+    """
+
+    def __init__(self, ec2: Any, route_tables: set[str]):
+        self._ec2, self.route_tables = ec2, route_tables
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ec2, name)
+
+    def describe_route_tables(self, **kwargs: Any) -> dict[str, Any]:
+        answer = self._ec2.describe_route_tables(**kwargs)
+        for table in answer["RouteTables"]:
+            if table["RouteTableId"] in self.route_tables:
+                for route in table.get("Routes", []):
+                    if route.get("DestinationCidrBlock") == "0.0.0.0/0":
+                        route["State"] = "blackhole"
+        return answer
