@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -426,11 +426,13 @@ def http_checks(ctx: VerifyContext) -> list[CheckResult]:
     answer = ctx.http.get(f"http://{dns}/", timeout)
     listener = ctx.clients.elbv2.describe_listeners(ListenerArns=[ctx.output("listenerArns")["http"]])["Listeners"][0]
     action = (listener.get("DefaultActions") or [{}])[0]
+    redirect = action.get("RedirectConfig") or {}
+    location_host = urlsplit(answer.location).hostname if answer.location else None
     if https:
-        redirect = action.get("RedirectConfig") or {}
-        configured = action.get("Type") == "redirect" and redirect.get("Protocol") == "HTTPS"
-        answered = answer.status in REDIRECTS and (answer.location or "").startswith("https://")
-        detail = f"port 80 answered {answer.status} to {answer.location or answer.error} (expected a redirect to HTTPS)"
+        # To HTTPS on the host that was asked: a redirect elsewhere hands the site's visitors to someone else.
+        configured = action.get("Type") == "redirect" and redirect.get("Protocol") == "HTTPS" and redirect.get("Host", "#{host}") == "#{host}"
+        answered = answer.status in REDIRECTS and (answer.location or "").startswith("https://") and location_host == dns.lower()
+        detail = f"port 80 answered {answer.status} to {answer.location or answer.error} (expected a redirect to HTTPS on {dns})"
     else:
         configured = action.get("Type") == "forward"
         answered = answer.status is not None and answer.status not in REDIRECTS and answer.status < 500
@@ -438,7 +440,7 @@ def http_checks(ctx: VerifyContext) -> list[CheckResult]:
     out = [
         result("traffic.alb-answers", "traffic", configured and answered, detail,
                url=f"http://{dns}/", status=answer.status, location=answer.location, error=answer.error,
-               listenerAction=action.get("Type"), certificateConfigured=https)
+               listenerAction=action.get("Type"), certificateConfigured=https, redirectHost=redirect.get("Host"), locationHost=location_host)
     ]
     path = ctx.desired.services.get("frontend").health_check.path
     url = f"{'https' if https else 'http'}://{dns}{path}"

@@ -554,7 +554,9 @@ class AlbHttpDouble:
         if action["Type"] == "redirect":
             config = action["RedirectConfig"]
             status = int(config["StatusCode"].removeprefix("HTTP_"))
-            return HttpAnswer(status=status, location=f"{config['Protocol'].lower()}://{host}:{config['Port']}/{path}")
+            # The ALB fills #{host} (the default) with the request's host; any other Host is sent as written.
+            target = config.get("Host", "#{host}").replace("#{host}", host)
+            return HttpAnswer(status=status, location=f"{config['Protocol'].lower()}://{target}:{config['Port']}/{path}")
         return HttpAnswer(status=self.target_status)
 
 
