@@ -86,8 +86,10 @@ class VerifyContext:
         if key not in self._cache:
             service = self.ecs_service(unit)
             cluster = self.output("clusterArn")
-            arns = self.clients.ecs.list_tasks(cluster=cluster, serviceName=service["serviceName"], desiredStatus="RUNNING")["taskArns"] if service else []
-            self._cache[key] = self.clients.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []
+            arns = every(self.clients.ecs, "list_tasks", "taskArns", cluster=cluster, serviceName=service["serviceName"], desiredStatus="RUNNING") if service else []
+            # describe_tasks takes at most 100 tasks a call.
+            self._cache[key] = [task for start in range(0, len(arns), 100)
+                                for task in self.clients.ecs.describe_tasks(cluster=cluster, tasks=arns[start:start + 100])["tasks"]]
         return self._cache[key]
 
     def task_ips(self, unit: str) -> set[str]:
@@ -424,7 +426,7 @@ def http_checks(ctx: VerifyContext) -> list[CheckResult]:
     https = ctx.desired.edge.certificate_arn is not None
     timeout = ctx.timing.http_timeout_seconds
     answer = ctx.http.get(f"http://{dns}/", timeout)
-    listener = ctx.clients.elbv2.describe_listeners(ListenerArns=[ctx.output("listenerArns")["http"]])["Listeners"][0]
+    listener = every(ctx.clients.elbv2, "describe_listeners", "Listeners", ListenerArns=[ctx.output("listenerArns")["http"]])[0]
     action = (listener.get("DefaultActions") or [{}])[0]
     redirect = action.get("RedirectConfig") or {}
     location_host = urlsplit(answer.location).hostname if answer.location else None
@@ -481,10 +483,10 @@ def _processing_unrouted(ctx: VerifyContext) -> CheckResult:
     service = ctx.ecs_service("processing-service") or {}
     attached = [lb.get("targetGroupArn") for lb in service.get("loadBalancers", [])]
     processing_ips = ctx.task_ips("processing-service")
-    alb_arn = ctx.outputs.get("albArn") or elbv2.describe_listeners(ListenerArns=[_live_listener_arn(ctx)])["Listeners"][0]["LoadBalancerArn"]
+    alb_arn = ctx.outputs.get("albArn") or every(elbv2, "describe_listeners", "Listeners", ListenerArns=[_live_listener_arn(ctx)])[0]["LoadBalancerArn"]
     reaching: list[dict[str, Any]] = []
-    for listener in elbv2.describe_listeners(LoadBalancerArn=alb_arn)["Listeners"]:
-        rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    for listener in every(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=alb_arn):
+        rules = every(elbv2, "describe_rules", "Rules", ListenerArn=listener["ListenerArn"])
         for where, actions in [(listener["ListenerArn"], listener.get("DefaultActions", []))] + [(r["RuleArn"], r.get("Actions", [])) for r in rules]:
             for group in _forwarded_groups(actions):
                 targets = {d["Target"]["Id"] for d in elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]}
@@ -627,7 +629,7 @@ def log_checks(ctx: VerifyContext) -> list[CheckResult]:
     out: list[CheckResult] = []
     for svc in SERVICE_NAMES:
         group_name = names[svc]
-        group = next((g for g in logs.describe_log_groups(logGroupNamePrefix=group_name)["logGroups"] if g["logGroupName"] == group_name), None)
+        group = next((g for g in every(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group_name) if g["logGroupName"] == group_name), None)
         retention = group.get("retentionInDays") if group else None
         out.append(
             result(f"logs.{svc}.retention", "logs", retention == keep,
@@ -638,7 +640,7 @@ def log_checks(ctx: VerifyContext) -> list[CheckResult]:
         if group is None or running == 0:
             out.append(skipped(f"logs.{svc}.recent-events", "logs", "no running tasks to write logs" if group else "no log group", runningTasks=running))
             continue
-        events = logs.filter_log_events(logGroupName=group_name, startTime=int(since.timestamp() * 1000), limit=1).get("events", [])
+        events = _first_events(logs, logGroupName=group_name, startTime=int(since.timestamp() * 1000), limit=1)
         out.append(
             result(f"logs.{svc}.recent-events", "logs", bool(events),
                    f"{'events' if events else 'no events'} in the last {ctx.timing.recent_log_minutes} minutes",
@@ -646,6 +648,18 @@ def log_checks(ctx: VerifyContext) -> list[CheckResult]:
                    lastStream=events[0].get("logStreamName") if events else None)
         )
     return out
+
+
+def _first_events(logs: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """The first page holding events: a page may come back empty with a token while the search goes on."""
+    seen: set[str] = set()
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        token = page.get("nextToken")
+        if page.get("events") or not token or token in seen:
+            return list(page.get("events", []))
+        seen.add(token)
+        kwargs = {**kwargs, "nextToken": token}
 
 
 # --------------------------------------------------------------------------------------------- secrets
@@ -877,8 +891,7 @@ def name_checks(ctx: VerifyContext) -> list[CheckResult]:
     names = _named(ctx.outputs)
     tagged: dict[str, str] = {}
     filters = [{"Key": "environment", "Values": [suffix]}, {"Key": "managed-by", "Values": ["ecs-gitops"]}]
-    pages = ctx.clients.resourcegroupstaggingapi.get_paginator("get_resources").paginate(TagFilters=filters)
-    for item in (mapping for page in pages for mapping in page.get("ResourceTagMappingList", [])):
+    for item in every(ctx.clients.resourcegroupstaggingapi, "get_resources", "ResourceTagMappingList", TagFilters=filters):
         tag_name = next((t["Value"] for t in item.get("Tags", []) if t["Key"] == "Name"), None)
         if tag_name:
             tagged[item["ResourceARN"]] = tag_name
@@ -895,7 +908,7 @@ def name_checks(ctx: VerifyContext) -> list[CheckResult]:
         if attributes.get("deletion_protection.enabled") == "true":
             protected[alb_arn] = "deletion_protection.enabled"
     for svc, group_name in (ctx.outputs.get("logGroupNames") or {}).items():
-        for group in ctx.clients.logs.describe_log_groups(logGroupNamePrefix=group_name)["logGroups"]:
+        for group in every(ctx.clients.logs, "describe_log_groups", "logGroups", logGroupNamePrefix=group_name):
             if group["logGroupName"] == group_name and group.get("deletionProtectionEnabled"):
                 protected[group_name] = "deletionProtectionEnabled"
     out.append(

@@ -451,8 +451,8 @@ class Layout:
 
     def clients(self, **overrides: Any) -> AwsClients:
         base = AwsClients(**{name: self.client(name) for name in CLIENT_NAMES})
-        ecs = EcsTasksDouble(base.ecs, self)
-        return base.replace(ecs=ecs, **overrides)
+        # An ``ecs`` override stands in for the tasks double too (it may wrap ``clients().ecs``).
+        return base.replace(**{"ecs": EcsTasksDouble(base.ecs, self), **overrides})
 
 
 class EcsTasksDouble:
@@ -588,3 +588,47 @@ class BlackholeRoutesDoubleEc2:
                     if route.get("DestinationCidrBlock") == "0.0.0.0/0":
                         route["State"] = "blackhole"
         return answer
+
+
+class OnePerPageDouble:
+    """A client answering every paginated list/describe one item a page, with a token to the next.
+
+    Why a double: moto answers an account this size in one page; a real account bigger than a page
+    answers in several, and a check that reads only the first misses the rest. Calls that do not
+    paginate pass through untouched. ``unfollowed`` counts answers with more pages nobody asked for.
+    """
+
+    def __init__(self, client: Any):
+        import botocore.session
+
+        self._client = client
+        self._model = botocore.session.get_session().get_paginator_model(client.meta.service_model.service_name)
+        self.pages_served = 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        api = self._client.meta.method_to_api_mapping.get(name)
+        try:
+            config = self._model.get_paginator(api) if api else None
+        except ValueError:
+            config = None
+        if config is None:
+            return real
+        request_token, answer_token = config["input_token"], config["output_token"]
+        key = config["result_key"] if isinstance(config["result_key"], str) else config["result_key"][0]
+        limit_key = config.get("limit_key")
+
+        def one_per_page(**kwargs: Any) -> dict[str, Any]:
+            start = int(kwargs.pop(request_token, 0) or 0)
+            if limit_key:
+                kwargs.pop(limit_key, None)
+            answer = real(**kwargs)
+            items = answer.get(key, [])
+            answer.pop(answer_token, None)
+            answer[key] = items[start:start + 1]
+            if start + 1 < len(items):
+                answer[answer_token] = str(start + 1)
+            self.pages_served += 1
+            return answer
+
+        return one_per_page
