@@ -53,3 +53,33 @@ def test_a_second_page_of_role_policies_is_read(layout, run_verify, undo):
     arn = layout.outputs["secretArns"]["db-credentials"]
     check = failed(report, f"secrets.{arn.rsplit(':', 1)[-1]}.readers")
     assert check.evidence["unexpected"]["frontend:task"]["allowedBy"][0]["policy"] == "inline:z-too-wide"
+
+
+class EmptyFirstPageDoubleLogs:
+    """The logs client, answering each event search first with an empty page and a token.
+
+    Why a double: CloudWatch Logs searches a group a slice at a time and may answer a page with no
+    events and a ``nextToken`` while events lie further on; moto answers in one page.
+    """
+
+    def __init__(self, logs):
+        self._logs = logs
+        self.searches = 0
+
+    def __getattr__(self, name):
+        return getattr(self._logs, name)
+
+    def filter_log_events(self, **kwargs):
+        self.searches += 1
+        if kwargs.pop("nextToken", None) != "further-on":
+            return {"events": [], "searchedLogStreams": [], "nextToken": "further-on"}
+        return self._logs.filter_log_events(**kwargs)
+
+
+def test_recent_events_after_an_empty_page_of_the_search(layout, run_verify):
+    logs = EmptyFirstPageDoubleLogs(layout.client("logs"))
+
+    report = run_verify(groups=["logs"], logs=logs)
+
+    assert report.failures == [] and report.passed
+    assert logs.searches == 6  # two pages for each of the three services' groups
