@@ -379,7 +379,7 @@ def _paths(rule: dict[str, Any]) -> list[str]:
 
 
 def weight_checks(ctx: VerifyContext) -> list[CheckResult]:
-    """Each ALB-facing service's split, judged on every rule of the live listener (all pages of them).
+    """Each ALB-facing service's split, judged on every rule of the public listeners (all pages of them).
 
     The stack puts frontend's weighted forward on the default action and api-gateway's on its one
     rule. Any other forward reaching a service's target groups sends some of its paths somewhere
@@ -388,11 +388,15 @@ def weight_checks(ctx: VerifyContext) -> list[CheckResult]:
     """
     elbv2 = ctx.clients.elbv2
     groups = ctx.output("targetGroupArns")
-    listener = every(elbv2, "describe_listeners", "Listeners", ListenerArns=[_live_listener_arn(ctx)])[0]
-    rules = [r for r in every(elbv2, "describe_rules", "Rules", ListenerArn=listener["ListenerArn"]) if not r.get("IsDefault")]
+    live = _live_listener_arn(ctx)
+    # With HTTPS, port 80 takes the public's requests too: a rule there answers before its redirect.
+    public = [live, *(arn for kind, arn in ctx.output("listenerArns").items() if kind == "http" and arn != live)]
+    listeners = every(elbv2, "describe_listeners", "Listeners", ListenerArns=public)
+    listener = next(item for item in listeners if item["ListenerArn"] == live)
+    rules = [r for item in listeners for r in every(elbv2, "describe_rules", "Rules", ListenerArn=item["ListenerArn"]) if not r.get("IsDefault")]
     api_rule_arn = ctx.output("listenerRuleArns")["api-gateway-live"]
     places = {"frontend": listener["ListenerArn"], "api-gateway": api_rule_arn}
-    actions_on = {listener["ListenerArn"]: ("default", [], listener.get("DefaultActions", [])),
+    actions_on = {**{item["ListenerArn"]: ("default", [], item.get("DefaultActions", [])) for item in listeners},
                   **{r["RuleArn"]: (r.get("Priority"), _paths(r), r.get("Actions", [])) for r in rules}}
     out: list[CheckResult] = []
     for svc in ALB_FACING_SERVICES:
@@ -414,9 +418,9 @@ def weight_checks(ctx: VerifyContext) -> list[CheckResult]:
                for r in rules if r["RuleArn"] not in stacks]
     out.append(
         result("traffic.live-listener-rules", "traffic", not foreign and any(r["RuleArn"] == api_rule_arn for r in rules),
-               f"the live listener holds only the stack's rules ({len(rules)})" if not foreign
-               else f"{len(foreign)} rule(s) on the live listener are not the stack's: they decide where their paths go",
-               listener=listener["ListenerArn"], rules=len(rules), notTheStacks=foreign)
+               f"the public listeners hold only the stack's rules ({len(rules)})" if not foreign
+               else f"{len(foreign)} rule(s) on the public listeners are not the stack's: they decide where their paths go",
+               listener=listener["ListenerArn"], listeners=public, rules=len(rules), notTheStacks=foreign)
     )
     return out
 

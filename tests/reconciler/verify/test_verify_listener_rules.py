@@ -81,3 +81,74 @@ def test_the_stacks_own_rules_pass(run_verify):
     rules = next(r for r in report.results if r.name == "traffic.live-listener-rules")
     assert rules.status == "pass" and rules.evidence["notTheStacks"] == []
     assert report.passed
+
+
+CERTIFICATE_DOMAIN = "shop.example.com"
+
+
+def _serving_https(layout, undo, dev_state):
+    """The layout as the program lays out an environment with a certificate: port 443 serves, port 80 redirects.
+
+    Returns the outputs such a stack exports and its desired state (the layout's own outputs are left alone).
+    """
+    elbv2, acm = layout.client("elbv2"), layout.client("acm")
+    certificate = acm.request_certificate(DomainName=CERTIFICATE_DOMAIN)["CertificateArn"]
+    http = layout.outputs["listenerArns"]["http"]
+    before = elbv2.describe_listeners(ListenerArns=[http])["Listeners"][0]["DefaultActions"]
+    api_rule = elbv2.describe_rules(RuleArns=[layout.outputs["listenerRuleArns"]["api-gateway-live"]])["Rules"][0]
+    https = elbv2.create_listener(LoadBalancerArn=layout.outputs["albArn"], Port=443, Protocol="HTTPS", Certificates=[{"CertificateArn": certificate}],
+                                  DefaultActions=before)["Listeners"][0]["ListenerArn"]
+    rule = elbv2.create_rule(ListenerArn=https, Priority=int(api_rule["Priority"]), Conditions=api_rule["Conditions"], Actions=api_rule["Actions"])["Rules"][0]["RuleArn"]
+    elbv2.modify_listener(ListenerArn=http, DefaultActions=[{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
+    elbv2.delete_rule(RuleArn=api_rule["RuleArn"])  # with a certificate the api rule is on 443 only
+
+    def repair():
+        elbv2.modify_listener(ListenerArn=http, DefaultActions=before)
+        again = elbv2.create_rule(ListenerArn=http, Priority=int(api_rule["Priority"]), Conditions=api_rule["Conditions"], Actions=api_rule["Actions"])
+        layout.outputs["listenerRuleArns"]["api-gateway-live"] = again["Rules"][0]["RuleArn"]  # the module's account whole again, its new ARN
+        elbv2.delete_rule(RuleArn=rule)
+        elbv2.delete_listener(ListenerArn=https)
+        acm.delete_certificate(CertificateArn=certificate)
+
+    undo(repair)
+    outputs = {**layout.outputs, "listenerArns": {**layout.outputs["listenerArns"], "https": https},  # copies: the layout's stay as they are
+               "listenerRuleArns": {**layout.outputs["listenerRuleArns"], "api-gateway-live": rule}}
+    state = dev_state.model_copy(update={"edge": dev_state.edge.model_copy(update={"certificate_arn": certificate})})
+    return outputs, state
+
+
+def _traffic(layout, outputs, state, fake_time):
+    from verify_layout import AlbHttpDouble
+
+    from reconciler.verify.run import verify_environment
+    from reconciler.verify.seams import Timing
+
+    return verify_environment(environment="dev", outputs=outputs, desired=state, traffic=None, clients=layout.clients(),
+                              http=AlbHttpDouble(layout.client("elbv2"), outputs),
+                              timing=Timing(monotonic=fake_time.monotonic, sleep=fake_time.sleep), groups=["traffic"])
+
+
+def test_with_a_certificate_the_stacks_listeners_pass(layout, undo, dev_state, fake_time):
+    outputs, state = _serving_https(layout, undo, dev_state)
+    report = _traffic(layout, outputs, state, fake_time)
+    assert {r.name: r.detail for r in report.failures} == {}
+    assert report.passed
+
+
+def test_with_a_certificate_a_rule_on_port_80_forwarding_past_the_redirect(layout, undo, dev_state, fake_time):
+    """Port 80 redirects to HTTPS, but a rule on it forwards /api/* in plain HTTP to the idle colour."""
+    outputs, state = _serving_https(layout, undo, dev_state)
+    green = layout.outputs["targetGroupArns"]["api-gateway"]["green"]
+    rule = _rule(layout, undo, 3, "/api/*", [{"Type": "forward", "TargetGroupArn": green}])
+
+    report = _traffic(layout, outputs, state, fake_time)
+
+    weights = failed(report, "traffic.api-gateway.weights")
+    assert weights.evidence["otherForwards"] == [{"on": rule, "priority": "3", "paths": ["/api/*"], "weights": {"blue": 0, "green": 100}}]
+    rules = failed(report, "traffic.live-listener-rules")
+    assert [r["rule"] for r in rules.evidence["notTheStacks"]] == [rule]
+
+
+def test_zz_the_account_is_whole_again(run_verify):
+    report = run_verify(groups=["traffic"])
+    assert report.failures == [] and report.passed
