@@ -451,8 +451,8 @@ class Layout:
 
     def clients(self, **overrides: Any) -> AwsClients:
         base = AwsClients(**{name: self.client(name) for name in CLIENT_NAMES})
-        ecs = EcsTasksDouble(base.ecs, self)
-        return base.replace(ecs=ecs, **overrides)
+        # An ``ecs`` override stands in for the tasks double too (it may wrap ``clients().ecs``).
+        return base.replace(**{"ecs": EcsTasksDouble(base.ecs, self), **overrides})
 
 
 class EcsTasksDouble:
@@ -554,7 +554,9 @@ class AlbHttpDouble:
         if action["Type"] == "redirect":
             config = action["RedirectConfig"]
             status = int(config["StatusCode"].removeprefix("HTTP_"))
-            return HttpAnswer(status=status, location=f"{config['Protocol'].lower()}://{host}:{config['Port']}/{path}")
+            # The ALB fills #{host} (the default) with the request's host; any other Host is sent as written.
+            target = config.get("Host", "#{host}").replace("#{host}", host)
+            return HttpAnswer(status=status, location=f"{config['Protocol'].lower()}://{target}:{config['Port']}/{path}")
         return HttpAnswer(status=self.target_status)
 
 
@@ -563,3 +565,70 @@ def lay_out(rendered: RenderedStack, session: Any, region: str) -> Layout:
 
 
 Mutation = Callable[[Layout], None]
+
+
+class BlackholeRoutesDoubleEc2:
+    """The EC2 client, reporting the default routes of chosen route tables as ``blackhole``.
+
+    Why a double: moto reports every route ``active``, even one whose NAT gateway was deleted
+    (AWS reports it ``blackhole``). Only ``describe_route_tables`` is stood in for.
+    """
+
+    def __init__(self, ec2: Any, route_tables: set[str]):
+        self._ec2, self.route_tables = ec2, route_tables
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ec2, name)
+
+    def describe_route_tables(self, **kwargs: Any) -> dict[str, Any]:
+        answer = self._ec2.describe_route_tables(**kwargs)
+        for table in answer["RouteTables"]:
+            if table["RouteTableId"] in self.route_tables:
+                for route in table.get("Routes", []):
+                    if route.get("DestinationCidrBlock") == "0.0.0.0/0":
+                        route["State"] = "blackhole"
+        return answer
+
+
+class OnePerPageDouble:
+    """A client answering every paginated list/describe one item a page, with a token to the next.
+
+    Why a double: moto answers an account this size in one page; a real account bigger than a page
+    answers in several, and a check that reads only the first misses the rest. Calls that do not
+    paginate pass through untouched. ``unfollowed`` counts answers with more pages nobody asked for.
+    """
+
+    def __init__(self, client: Any):
+        import botocore.session
+
+        self._client = client
+        self._model = botocore.session.get_session().get_paginator_model(client.meta.service_model.service_name)
+        self.pages_served = 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        api = self._client.meta.method_to_api_mapping.get(name)
+        try:
+            config = self._model.get_paginator(api) if api else None
+        except ValueError:
+            config = None
+        if config is None:
+            return real
+        request_token, answer_token = config["input_token"], config["output_token"]
+        key = config["result_key"] if isinstance(config["result_key"], str) else config["result_key"][0]
+        limit_key = config.get("limit_key")
+
+        def one_per_page(**kwargs: Any) -> dict[str, Any]:
+            start = int(kwargs.pop(request_token, 0) or 0)
+            if limit_key:
+                kwargs.pop(limit_key, None)
+            answer = real(**kwargs)
+            items = answer.get(key, [])
+            answer.pop(answer_token, None)
+            answer[key] = items[start:start + 1]
+            if start + 1 < len(items):
+                answer[answer_token] = str(start + 1)
+            self.pages_served += 1
+            return answer
+
+        return one_per_page
