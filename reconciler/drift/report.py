@@ -32,7 +32,7 @@ from typing import Any
 
 from reconciler.drift.model import SECRET_MASK, DriftedResource, DriftKind, DriftReport, IgnoredDrift, PropertyDrift
 from reconciler.drift.rules import Difference, DriftContext, Segment, not_drift_rule
-from reconciler.drift.severity import TAG_PROPERTIES, severity_of
+from reconciler.drift.severity import TAG_PROPERTIES, platform_tags_lost, severity_of
 from reconciler.engine import DRIFT_STEP_PRIORITY as OP_PRIORITY
 from reconciler.engine import STACK_TYPE
 
@@ -702,7 +702,7 @@ def _resource(metadata: Any, context: DriftContext, ignored: list[IgnoredDrift])
         type=step.type,
         name=step.name,
         kind=DriftKind.DELETED if step.deleted_out_of_band else DriftKind.CHANGED,
-        severity=severity_of(step.type, [p.path for p in properties]),
+        severity=severity_of(step.type, [p.path for p in properties], removed_tags=platform_tags_lost(properties)),
         properties=_value_free(step.type, properties),
         summary=summary,
     )
