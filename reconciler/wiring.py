@@ -103,8 +103,9 @@ class Components:
         return DriftChecker(
             self.settings, clock=self.clock, rollouts=rollouts, enqueue=self.queue.send if self.queue is not None else None,
             cloudwatch=self.session.client("cloudwatch") if self.session is not None else None,
-            # What a refresh cannot see (console-added rules, role policies) is read with the worker's own credentials.
-            ec2=self.session.client("ec2") if self.session is not None else None,
+            # What a refresh cannot see (console-added rules, role policies) is read with the worker's own credentials,
+            # in the region of the environment checked (the desired state's), not the worker's: one ec2 client per region.
+            ec2=regional_clients(self.session, "ec2") if self.session is not None else None,
             iam=self.session.client("iam") if self.session is not None else None,
         )
 
@@ -155,6 +156,22 @@ def _promotion_verifier(components: Components) -> PromotionVerifier | None:
     return PromotionVerifier(
         load, lambda region: verify_wiring.clients_for(session, region), verify_wiring.timing_from(settings, components), verify_wiring.http_probe()
     )
+
+
+def regional_clients(session: Any, service: str) -> Callable[[str], Any]:
+    """A factory of ``session``'s clients of ``service`` by region, each built once (a client costs ~0.5 s; boto3 clients are thread-safe)."""
+    import threading
+
+    clients: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def client_for(region: str) -> Any:
+        with lock:  # a boto3 session is not thread-safe while it builds a client
+            if region not in clients:
+                clients[region] = session.client(service, region_name=region)
+            return clients[region]
+
+    return client_for
 
 
 def _tick_scheduler(settings: ReconcilerSettings, session: Any) -> CoalescingTickScheduler:

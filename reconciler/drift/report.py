@@ -12,7 +12,11 @@ gone: deleted out of band.
 
 Secrets never leave this module: every state is masked before anything looks at it (values
 Pulumi marks secret, and every value of a property the provider or the step marks secret), so
-summaries, rules and the report see only :data:`SECRET_MASK`.
+summaries, rules and the report see only :data:`SECRET_MASK`. A value nothing marks secret can
+still be one: a plain environment variable a person adds to a task definition in the console
+(``DB_PASSWORD=...``). So a task definition's ``containerDefinitions`` is never copied whole: it is
+reported per container and field, ``environment``/``secrets`` by variable name only, and the other
+fields that carry values (:data:`CONTAINER_VALUE_FIELDS`) masked.
 
 Pure: no I/O, no clock; ``checked_at`` and the :class:`DriftContext` come from the caller.
 """
@@ -28,7 +32,7 @@ from typing import Any
 
 from reconciler.drift.model import SECRET_MASK, DriftedResource, DriftKind, DriftReport, IgnoredDrift, PropertyDrift
 from reconciler.drift.rules import Difference, DriftContext, Segment, not_drift_rule
-from reconciler.drift.severity import TAG_PROPERTIES, severity_of
+from reconciler.drift.severity import TAG_PROPERTIES, platform_tags_lost, severity_of
 from reconciler.engine import DRIFT_STEP_PRIORITY as OP_PRIORITY
 from reconciler.engine import STACK_TYPE
 
@@ -467,25 +471,151 @@ def _image(reference: Any) -> str:
     return rest if rest and ("." in host or ":" in host) else text
 
 
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+CONTAINER_DEFINITIONS = "containerDefinitions"
+# Container fields listing named values: reported by name, never by value ({"name": ..., <value key>: ...}).
+CONTAINER_NAMED_VALUES = {"environment": "value", "secrets": "valueFrom"}
+# Container fields that can carry a value a person typed (a password in an argument, a log driver's
+# token, a label): masked whole; the report says only that they differ.
+CONTAINER_VALUE_FIELDS = frozenset(
+    {"command", "entryPoint", "dockerLabels", "healthCheck", "logConfiguration", "environmentFiles", "linuxParameters",
+     "firelensConfiguration", "repositoryCredentials", "systemControls", "extraHosts", "ulimits"}
+)
+
+
+def _named_values(items: Any) -> dict[str, Any]:
+    """``[{"name": "A", "value": "x"}]`` -> ``{"A": {"name": "A", "value": "x"}}`` (a malformed entry under its position)."""
+    named: dict[str, Any] = {}
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        key = str(item.get("name")) if isinstance(item, Mapping) and item.get("name") is not None else f"#{index}"
+        named[key] = item
+    return named
+
+
+def _value_free_container(container: Mapping[str, Any]) -> dict[str, Any]:
+    """A container definition with every value a person could have typed masked: variable names kept, values never."""
+    shown: dict[str, Any] = {}
+    for key, value in container.items():
+        if key in CONTAINER_NAMED_VALUES:
+            shown[key] = {name: SECRET_MASK for name in _named_values(value)}
+        elif key in CONTAINER_VALUE_FIELDS:
+            shown[key] = SECRET_MASK if value is not None else None
+        else:
+            shown[key] = _plain(value)
+    return shown
+
+
+def _keyed(key: str) -> str:
+    """``["key"]`` in Pulumi's path syntax (what :func:`parse_path` reads back): a name, not a list position."""
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'["{escaped}"]'
+
+
+def _container_path(name: str) -> str:
+    return f"{CONTAINER_DEFINITIONS}{_keyed(name)}"
+
+
+def _container_properties(drift: PropertyDrift) -> list[PropertyDrift]:
+    """A ``containerDefinitions`` difference as one property per container field that differs, values masked
+    where a field can carry one, and per variable name for ``environment``/``secrets``."""
+    if drift.secret:
+        return [drift]
+    if any(not _parses_as_containers(side) for side in (drift.expected, drift.actual)):
+        # Not container definitions this module can read (unknown until applied, or malformed): nothing of it is shown.
+        return [drift.model_copy(update={
+            "expected": SECRET_MASK if drift.expected is not None else None, "actual": SECRET_MASK if drift.actual is not None else None, "secret": True,
+        })]
+    real, desired = _containers(drift.actual), _containers(drift.expected)
+    properties: list[PropertyDrift] = []
+    for name in sorted(real.keys() | desired.keys()):
+        now, wanted = real.get(name), desired.get(name)
+        base = _container_path(name)
+        if now is None or wanted is None:
+            properties.append(PropertyDrift(
+                path=base, expected=_value_free_container(wanted) if wanted is not None else None,
+                actual=_value_free_container(now) if now is not None else None, secret=True,
+            ))
+            continue
+        for field in sorted(key for key in now.keys() | wanted.keys() if now.get(key) != wanted.get(key)):
+            if field in CONTAINER_NAMED_VALUES:
+                real_values, desired_values = _named_values(now.get(field)), _named_values(wanted.get(field))
+                for variable in sorted(real_values.keys() | desired_values.keys()):
+                    if real_values.get(variable) != desired_values.get(variable):
+                        properties.append(PropertyDrift(
+                            path=f"{base}.{field}{_keyed(variable)}",
+                            expected=SECRET_MASK if variable in desired_values else None,
+                            actual=SECRET_MASK if variable in real_values else None, secret=True,
+                        ))
+            elif field in CONTAINER_VALUE_FIELDS:
+                properties.append(PropertyDrift(
+                    path=f"{base}.{field}", expected=SECRET_MASK if wanted.get(field) is not None else None,
+                    actual=SECRET_MASK if now.get(field) is not None else None, secret=True,
+                ))
+            else:
+                properties.append(PropertyDrift(path=f"{base}.{field}", expected=_plain(wanted.get(field)), actual=_plain(now.get(field))))
+    return properties or [drift.model_copy(update={"expected": SECRET_MASK, "actual": SECRET_MASK, "secret": True})]
+
+
+def _parses_as_containers(definitions: Any) -> bool:
+    if definitions is None:
+        return True
+    if isinstance(definitions, str):
+        try:
+            definitions = json.loads(definitions)
+        except ValueError:
+            return False
+    return isinstance(definitions, list) and all(isinstance(c, Mapping) for c in definitions)
+
+
+def _variable_changes(now: Any, wanted: Any) -> str:
+    """``added DB_PASSWORD, changed LOG_LEVEL``: names only."""
+    real_values, desired_values = _named_values(now), _named_values(wanted)
+    words = []
+    for word, names in (
+        ("added", sorted(real_values.keys() - desired_values.keys())),
+        ("changed", sorted(k for k in real_values.keys() & desired_values.keys() if real_values[k] != desired_values[k])),
+        ("removed", sorted(desired_values.keys() - real_values.keys())),
+    ):
+        if names:
+            words.append(f"{word} {', '.join(names)}")
+    return ", ".join(words)
+
+
+def _container_details(drift: PropertyDrift) -> list[str]:
+    """What differs between the containers, in words; never a value of :data:`CONTAINER_NAMED_VALUES`/:data:`CONTAINER_VALUE_FIELDS`."""
+    real, desired = _containers(drift.actual), _containers(drift.expected)
+    details = []
+    for name in sorted(real.keys() | desired.keys()):
+        now, wanted = real.get(name), desired.get(name)
+        if now is None or wanted is None:
+            details.append(f"container {name} {'added' if wanted is None else 'removed'}")
+            continue
+        if now.get("image") != wanted.get("image"):
+            details.append(f"container {name} runs {_image(now.get('image'))}, expected {_image(wanted.get('image'))}")
+        fields = sorted(key for key in now.keys() | wanted.keys() if key != "image" and now.get(key) != wanted.get(key))
+        for field in (f for f in fields if f in CONTAINER_NAMED_VALUES):
+            details.append(f"container {name} {field} {_variable_changes(now.get(field), wanted.get(field))}")
+        others = [f for f in fields if f not in CONTAINER_NAMED_VALUES]
+        if others:
+            details.append(f"container {name} differs in {', '.join(others)}")
+    return details
+
+
 def _task_definition_pieces(step: _Step, differences: list[PropertyDrift], consumed: set[str]) -> list[str]:
-    if step.type != "aws:ecs/taskDefinition:TaskDefinition" or step.op not in REPLACE_OPS:
+    if step.type != TASK_DEFINITION:
         return []
-    drift = next((d for d in differences if d.path == "containerDefinitions" and not d.secret), None)
+    drift = next((d for d in differences if d.path == CONTAINER_DEFINITIONS and not d.secret), None)
+    if step.op not in REPLACE_OPS:
+        # Not a replacement (the engine has always replaced a task definition whose containers differ): the
+        # containers are still told by field here, so the generic summary never shows their values.
+        if drift is None:
+            return []
+        consumed.add(drift.path)
+        return ["; ".join(_container_details(drift)) or "containerDefinitions differ"]
     why = ""
     if drift is not None:
         consumed.add(drift.path)
-        real, desired = _containers(drift.actual), _containers(drift.expected)
-        details = []
-        for name in sorted(real.keys() | desired.keys()):
-            now, wanted = real.get(name), desired.get(name)
-            if now is None or wanted is None:
-                details.append(f"container {name} {'added' if wanted is None else 'removed'}")
-                continue
-            if now.get("image") != wanted.get("image"):
-                details.append(f"container {name} runs {_image(now.get('image'))}, expected {_image(wanted.get('image'))}")
-            fields = sorted(key for key in now.keys() | wanted.keys() if key != "image" and now.get(key) != wanted.get(key))
-            if fields:
-                details.append(f"container {name} differs in {', '.join(fields)}")
+        details = _container_details(drift)
         why = ": " + "; ".join(details) if details else ": containerDefinitions differ"
     others = [d.path for d in differences if d.path not in consumed]
     if others:
@@ -529,7 +659,7 @@ def _summary(step: _Step, differences: list[PropertyDrift]) -> str:
     rest = [d for d in differences if d.path not in consumed]
     if rest or not pieces:
         pieces.append(_generic(rest, already=bool(pieces)))
-    if step.op in REPLACE_OPS and step.type != "aws:ecs/taskDefinition:TaskDefinition":
+    if step.op in REPLACE_OPS and step.type != TASK_DEFINITION:
         forced = f" ({', '.join(step.keys)} cannot change in place)" if step.keys else ""
         pieces.append(f"the engine would replace it{forced}")
     return "; ".join(pieces)
@@ -564,15 +694,36 @@ def _resource(metadata: Any, context: DriftContext, ignored: list[IgnoredDrift])
             properties.append(_property(difference, secret_names))
         if paths and not properties:
             return None  # every difference was the platform's own doing
+    # The summary reads the whole values (it tells containers apart by field and names variables only);
+    # the report keeps only what carries no value a person may have typed.
+    summary = _summary(step, properties)
     return DriftedResource(
         urn=step.urn,
         type=step.type,
         name=step.name,
         kind=DriftKind.DELETED if step.deleted_out_of_band else DriftKind.CHANGED,
-        severity=severity_of(step.type, [p.path for p in properties]),
-        properties=properties,
-        summary=_summary(step, properties),
+        severity=severity_of(step.type, [p.path for p in properties], removed_tags=platform_tags_lost(properties)),
+        properties=_value_free(step.type, properties),
+        summary=summary,
     )
+
+
+def _value_free(resource_type: str, properties: list[PropertyDrift]) -> list[PropertyDrift]:
+    """The properties with the task definition's container values taken out (:func:`_container_properties`)."""
+    if resource_type != TASK_DEFINITION:
+        return properties
+    shown: list[PropertyDrift] = []
+    for drift in properties:
+        if drift.path == CONTAINER_DEFINITIONS:
+            shown.extend(_container_properties(drift))
+        elif parse_path(drift.path)[:1] == (CONTAINER_DEFINITIONS,):
+            # A path inside the definitions (not what the provider reports, but nothing says it never will): no value shown.
+            shown.append(drift.model_copy(update={
+                "expected": SECRET_MASK if drift.expected is not None else None, "actual": SECRET_MASK if drift.actual is not None else None, "secret": True,
+            }))
+        else:
+            shown.append(drift)
+    return shown
 
 
 def build_report(

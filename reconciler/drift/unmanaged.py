@@ -9,8 +9,11 @@ collections from the account and compares them with the offline render of the ap
 
 - :func:`desired_layout` (pure): the groups, rules and role policies the applied program declares,
   referenced groups and NAT addresses named by their logical names, never by the mocks' ids.
-- :class:`LiveAccount` (adapter): the environment's groups (tags ``environment`` and ``managed-by``,
-  set by the provider's default tags), their rules, the NAT addresses, the roles' policies.
+- :class:`LiveAccount` (adapter): the applied program's groups, found by the ids the stack holds
+  (:func:`stack_group_ids`) or else by their names (AWS never renames a group), never by tags a
+  person can remove; their rules, the NAT addresses, the roles' policies. A declared group the
+  read cannot find, or finds twice, fails the probe: a partial probe names the missing group's
+  rules by bare id and would call the program's own rules console rules.
 - :func:`unmanaged_drift` (pure): every live rule or policy that matches nothing declared, by
   content only; a tag on a rule proves nothing (it can be copied).
 - :func:`probe_unmanaged`: read, then decide; refusals by AWS become :class:`DriftProbeError`.
@@ -21,7 +24,7 @@ resource); here it shows only as the rule the group now has instead ("ingress ga
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
@@ -39,7 +42,6 @@ EIP = "aws:ec2/eip:Eip"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-MANAGED_BY = "ecs-gitops"  # program/platform.py's default tag ``managed-by``
 UNMANAGED_URN_PREFIX = "unmanaged:"
 
 Direction = Literal["ingress", "egress"]
@@ -109,6 +111,10 @@ class DesiredLayout(Record):
 
     environment: str
     groups: dict[str, str]  # group name -> its URN (or the ``unmanaged:`` pseudo-URN when no stack was given)
+    # The region the environment's resources are in (the desired state's ``region``): the probe reads there.
+    region: str | None = None
+    # group name -> its tier (its ``tier`` tag in the render): how the stack output ``securityGroupIds`` names it.
+    group_tiers: dict[str, str] = Field(default_factory=dict)
     rules: list[DesiredRule] = Field(default_factory=list)
     roles: list[DesiredRole] = Field(default_factory=list)
 
@@ -260,7 +266,38 @@ def desired_layout(rendered: RenderedStack, *, stack: str | None = None) -> Desi
         _physical_name(g): resource_urn(rendered, g.name, stack=stack) if stack else unmanaged_urn(SECURITY_GROUP, g.name)
         for g in rendered.of_type(SECURITY_GROUP)
     }
-    return DesiredLayout(environment=rendered.environment, groups=groups, rules=desired_rules(rendered), roles=desired_roles(rendered, stack=stack))
+    tiers = {_physical_name(g): str(tier) for g in rendered.of_type(SECURITY_GROUP) if (tier := (g.inputs.get("tags") or {}).get("tier"))}
+    region = rendered.outputs.get("region")
+    return DesiredLayout(
+        environment=rendered.environment, groups=groups, region=str(region) if region else None, group_tiers=tiers,
+        rules=desired_rules(rendered), roles=desired_roles(rendered, stack=stack),
+    )
+
+
+def stack_group_ids(desired: DesiredLayout, *, outputs: Mapping[str, Any] | None = None, steps: Sequence[Any] = ()) -> dict[str, str]:
+    """The ids the stack holds for the applied program's groups (group name -> id), for :func:`probe_unmanaged`.
+
+    From the stack output ``securityGroupIds`` (tier -> id) and from a refreshed preview's steps
+    (each security group's ``old``/``new`` state ``id``, by URN; the refreshed one wins). The stack
+    is the program's own record: unlike a tag, nobody changes it in the console.
+    """
+    ids: dict[str, str] = {}
+    by_tier = (outputs or {}).get("securityGroupIds")
+    if isinstance(by_tier, Mapping):
+        for name, tier in desired.group_tiers.items():
+            if by_tier.get(tier):
+                ids[name] = str(by_tier[tier])
+    by_urn = {urn: name for name, urn in desired.groups.items()}
+    for step in steps:
+        name = by_urn.get(str(getattr(step, "urn", "")))
+        if name is None or str(getattr(step, "type", "")) != SECURITY_GROUP:
+            continue
+        for state in (getattr(step, "old", None), getattr(step, "new", None)):
+            group_id = getattr(state, "id", None) if state is not None else None
+            if group_id:
+                ids[name] = str(group_id)
+                break
+    return ids
 
 
 def applied_layout(state: Any, traffic: Any, *, stack: str) -> DesiredLayout:
@@ -486,26 +523,87 @@ def _tags(items: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items or []}
 
 
-class LiveAccount:
-    """Reads what the account has for one environment (boto3 ``ec2`` and ``iam`` clients injected); never writes."""
+# A boto3 ``ec2`` client, or a factory of one per region (``Callable[[str], EC2Client]``): the probe
+# reads in the environment's region (the desired state's ``region``), never the worker's default.
+Ec2Clients = Any | Callable[[str], Any]
+_FILTER_VALUES = 200  # a DescribeSecurityGroups filter takes at most 200 values
 
-    def __init__(self, ec2: Any, iam: Any, *, suffix: str):
+
+def ec2_client_for(ec2: Ec2Clients, region: str | None) -> Any:
+    """The ec2 client for ``region``: the factory's, or the client given, refused when it reads another region."""
+    if callable(ec2):  # a boto3 client is not callable: this is a factory
+        if not region:
+            raise DriftProbeError("the applied program names no region, so the probe does not know where to read: render it with its desired state")
+        return ec2(region)
+    client_region = getattr(getattr(ec2, "meta", None), "region_name", None)
+    if region and client_region and client_region != region:
+        raise DriftProbeError(
+            f"the ec2 client reads region {client_region}, but the environment is in {region}: the probe would find none of its groups; "
+            "give the drift check an ec2 client of the environment's region (reconciler/wiring.py)"
+        )
+    return ec2
+
+
+def _chunks(values: Sequence[str]) -> list[list[str]]:
+    return [list(values[start : start + _FILTER_VALUES]) for start in range(0, len(values), _FILTER_VALUES)]
+
+
+class LiveAccount:
+    """Reads what the account has for one environment (boto3 ``ec2`` and ``iam`` clients injected); never writes.
+
+    ``group_ids``: the stack's ids of the declared groups (:func:`stack_group_ids`); a group it
+    does not name is found by its name, which AWS never changes.
+    """
+
+    def __init__(self, ec2: Any, iam: Any, *, suffix: str, group_ids: Mapping[str, str] | None = None, region: str | None = None):
         self._ec2 = ec2
         self._iam = iam
         self._suffix = suffix
+        self._group_ids = dict(group_ids or {})
+        self._region = region
 
-    def _environment_filters(self) -> list[dict[str, Any]]:
-        return [{"Name": "tag:environment", "Values": [self._suffix]}, {"Name": "tag:managed-by", "Values": [MANAGED_BY]}]
+    def declared_groups(self, desired: DesiredLayout) -> dict[str, str]:
+        """The applied program's groups as the account has them (id -> name): each exactly once, or a :class:`DriftProbeError`."""
+        names = sorted(desired.groups)
+        by_stack = {name: self._group_ids[name] for name in names if self._group_ids.get(name)}
+        found: dict[str, list[str]] = {name: [] for name in names}
+        stack_names = {group_id: name for name, group_id in by_stack.items()}
+        for chunk in _chunks(sorted(stack_names)):
+            for group in _paginate(self._ec2, "DescribeSecurityGroups", "SecurityGroups", Filters=[{"Name": "group-id", "Values": chunk}]):
+                if group["GroupId"] in stack_names:
+                    found[stack_names[group["GroupId"]]].append(group["GroupId"])
+        for chunk in _chunks([name for name in names if name not in by_stack]):
+            for group in _paginate(self._ec2, "DescribeSecurityGroups", "SecurityGroups", Filters=[{"Name": "group-name", "Values": chunk}]):
+                if group.get("GroupName") in found and group["GroupName"] not in by_stack:
+                    found[group["GroupName"]].append(group["GroupId"])
+        where = f" in region {self._region}" if self._region else ""
+        missing = [name for name in names if not found[name]]
+        if missing and len(missing) == len(names):
+            raise DriftProbeError(
+                f"none of the applied program's {len(names)} security groups ({', '.join(names)}) was found{where}: "
+                "is the probe reading the environment's region and account? (the desired state's region, the worker's credentials); "
+                "nothing was compared"
+            )
+        if missing:
+            told = ", ".join(f"{name} ({by_stack[name]} in the stack)" if name in by_stack else f"{name} (by its name)" for name in missing)
+            raise DriftProbeError(
+                f"security group {told} not found{where}: the probe cannot tell the program's rules from console ones without it, "
+                "so nothing was compared; converge to recreate it (ecs-gitops reconcile) or find out who deleted it, then run the check again"
+            )
+        ambiguous = {name: ids for name, ids in found.items() if len(ids) > 1}
+        if ambiguous:
+            told = "; ".join(f"{name}: {len(ids)} groups ({', '.join(sorted(ids))})" for name, ids in sorted(ambiguous.items()))
+            raise DriftProbeError(
+                f"security group names that are not unique{where}: {told}; the probe cannot tell which is the program's without "
+                "the stack's ids (a group of the same name in another VPC?); nothing was compared: remove the look-alike or "
+                "let the check pass the stack's group ids"
+            )
+        return {ids[0]: name for name, ids in found.items()}
 
     def read(self, desired: DesiredLayout) -> LiveLayout:
-        groups = {
-            g["GroupId"]: g["GroupName"]
-            for g in _paginate(self._ec2, "DescribeSecurityGroups", "SecurityGroups", Filters=self._environment_filters())
-        }
+        groups = self.declared_groups(desired)
         rules: list[LiveRule] = []
-        group_ids = sorted(groups)
-        for start in range(0, len(group_ids), 200):  # the filter takes at most 200 values
-            chunk = group_ids[start : start + 200]
+        for chunk in _chunks(sorted(groups)):
             for raw in _paginate(self._ec2, "DescribeSecurityGroupRules", "SecurityGroupRules", Filters=[{"Name": "group-id", "Values": chunk}]):
                 rules.append(self._rule(raw, groups))
         address_names = sorted({r.address_name for r in desired.rules if r.address_name})
@@ -514,13 +612,22 @@ class LiveAccount:
             from botocore.exceptions import BotoCoreError, ClientError
 
             try:
-                found = self._ec2.describe_addresses(Filters=[*self._environment_filters(), {"Name": "tag:Name", "Values": address_names}])
+                found = self._ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": address_names}])
             except (ClientError, BotoCoreError) as error:
                 raise _refused("DescribeAddresses", error) from error
+            seen: dict[str, list[str]] = {}
             for address in found.get("Addresses", []):
                 tag_name = _tags(address.get("Tags")).get("Name")
                 if tag_name and address.get("PublicIp"):
-                    addresses[tag_name] = address["PublicIp"]
+                    seen.setdefault(tag_name, []).append(address["PublicIp"])
+            # A NAT address not found (or found twice) would make its rule read as a console rule, and its undo revoke it.
+            unsure = [name for name in address_names if len(seen.get(name, [])) != 1]
+            if unsure:
+                raise DriftProbeError(
+                    f"the NAT address(es) {', '.join(unsure)} the applied program's rules allow were not found exactly once by their Name tag: "
+                    "the probe cannot tell those rules from console ones, so nothing was compared; converge, or fix the addresses' Name tags"
+                )
+            addresses = {name: ips[0] for name, ips in seen.items() if name in address_names}
         roles = [role for role in (self._role(r.name) for r in desired.roles) if role is not None]
         return LiveLayout(groups=groups, rules=rules, addresses=addresses, roles=roles)
 
@@ -561,18 +668,23 @@ class LiveAccount:
 
 
 def probe_unmanaged(
-    ec2: Any,
+    ec2: Ec2Clients,
     iam: Any,
     *,
     suffix: str,
     desired: DesiredLayout,
+    group_ids: Mapping[str, str] | None = None,
 ) -> list[DriftedResource]:
     """Read the environment's rules and role policies, then report those the applied program does not declare.
 
-    Raises :class:`DriftProbeError` (what AWS refused and the permission to grant) when a read
-    fails, so the check reports ``drift-check-failed`` rather than "no drift".
+    ``ec2``: a client, or a factory of one per region (read in ``desired.region``). ``group_ids``:
+    the stack's ids of the declared groups (:func:`stack_group_ids`); groups it leaves out are found
+    by name. Raises :class:`DriftProbeError` (what AWS refused and the permission to grant) when a
+    read fails or a declared group is not found exactly once, so the check reports
+    ``drift-check-failed`` rather than "no drift" or a partial answer.
     """
-    live = LiveAccount(ec2, iam, suffix=suffix).read(desired)
+    client = ec2_client_for(ec2, desired.region)
+    live = LiveAccount(client, iam, suffix=suffix, group_ids=group_ids, region=desired.region).read(desired)
     return unmanaged_drift(live, desired)
 
 
@@ -627,6 +739,37 @@ def undo_actions(resources: Sequence[DriftedResource]) -> list[UndoAction]:
     return actions
 
 
+def refuse_unresolved_lookalikes(resources: Sequence[DriftedResource], desired: DesiredLayout) -> None:
+    """Raise before any removal when a rule to revoke is a declared rule in all but a group the probe could not name.
+
+    A referenced group the probe could not resolve to a declared one shows as its bare id; if the
+    rule is otherwise exactly one the program declares on that group, it may well be the program's
+    rule seen through a lookup that failed: revoking it could cut a tier off. A person decides.
+    """
+    declared: dict[str, list[tuple[str, RuleContent]]] = {}
+    for rule in desired.rules:
+        if rule.content.referenced_group in desired.groups:
+            declared.setdefault(rule.group, []).append((rule.rule, rule.content.model_copy(update={"referenced_group": None})))
+    for resource in resources:
+        if resource.type != SECURITY_GROUP:
+            continue
+        for prop in resource.properties:
+            actual = prop.actual if isinstance(prop.actual, dict) else {}
+            referenced = actual.get("referencedGroup")
+            if "ruleId" not in actual or not referenced or referenced in desired.groups:
+                continue
+            content = _content_of(actual, "egress" if prop.path.startswith("egress[") else "ingress").normalised()
+            bare = content.model_copy(update={"referenced_group": None})
+            twin = next((name for name, candidate in declared.get(resource.name, []) if candidate == bare), None)
+            if twin is not None:
+                phrase = rule_summary(content, []).replace(" gained ", " ", 1).replace(" (not a platform group)", "")
+                raise DriftProbeError(
+                    f"refusing to revoke {phrase} on {resource.name} ({actual['ruleId']}): it is the declared rule {twin} but for the group "
+                    f"{referenced}, which the probe could not name; nothing was removed. If {referenced} is not the platform's group, revoke "
+                    "the rule by hand; otherwise find out why the probe could not resolve it"
+                )
+
+
 class UndoResult(Record):
     undone: list[UndoAction] = Field(default_factory=list)
     remaining: list[DriftedResource] = Field(default_factory=list)  # what a fresh probe still finds afterwards
@@ -641,8 +784,12 @@ def undo_unmanaged(ec2: Any, iam: Any, *, suffix: str, desired: DesiredLayout, r
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
+    refuse_unresolved_lookalikes(resources, desired)
+    ec2 = ec2_client_for(ec2, desired.region)
     wanted = {(a.kind, a.target, a.item) for a in undo_actions(resources)}
-    still = [a for a in undo_actions(probe_unmanaged(ec2, iam, suffix=suffix, desired=desired)) if (a.kind, a.target, a.item) in wanted]
+    fresh = probe_unmanaged(ec2, iam, suffix=suffix, desired=desired)
+    refuse_unresolved_lookalikes(fresh, desired)
+    still = [a for a in undo_actions(fresh) if (a.kind, a.target, a.item) in wanted]
     calls: dict[str, tuple[str, Any]] = {
         "revoke-ingress": ("RevokeSecurityGroupIngress", lambda a: ec2.revoke_security_group_ingress(GroupId=a.target, SecurityGroupRuleIds=[a.item])),
         "revoke-egress": ("RevokeSecurityGroupEgress", lambda a: ec2.revoke_security_group_egress(GroupId=a.target, SecurityGroupRuleIds=[a.item])),
