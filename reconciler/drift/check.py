@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from reconciler.clock import Clock, utc_now
@@ -76,16 +76,57 @@ def traffic_shift_phases() -> tuple[Any, ...]:
     return (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK)
 
 
-def deferral(rollouts: Sequence[RolloutRecord]) -> str | None:
-    """Why the check waits (a rollout is shifting traffic), or None when it may run now."""
-    shifting = sorted(
-        (r for r in rollouts if not r.phase.terminal and r.phase in traffic_shift_phases()), key=lambda r: (r.service, r.rollout_id)
+def shifting_rollouts(rollouts: Sequence[RolloutRecord]) -> list[RolloutRecord]:
+    """The rollouts whose listener weights are moving now: in a traffic-shift phase and not paused.
+
+    A paused rollout (by an operator or a deny window) holds its weights where they are, so a refreshed
+    preview sees no moving target; the not-drift rules set that rollout's own weights and bounds aside.
+    """
+    return sorted(
+        (r for r in rollouts if not r.phase.terminal and r.phase in traffic_shift_phases() and not (r.paused or r.paused_by_window)),
+        key=lambda r: (r.service, r.rollout_id),
     )
+
+
+def deferral_began(last_check: DriftCheckSummary | None, now: datetime) -> datetime:
+    """When the checks began to be deferred: the last check's ``deferredSince`` (or its own time) when it was
+    deferred too, else now (this deferral is the first since a check compared)."""
+    if last_check is None or last_check.result != "deferred":
+        return now
+    return last_check.deferred_since or last_check.checked_at
+
+
+def _minute(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _named(rollouts: Sequence[RolloutRecord]) -> str:
+    return ", ".join(f"{r.service} (rollout {r.rollout_id}, {r.phase.value})" for r in rollouts)
+
+
+def deferral(
+    rollouts: Sequence[RolloutRecord],
+    *,
+    now: datetime | None = None,
+    last_check: DriftCheckSummary | None = None,
+    max_deferral: timedelta | None = None,
+) -> str | None:
+    """Why the check waits (a rollout is shifting traffic, not paused), or None when it may run now.
+
+    With ``now`` and ``max_deferral``: bounded. Once the checks have been deferred that long (since
+    :func:`deferral_began`, from the status's last check) the check runs anyway.
+    """
+    shifting = shifting_rollouts(rollouts)
     if not shifting:
         return None
-    named = ", ".join(f"{r.service} (rollout {r.rollout_id}, {r.phase.value})" for r in shifting)
+    bound = ""
+    if now is not None and max_deferral is not None:
+        began = deferral_began(last_check, now)
+        if now - began >= max_deferral:
+            return None
+        bound = f" (deferred since {_minute(began)}; a check runs anyway from {_minute(began + max_deferral)}, drift.maxDeferralMinutes)"
     return (
-        f"drift check deferred: a rollout is shifting traffic on {named}; nothing was compared. "
+        f"drift check deferred: a rollout is shifting traffic on {_named(shifting)}; nothing was compared{bound}. "
         "The next scheduled drift check runs once the rollout has ended (or run: ecs-gitops drift --environment ... then)"
     )
 
@@ -165,8 +206,11 @@ def failed_summary(at: datetime, commit: str | None, message: str) -> DriftCheck
     return DriftCheckSummary(checked_at=at, result="failed", applied_commit=commit, message=message)
 
 
-def deferred_summary(at: datetime, commit: str | None, message: str) -> DriftCheckSummary:
-    return DriftCheckSummary(checked_at=at, result="deferred", applied_commit=commit, message=message)
+def deferred_summary(at: datetime, commit: str | None, message: str, *, previous: DriftCheckSummary | None = None) -> DriftCheckSummary:
+    """A deferred check's summary; ``previous`` (the status's last check) carries when the deferral began."""
+    return DriftCheckSummary(
+        checked_at=at, result="deferred", applied_commit=commit, message=message, deferred_since=deferral_began(previous, at),
+    )
 
 
 def notification_severity(report: DriftReport) -> Severity:
@@ -207,6 +251,17 @@ def metric_data(environment: str, result: DriftCheckSummary) -> list[dict[str, A
         {"MetricName": name, "Dimensions": dimensions, "Timestamp": result.checked_at, "Value": float(value), "Unit": "Count"}
         for name, value in values.items()
     ]
+
+
+def _shifting_note(rollouts: Sequence[RolloutRecord]) -> str:
+    """A check that compared while traffic moves (it ran past drift.maxDeferralMinutes) says so."""
+    shifting = shifting_rollouts(rollouts)
+    if not shifting:
+        return ""
+    return (
+        f"; compared while {_named(shifting)} shifts traffic (the checks had been deferred for drift.maxDeferralMinutes): "
+        "the rollout's own listener weights and colour bounds are set aside by the not-drift rules"
+    )
 
 
 # --------------------------------------------------------------------------- acting
@@ -272,6 +327,15 @@ class DriftChecker:
     def active_rollouts(self, stack: str) -> list[RolloutRecord]:
         return list(self.rollouts(stack)) if self.rollouts is not None else []
 
+    def deferral(self, job: Job, status: StackStatus | None) -> str | None:
+        """Why ``job``'s check waits (:func:`deferral`, bounded by the environment's ``drift.maxDeferralMinutes``
+        from ``status``'s last check), or None when it runs now."""
+        env = self.settings.environment(job.environment)
+        return deferral(
+            self.active_rollouts(job.stack), now=self.clock(), last_check=status.last_drift_check if status is not None else None,
+            max_deferral=timedelta(minutes=env.drift.max_deferral_minutes),
+        )
+
     def compare(
         self, engine: Engine, request: StackRequest, *, job: Job, status: StackStatus, commit: str, state: Any = None, traffic: Any = None
     ) -> DriftFinding:
@@ -287,11 +351,13 @@ class DriftChecker:
         from reconciler.drift.report import build_report, headline
 
         env = self.settings.environment(job.environment)
+        rollouts = self.active_rollouts(job.stack)
         report = build_report(
             result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
-            context=drift_context(status, self.active_rollouts(job.stack)),
+            context=drift_context(status, rollouts),
         )
         report, layout, unread = self._probe(report, env.suffix, job.stack, state, traffic)
+        unread += _shifting_note(rollouts)
         if not report.drifted:
             ignored = f" ({len(report.ignored)} difference(s) set aside by the not-drift rules)" if report.ignored else ""
             message = f"no drift: stack {job.stack} matches the applied commit {commit[:12]}{ignored}{unread}"
@@ -306,7 +372,7 @@ class DriftChecker:
             queued, note = self._queue_remediation(job, commit, note)
             note += self._undo_unmanaged(report, env, layout)
         title = headline(report)
-        message = f"{title}; {note}" if note else title
+        message = (f"{title}; {note}" if note else title) + _shifting_note(rollouts)
         return DriftFinding(
             report, summary(report, message, queued.job_id if queued else None), EventKind.DRIFT_DETECTED, Reason.DRIFT,
             notification_severity(report), message, title, notification_attributes(report), result.summary, result.engine_version, queued,

@@ -99,3 +99,6 @@ class DriftCheckSummary(Record):
     applied_commit: str | None = None
     message: str = ""
     remediation_job_id: str | None = None
+    # A deferred check: when the checks began to be deferred (the first deferral since one compared),
+    # so the next check knows how long they have waited (drift.maxDeferralMinutes).
+    deferred_since: datetime | None = None
