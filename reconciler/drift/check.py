@@ -41,6 +41,7 @@ from reconciler.settings import DriftSettings, ReconcilerSettings
 
 if TYPE_CHECKING:
     from reconciler.adapters.stack_state import StackStatus
+    from reconciler.drift.unmanaged import UndoResult
     from reconciler.drift.rules import DriftContext
     from reconciler.rollout.model import RolloutRecord
 
@@ -253,6 +254,28 @@ def metric_data(environment: str, result: DriftCheckSummary) -> list[dict[str, A
     ]
 
 
+def _undo_note(report: DriftReport, queued: Job | None) -> str:
+    """What of the console-added rules and policies the remediation job removes, and what needs a person.
+
+    The check itself removes nothing: it runs whatever the change window says. The remediation job
+    removes them after its window, approval and lease (:meth:`DriftChecker.undo_for_remediation`).
+    """
+    from reconciler.drift.unmanaged import WITHHELD, by_hand, undo_actions
+
+    actions = undo_actions(report.resources)
+    note = ""
+    allowed = [a for a in actions if a.kind not in WITHHELD]
+    if queued is not None and allowed:
+        note += (
+            f"; the remediation job {queued.job_id} removes, after its change window, approval and lease: "
+            + "; ".join(a.description for a in allowed)
+        )
+    manual = [a for a in actions if a.kind in WITHHELD]
+    if manual:
+        note += "; for a person: " + "; ".join(by_hand(a) for a in manual)
+    return note
+
+
 def _shifting_note(rollouts: Sequence[RolloutRecord]) -> str:
     """A check that compared while traffic moves (it ran past drift.maxDeferralMinutes) says so."""
     shifting = shifting_rollouts(rollouts)
@@ -343,8 +366,11 @@ class DriftChecker:
         (``state``/``traffic``: the applied desired state and traffic the probe renders); remediation
         queued when the settings say so.
 
-        Engine errors propagate (:class:`~reconciler.errors.EngineError`), and so do the probe's
-        (:class:`~reconciler.errors.DriftProbeError`): the caller reports both as a failed check.
+        Engine errors propagate (:class:`~reconciler.errors.EngineError`): the caller reports them as a
+        failed check. A probe failure after the engine found drift keeps the report (drift-detected, the
+        message and ``summary.probeError`` say the probe failed); with nothing else found it propagates
+        (:class:`~reconciler.errors.DriftProbeError`), a failed check. Nothing is removed here: the
+        console-added rules and policies are removed by the remediation job (:meth:`undo_for_remediation`).
         """
         assert request.refresh, "a drift check compares against the real resources: the preview must refresh"
         result = engine.preview(request)
@@ -356,7 +382,7 @@ class DriftChecker:
             result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
             context=drift_context(status, rollouts),
         )
-        report, layout, unread = self._probe(report, env.suffix, job.stack, state, traffic)
+        report, layout, unread, probe_error = self._probe(report, env.suffix, job.stack, state, traffic)
         unread += _shifting_note(rollouts)
         if not report.drifted:
             ignored = f" ({len(report.ignored)} difference(s) set aside by the not-drift rules)" if report.ignored else ""
@@ -370,49 +396,86 @@ class DriftChecker:
         note = decided.message
         if decided.remediate:
             queued, note = self._queue_remediation(job, commit, note)
-            note += self._undo_unmanaged(report, env, layout)
+        note += _undo_note(report, queued)
+        if probe_error is not None:
+            note += (
+                f"; the console-rule probe failed, so console-added security-group rules and role policies are not in this report: {probe_error}"
+            )
         title = headline(report)
-        message = (f"{title}; {note}" if note else title) + _shifting_note(rollouts)
+        message = (f"{title}; {note}" if note else title) + unread
+        found_summary = summary(report, message, queued.job_id if queued else None).model_copy(update={"probe_error": probe_error})
         return DriftFinding(
-            report, summary(report, message, queued.job_id if queued else None), EventKind.DRIFT_DETECTED, Reason.DRIFT,
+            report, found_summary, EventKind.DRIFT_DETECTED, Reason.DRIFT,
             notification_severity(report), message, title, notification_attributes(report), result.summary, result.engine_version, queued,
         )
 
-    def _probe(self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any) -> tuple[DriftReport, Any, str]:
+    def _probe(self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any) -> tuple[DriftReport, Any, str, str | None]:
         """The report with the console-added rules and role policies the applied program does not declare.
 
-        Returns the report, the applied layout (for an undo) and a note for the message when nothing was read.
+        Returns the report, the applied layout, a note for the message when nothing was read, and the
+        probe's error when it failed after the engine found drift (the engine's report is kept and says so).
+        A probe failure when the engine found nothing raises :class:`~reconciler.errors.DriftProbeError`:
+        the check could not compare everything, and that is a failed check, never "no drift".
         """
         if self.ec2 is None or self.iam is None or state is None:
-            return report, None, "; console-added security-group rules and role policies not read (no AWS clients here)"
+            return report, None, "; console-added security-group rules and role policies not read (no AWS clients here)", None
         from desired_state.traffic import TrafficState
         from reconciler.drift.unmanaged import applied_layout, merge_drift, probe_unmanaged
+        from reconciler.errors import DriftProbeError
 
         layout = applied_layout(state, traffic if traffic is not None else TrafficState(), stack=stack)
-        found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout)
+        try:
+            found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout)
+        except DriftProbeError as error:
+            if not report.drifted:
+                raise
+            log.warning("drift: the console-rule probe failed after the engine found drift", extra={"stack": stack, "error": str(error)})
+            return report, layout, "", str(error)
         if not found:
-            return report, layout, ""
+            return report, layout, "", None
         resources = merge_drift(report.resources, found)
         # Most severe first, then by name: the order the headline reads them in.
         resources.sort(key=lambda r: (-r.severity.rank, r.name))
-        return report.model_copy(update={"resources": resources}), layout, ""
+        return report.model_copy(update={"resources": resources}), layout, "", None
 
-    def _undo_unmanaged(self, report: DriftReport, env: Any, layout: Any) -> str:
-        """A converge cannot remove a rule or policy the stack does not hold: remediation revokes them here.
+    def undo_for_remediation(self, job: Job, *, state: Any, traffic: Any) -> UndoResult:
+        """The removals of console-added rules and policies a remediation converge cannot make (they are no
+        resources of the stack), for the remediation job's apply phase, after its guards, change window,
+        approval and lease.
 
-        Not where the environment requires approval: nobody approved this removal, so it is reported and left.
+        Re-probes the account against the applied desired state ``state`` (the job's commit) and
+        ``traffic``, removes what the environment's remediation limits allow, and probes again. Never
+        raises for AWS: refusals and probe failures are in the result (:class:`UndoResult`, its ``message``).
         """
-        from reconciler.drift.unmanaged import undo_actions, undo_unmanaged
+        from desired_state.traffic import TrafficState
+        from reconciler.drift.unmanaged import UndoResult, applied_layout, probe_unmanaged, undo_unmanaged
+        from reconciler.errors import DriftProbeError
 
-        if layout is None or not undo_actions(report.resources):
-            return ""
-        if env.require_approval:
-            return "; console-added rules and policies are left in place: this environment requires approval, revoke them by hand or approve the remediation"
-        result = undo_unmanaged(self.ec2, self.iam, suffix=env.suffix, desired=layout, resources=report.resources)
-        done = "; ".join(action.description for action in result.undone) or "nothing (already gone)"
-        left = f"; still found after acting: {', '.join(r.name for r in result.remaining)}" if result.remaining else ""
-        log.info("drift: unmanaged rules and policies removed", extra={"stack": report.stack, "undone": len(result.undone)})
-        return f"; removed: {done}{left}"
+        if job.trigger != Trigger.DRIFT_REMEDIATION:
+            return UndoResult(skipped=f"job {job.job_id} is a {job.trigger.value} job, not a drift remediation")
+        env = self.settings.environment(job.environment)
+        if env.drift.mode != "remediate":
+            return UndoResult(skipped=f"drift.mode of {job.environment} is {env.drift.mode} now, not remediate")
+        if self.ec2 is None or self.iam is None:
+            return UndoResult(skipped="no AWS clients here (ec2/iam) to read and remove them")
+        layout = applied_layout(state, traffic if traffic is not None else TrafficState(), stack=job.stack)
+        resources = None
+        outside: list[str] = []
+        if env.drift.remediate_types or env.drift.remediate_severities:
+            try:
+                found = probe_unmanaged(self.ec2, self.iam, suffix=env.suffix, desired=layout)
+            except DriftProbeError as error:
+                return UndoResult(probe_error=str(error))
+            resources = [r for r in found if _allowed(r, env.drift)]
+            outside = [r.name for r in found if not _allowed(r, env.drift)]
+        result = undo_unmanaged(self.ec2, self.iam, suffix=env.suffix, desired=layout, resources=resources)
+        if outside:
+            result = result.model_copy(update={"outside_limits": outside, "remaining": [r for r in result.remaining if r.name not in outside]})
+        log.info(
+            "drift remediation: console-added rules and policies",
+            extra={"stack": job.stack, "job_id": job.job_id, "undone": len(result.undone), "failed": len(result.failed), "left": len(result.left_for_person)},
+        )
+        return result
 
     def _queue_remediation(self, job: Job, commit: str, note: str) -> tuple[Job | None, str]:
         if self.enqueue is None:

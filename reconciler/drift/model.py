@@ -102,3 +102,5 @@ class DriftCheckSummary(Record):
     # A deferred check: when the checks began to be deferred (the first deferral since one compared),
     # so the next check knows how long they have waited (drift.maxDeferralMinutes).
     deferred_since: datetime | None = None
+    # The engine compared but the console-rule probe failed: the report holds the engine's drift only.
+    probe_error: str | None = None
