@@ -163,8 +163,9 @@ def remediation(report: DriftReport, settings: DriftSettings) -> Remediation:
     if not report.drifted:
         return Remediation(False, "")
     if settings.mode == "report":
-        return Remediation(False, "reported only (drift.mode: report); converge to put it back: ecs-gitops reconcile --environment "
-                           f"{report.environment} --commit {report.applied_commit or '<applied commit>'}")
+        return Remediation(False, "reported only (drift.mode: report); to put it back (a converge to the applied commit "
+                           f"{(report.applied_commit or '<applied commit>')[:12]}, not the branch head): "
+                           f"ecs-gitops drift --remediate --environment {report.environment}")
     outside = [r for r in report.resources if not _allowed(r, settings)]
     if outside:
         names = ", ".join(f"{r.name} ({r.type}, {r.severity.value})" for r in outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
@@ -188,6 +189,15 @@ def remediation_job(check: Job, commit: str, received_at: datetime) -> Job:
         commit=commit,
         author="ecs-gitops drift check",
         received_at=received_at,
+    )
+
+
+def remediation_request(environment: str, stack: str, commit: str, *, by: str | None, at: datetime, request_id: str) -> Job:
+    """The converge back to ``commit`` (the applied one) a person asks for (``ecs-gitops drift --remediate``)."""
+    event_id = f"cli-drift-remediation:{request_id}"
+    return Job(
+        job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.DRIFT_REMEDIATION,
+        event_id=event_id, commit=commit, author=by or "ecs-gitops drift --remediate", received_at=at,
     )
 
 
@@ -480,8 +490,8 @@ class DriftChecker:
     def _queue_remediation(self, job: Job, commit: str, note: str) -> tuple[Job | None, str]:
         if self.enqueue is None:
             return None, (
-                "remediation not queued: this reconciler has no job queue (aws.jobQueueUrl); converge by hand: "
-                f"ecs-gitops reconcile --environment {job.environment} --commit {commit}"
+                "remediation not queued: this reconciler has no job queue (aws.jobQueueUrl); converge back to the applied commit here: "
+                f"ecs-gitops drift --remediate --local --environment {job.environment}"
             )
         queued = remediation_job(job, commit, self.clock())
         try:
