@@ -26,6 +26,8 @@ Pure decisions first; :class:`DriftChecker` acts on them (engine, job queue, Clo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -199,6 +201,45 @@ def remediation_request(environment: str, stack: str, commit: str, *, by: str | 
         job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.DRIFT_REMEDIATION,
         event_id=event_id, commit=commit, author=by or "ecs-gitops drift --remediate", received_at=at,
     )
+
+
+def drift_digest(report: DriftReport) -> str:
+    """What drifted, against which commit: per resource its URN, kind and each property's path, expected and actual (masked)."""
+    content = {
+        "commit": report.applied_commit,
+        "resources": [
+            {"urn": r.urn, "kind": r.kind.value, "properties": sorted([p.path, p.expected, p.actual] for p in r.properties)}
+            for r in sorted(report.resources, key=lambda r: r.urn)
+        ],
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RepeatedDrift:
+    """The same drift the last check found and queued a remediation for: not remediated again."""
+
+    job_id: str
+    outcome: str | None  # how that remediation ended, when it has run
+    message: str
+
+
+def repeated_drift(digest: str, status: StackStatus | None, environment: str) -> RepeatedDrift | None:
+    """The remediation already queued for this same drift (same digest in the status's last check), or None."""
+    previous = status.last_drift_check if status is not None else None
+    if previous is None or previous.result != "drifted" or previous.digest != digest or not previous.remediation_job_id:
+        return None
+    job_id = previous.remediation_job_id
+    outcome = previous.remediation_outcome or (status.last_outcome if status is not None and status.last_job_id == job_id else None)
+    if outcome is not None:
+        return RepeatedDrift(job_id, outcome, (
+            f"the remediation {job_id} did not clear it (it ended {outcome}); not remediated again: look at its audit record, "
+            f"put it back by hand or converge again yourself (ecs-gitops drift --remediate --environment {environment})"
+        ))
+    return RepeatedDrift(job_id, None, (
+        f"the remediation {job_id} queued for this same drift has not run yet; not queued again "
+        f"(to converge now: ecs-gitops drift --remediate --local --environment {environment})"
+    ))
 
 
 def summary(report: DriftReport, message: str, remediation_job_id: str | None = None) -> DriftCheckSummary:
@@ -404,7 +445,11 @@ class DriftChecker:
         decided = remediation(report, env.drift)
         queued: Job | None = None
         note = decided.message
-        if decided.remediate:
+        digest = drift_digest(report)
+        repeat = repeated_drift(digest, status, job.environment) if decided.remediate else None
+        if repeat is not None:
+            note = repeat.message
+        elif decided.remediate:
             queued, note = self._queue_remediation(job, commit, note)
         note += _undo_note(report, queued)
         if probe_error is not None:
@@ -413,7 +458,10 @@ class DriftChecker:
             )
         title = headline(report)
         message = (f"{title}; {note}" if note else title) + unread
-        found_summary = summary(report, message, queued.job_id if queued else None).model_copy(update={"probe_error": probe_error})
+        remediation_id = queued.job_id if queued else (repeat.job_id if repeat else None)
+        found_summary = summary(report, message, remediation_id).model_copy(
+            update={"probe_error": probe_error, "digest": digest, "remediation_outcome": repeat.outcome if repeat else None}
+        )
         return DriftFinding(
             report, found_summary, EventKind.DRIFT_DETECTED, Reason.DRIFT,
             notification_severity(report), message, title, notification_attributes(report), result.summary, result.engine_version, queued,
