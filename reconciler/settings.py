@@ -96,11 +96,16 @@ class DriftSettings(Model):
     that drifted, so it is queued only when every drifted resource is allowed (its Pulumi type is in
     ``remediateTypes`` or its severity in ``remediateSeverities``); with one drifted resource outside,
     the check only reports, and says which. Both empty: every drift is remediated.
+    ``maxDeferralMinutes``: the longest the checks wait for a rollout's traffic shift (default 120).
     """
 
     mode: Literal["report", "remediate"] = "report"
     remediate_types: tuple[str, ...] = ()
     remediate_severities: tuple[DriftSeverityName, ...] = ()
+    # A check that falls while a rollout shifts traffic waits, but not for ever: once checks have been
+    # deferred this long (since the first deferral, from the status's lastDriftCheck) one runs anyway;
+    # the running rollouts' own weights and colour bounds are still set aside by the not-drift rules.
+    max_deferral_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
 
     @model_validator(mode="after")
     def _limits_need_remediate(self) -> DriftSettings:

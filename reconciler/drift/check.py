@@ -26,10 +26,12 @@ Pure decisions first; :class:`DriftChecker` acts on them (engine, job queue, Clo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from reconciler.clock import Clock, utc_now
@@ -41,6 +43,7 @@ from reconciler.settings import DriftSettings, ReconcilerSettings
 
 if TYPE_CHECKING:
     from reconciler.adapters.stack_state import StackStatus
+    from reconciler.drift.unmanaged import UndoResult
     from reconciler.drift.rules import DriftContext
     from reconciler.rollout.model import RolloutRecord
 
@@ -76,16 +79,57 @@ def traffic_shift_phases() -> tuple[Any, ...]:
     return (RolloutPhase.SHIFTING, RolloutPhase.BAKING, RolloutPhase.ROLLING_BACK)
 
 
-def deferral(rollouts: Sequence[RolloutRecord]) -> str | None:
-    """Why the check waits (a rollout is shifting traffic), or None when it may run now."""
-    shifting = sorted(
-        (r for r in rollouts if not r.phase.terminal and r.phase in traffic_shift_phases()), key=lambda r: (r.service, r.rollout_id)
+def shifting_rollouts(rollouts: Sequence[RolloutRecord]) -> list[RolloutRecord]:
+    """The rollouts whose listener weights are moving now: in a traffic-shift phase and not paused.
+
+    A paused rollout (by an operator or a deny window) holds its weights where they are, so a refreshed
+    preview sees no moving target; the not-drift rules set that rollout's own weights and bounds aside.
+    """
+    return sorted(
+        (r for r in rollouts if not r.phase.terminal and r.phase in traffic_shift_phases() and not (r.paused or r.paused_by_window)),
+        key=lambda r: (r.service, r.rollout_id),
     )
+
+
+def deferral_began(last_check: DriftCheckSummary | None, now: datetime) -> datetime:
+    """When the checks began to be deferred: the last check's ``deferredSince`` (or its own time) when it was
+    deferred too, else now (this deferral is the first since a check compared)."""
+    if last_check is None or last_check.result != "deferred":
+        return now
+    return last_check.deferred_since or last_check.checked_at
+
+
+def _minute(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _named(rollouts: Sequence[RolloutRecord]) -> str:
+    return ", ".join(f"{r.service} (rollout {r.rollout_id}, {r.phase.value})" for r in rollouts)
+
+
+def deferral(
+    rollouts: Sequence[RolloutRecord],
+    *,
+    now: datetime | None = None,
+    last_check: DriftCheckSummary | None = None,
+    max_deferral: timedelta | None = None,
+) -> str | None:
+    """Why the check waits (a rollout is shifting traffic, not paused), or None when it may run now.
+
+    With ``now`` and ``max_deferral``: bounded. Once the checks have been deferred that long (since
+    :func:`deferral_began`, from the status's last check) the check runs anyway.
+    """
+    shifting = shifting_rollouts(rollouts)
     if not shifting:
         return None
-    named = ", ".join(f"{r.service} (rollout {r.rollout_id}, {r.phase.value})" for r in shifting)
+    bound = ""
+    if now is not None and max_deferral is not None:
+        began = deferral_began(last_check, now)
+        if now - began >= max_deferral:
+            return None
+        bound = f" (deferred since {_minute(began)}; a check runs anyway from {_minute(began + max_deferral)}, drift.maxDeferralMinutes)"
     return (
-        f"drift check deferred: a rollout is shifting traffic on {named}; nothing was compared. "
+        f"drift check deferred: a rollout is shifting traffic on {_named(shifting)}; nothing was compared{bound}. "
         "The next scheduled drift check runs once the rollout has ended (or run: ecs-gitops drift --environment ... then)"
     )
 
@@ -121,8 +165,9 @@ def remediation(report: DriftReport, settings: DriftSettings) -> Remediation:
     if not report.drifted:
         return Remediation(False, "")
     if settings.mode == "report":
-        return Remediation(False, "reported only (drift.mode: report); converge to put it back: ecs-gitops reconcile --environment "
-                           f"{report.environment} --commit {report.applied_commit or '<applied commit>'}")
+        return Remediation(False, "reported only (drift.mode: report); to put it back (a converge to the applied commit "
+                           f"{(report.applied_commit or '<applied commit>')[:12]}, not the branch head): "
+                           f"ecs-gitops drift --remediate --environment {report.environment}")
     outside = [r for r in report.resources if not _allowed(r, settings)]
     if outside:
         names = ", ".join(f"{r.name} ({r.type}, {r.severity.value})" for r in outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
@@ -149,6 +194,54 @@ def remediation_job(check: Job, commit: str, received_at: datetime) -> Job:
     )
 
 
+def remediation_request(environment: str, stack: str, commit: str, *, by: str | None, at: datetime, request_id: str) -> Job:
+    """The converge back to ``commit`` (the applied one) a person asks for (``ecs-gitops drift --remediate``)."""
+    event_id = f"cli-drift-remediation:{request_id}"
+    return Job(
+        job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.DRIFT_REMEDIATION,
+        event_id=event_id, commit=commit, author=by or "ecs-gitops drift --remediate", received_at=at,
+    )
+
+
+def drift_digest(report: DriftReport) -> str:
+    """What drifted, against which commit: per resource its URN, kind and each property's path, expected and actual (masked)."""
+    content = {
+        "commit": report.applied_commit,
+        "resources": [
+            {"urn": r.urn, "kind": r.kind.value, "properties": sorted([p.path, p.expected, p.actual] for p in r.properties)}
+            for r in sorted(report.resources, key=lambda r: r.urn)
+        ],
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RepeatedDrift:
+    """The same drift the last check found and queued a remediation for: not remediated again."""
+
+    job_id: str
+    outcome: str | None  # how that remediation ended, when it has run
+    message: str
+
+
+def repeated_drift(digest: str, status: StackStatus | None, environment: str) -> RepeatedDrift | None:
+    """The remediation already queued for this same drift (same digest in the status's last check), or None."""
+    previous = status.last_drift_check if status is not None else None
+    if previous is None or previous.result != "drifted" or previous.digest != digest or not previous.remediation_job_id:
+        return None
+    job_id = previous.remediation_job_id
+    outcome = previous.remediation_outcome or (status.last_outcome if status is not None and status.last_job_id == job_id else None)
+    if outcome is not None:
+        return RepeatedDrift(job_id, outcome, (
+            f"the remediation {job_id} did not clear it (it ended {outcome}); not remediated again: look at its audit record, "
+            f"put it back by hand or converge again yourself (ecs-gitops drift --remediate --environment {environment})"
+        ))
+    return RepeatedDrift(job_id, None, (
+        f"the remediation {job_id} queued for this same drift has not run yet; not queued again "
+        f"(to converge now: ecs-gitops drift --remediate --local --environment {environment})"
+    ))
+
+
 def summary(report: DriftReport, message: str, remediation_job_id: str | None = None) -> DriftCheckSummary:
     return DriftCheckSummary(
         checked_at=report.checked_at,
@@ -165,8 +258,11 @@ def failed_summary(at: datetime, commit: str | None, message: str) -> DriftCheck
     return DriftCheckSummary(checked_at=at, result="failed", applied_commit=commit, message=message)
 
 
-def deferred_summary(at: datetime, commit: str | None, message: str) -> DriftCheckSummary:
-    return DriftCheckSummary(checked_at=at, result="deferred", applied_commit=commit, message=message)
+def deferred_summary(at: datetime, commit: str | None, message: str, *, previous: DriftCheckSummary | None = None) -> DriftCheckSummary:
+    """A deferred check's summary; ``previous`` (the status's last check) carries when the deferral began."""
+    return DriftCheckSummary(
+        checked_at=at, result="deferred", applied_commit=commit, message=message, deferred_since=deferral_began(previous, at),
+    )
 
 
 def notification_severity(report: DriftReport) -> Severity:
@@ -207,6 +303,39 @@ def metric_data(environment: str, result: DriftCheckSummary) -> list[dict[str, A
         {"MetricName": name, "Dimensions": dimensions, "Timestamp": result.checked_at, "Value": float(value), "Unit": "Count"}
         for name, value in values.items()
     ]
+
+
+def _undo_note(report: DriftReport, queued: Job | None) -> str:
+    """What of the console-added rules and policies the remediation job removes, and what needs a person.
+
+    The check itself removes nothing: it runs whatever the change window says. The remediation job
+    removes them after its window, approval and lease (:meth:`DriftChecker.undo_for_remediation`).
+    """
+    from reconciler.drift.unmanaged import WITHHELD, by_hand, undo_actions
+
+    actions = undo_actions(report.resources)
+    note = ""
+    allowed = [a for a in actions if a.kind not in WITHHELD]
+    if queued is not None and allowed:
+        note += (
+            f"; the remediation job {queued.job_id} removes, after its change window, approval and lease: "
+            + "; ".join(a.description for a in allowed)
+        )
+    manual = [a for a in actions if a.kind in WITHHELD]
+    if manual:
+        note += "; for a person: " + "; ".join(by_hand(a) for a in manual)
+    return note
+
+
+def _shifting_note(rollouts: Sequence[RolloutRecord]) -> str:
+    """A check that compared while traffic moves (it ran past drift.maxDeferralMinutes) says so."""
+    shifting = shifting_rollouts(rollouts)
+    if not shifting:
+        return ""
+    return (
+        f"; compared while {_named(shifting)} shifts traffic (the checks had been deferred for drift.maxDeferralMinutes): "
+        "the rollout's own listener weights and colour bounds are set aside by the not-drift rules"
+    )
 
 
 # --------------------------------------------------------------------------- acting
@@ -272,6 +401,15 @@ class DriftChecker:
     def active_rollouts(self, stack: str) -> list[RolloutRecord]:
         return list(self.rollouts(stack)) if self.rollouts is not None else []
 
+    def deferral(self, job: Job, status: StackStatus | None) -> str | None:
+        """Why ``job``'s check waits (:func:`deferral`, bounded by the environment's ``drift.maxDeferralMinutes``
+        from ``status``'s last check), or None when it runs now."""
+        env = self.settings.environment(job.environment)
+        return deferral(
+            self.active_rollouts(job.stack), now=self.clock(), last_check=status.last_drift_check if status is not None else None,
+            max_deferral=timedelta(minutes=env.drift.max_deferral_minutes),
+        )
+
     def compare(
         self, engine: Engine, request: StackRequest, *, job: Job, status: StackStatus, commit: str, state: Any = None, traffic: Any = None
     ) -> DriftFinding:
@@ -279,19 +417,24 @@ class DriftChecker:
         (``state``/``traffic``: the applied desired state and traffic the probe renders); remediation
         queued when the settings say so.
 
-        Engine errors propagate (:class:`~reconciler.errors.EngineError`), and so do the probe's
-        (:class:`~reconciler.errors.DriftProbeError`): the caller reports both as a failed check.
+        Engine errors propagate (:class:`~reconciler.errors.EngineError`): the caller reports them as a
+        failed check. A probe failure after the engine found drift keeps the report (drift-detected, the
+        message and ``summary.probeError`` say the probe failed); with nothing else found it propagates
+        (:class:`~reconciler.errors.DriftProbeError`), a failed check. Nothing is removed here: the
+        console-added rules and policies are removed by the remediation job (:meth:`undo_for_remediation`).
         """
         assert request.refresh, "a drift check compares against the real resources: the preview must refresh"
         result = engine.preview(request)
         from reconciler.drift.report import build_report, headline
 
         env = self.settings.environment(job.environment)
+        rollouts = self.active_rollouts(job.stack)
         report = build_report(
             result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
-            context=drift_context(status, self.active_rollouts(job.stack)),
+            context=drift_context(status, rollouts),
         )
-        report, layout, unread = self._probe(report, env.suffix, job.stack, state, traffic)
+        report, layout, unread, probe_error = self._probe(report, env.suffix, job.stack, state, traffic)
+        unread += _shifting_note(rollouts)
         if not report.drifted:
             ignored = f" ({len(report.ignored)} difference(s) set aside by the not-drift rules)" if report.ignored else ""
             message = f"no drift: stack {job.stack} matches the applied commit {commit[:12]}{ignored}{unread}"
@@ -302,57 +445,101 @@ class DriftChecker:
         decided = remediation(report, env.drift)
         queued: Job | None = None
         note = decided.message
-        if decided.remediate:
+        digest = drift_digest(report)
+        repeat = repeated_drift(digest, status, job.environment) if decided.remediate else None
+        if repeat is not None:
+            note = repeat.message
+        elif decided.remediate:
             queued, note = self._queue_remediation(job, commit, note)
-            note += self._undo_unmanaged(report, env, layout)
+        note += _undo_note(report, queued)
+        if probe_error is not None:
+            note += (
+                f"; the console-rule probe failed, so console-added security-group rules and role policies are not in this report: {probe_error}"
+            )
         title = headline(report)
-        message = f"{title}; {note}" if note else title
+        message = (f"{title}; {note}" if note else title) + unread
+        remediation_id = queued.job_id if queued else (repeat.job_id if repeat else None)
+        found_summary = summary(report, message, remediation_id).model_copy(
+            update={"probe_error": probe_error, "digest": digest, "remediation_outcome": repeat.outcome if repeat else None}
+        )
         return DriftFinding(
-            report, summary(report, message, queued.job_id if queued else None), EventKind.DRIFT_DETECTED, Reason.DRIFT,
+            report, found_summary, EventKind.DRIFT_DETECTED, Reason.DRIFT,
             notification_severity(report), message, title, notification_attributes(report), result.summary, result.engine_version, queued,
         )
 
-    def _probe(self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any) -> tuple[DriftReport, Any, str]:
+    def _probe(self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any) -> tuple[DriftReport, Any, str, str | None]:
         """The report with the console-added rules and role policies the applied program does not declare.
 
-        Returns the report, the applied layout (for an undo) and a note for the message when nothing was read.
+        Returns the report, the applied layout, a note for the message when nothing was read, and the
+        probe's error when it failed after the engine found drift (the engine's report is kept and says so).
+        A probe failure when the engine found nothing raises :class:`~reconciler.errors.DriftProbeError`:
+        the check could not compare everything, and that is a failed check, never "no drift".
         """
         if self.ec2 is None or self.iam is None or state is None:
-            return report, None, "; console-added security-group rules and role policies not read (no AWS clients here)"
+            return report, None, "; console-added security-group rules and role policies not read (no AWS clients here)", None
         from desired_state.traffic import TrafficState
         from reconciler.drift.unmanaged import applied_layout, merge_drift, probe_unmanaged
+        from reconciler.errors import DriftProbeError
 
         layout = applied_layout(state, traffic if traffic is not None else TrafficState(), stack=stack)
-        found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout)
+        try:
+            found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout)
+        except DriftProbeError as error:
+            if not report.drifted:
+                raise
+            log.warning("drift: the console-rule probe failed after the engine found drift", extra={"stack": stack, "error": str(error)})
+            return report, layout, "", str(error)
         if not found:
-            return report, layout, ""
+            return report, layout, "", None
         resources = merge_drift(report.resources, found)
         # Most severe first, then by name: the order the headline reads them in.
         resources.sort(key=lambda r: (-r.severity.rank, r.name))
-        return report.model_copy(update={"resources": resources}), layout, ""
+        return report.model_copy(update={"resources": resources}), layout, "", None
 
-    def _undo_unmanaged(self, report: DriftReport, env: Any, layout: Any) -> str:
-        """A converge cannot remove a rule or policy the stack does not hold: remediation revokes them here.
+    def undo_for_remediation(self, job: Job, *, state: Any, traffic: Any) -> UndoResult:
+        """The removals of console-added rules and policies a remediation converge cannot make (they are no
+        resources of the stack), for the remediation job's apply phase, after its guards, change window,
+        approval and lease.
 
-        Not where the environment requires approval: nobody approved this removal, so it is reported and left.
+        Re-probes the account against the applied desired state ``state`` (the job's commit) and
+        ``traffic``, removes what the environment's remediation limits allow, and probes again. Never
+        raises for AWS: refusals and probe failures are in the result (:class:`UndoResult`, its ``message``).
         """
-        from reconciler.drift.unmanaged import undo_actions, undo_unmanaged
+        from desired_state.traffic import TrafficState
+        from reconciler.drift.unmanaged import UndoResult, applied_layout, probe_unmanaged, undo_unmanaged
+        from reconciler.errors import DriftProbeError
 
-        if layout is None or not undo_actions(report.resources):
-            return ""
-        if env.require_approval:
-            return "; console-added rules and policies are left in place: this environment requires approval, revoke them by hand or approve the remediation"
-        result = undo_unmanaged(self.ec2, self.iam, suffix=env.suffix, desired=layout, resources=report.resources)
-        done = "; ".join(action.description for action in result.undone) or "nothing (already gone)"
-        left = f"; still found after acting: {', '.join(r.name for r in result.remaining)}" if result.remaining else ""
-        log.info("drift: unmanaged rules and policies removed", extra={"stack": report.stack, "undone": len(result.undone)})
-        return f"; removed: {done}{left}"
+        if job.trigger != Trigger.DRIFT_REMEDIATION:
+            return UndoResult(skipped=f"job {job.job_id} is a {job.trigger.value} job, not a drift remediation")
+        env = self.settings.environment(job.environment)
+        if env.drift.mode != "remediate":
+            return UndoResult(skipped=f"drift.mode of {job.environment} is {env.drift.mode} now, not remediate")
+        if self.ec2 is None or self.iam is None:
+            return UndoResult(skipped="no AWS clients here (ec2/iam) to read and remove them")
+        layout = applied_layout(state, traffic if traffic is not None else TrafficState(), stack=job.stack)
+        resources = None
+        outside: list[str] = []
+        if env.drift.remediate_types or env.drift.remediate_severities:
+            try:
+                found = probe_unmanaged(self.ec2, self.iam, suffix=env.suffix, desired=layout)
+            except DriftProbeError as error:
+                return UndoResult(probe_error=str(error))
+            resources = [r for r in found if _allowed(r, env.drift)]
+            outside = [r.name for r in found if not _allowed(r, env.drift)]
+        result = undo_unmanaged(self.ec2, self.iam, suffix=env.suffix, desired=layout, resources=resources)
+        if outside:
+            result = result.model_copy(update={"outside_limits": outside, "remaining": [r for r in result.remaining if r.name not in outside]})
+        log.info(
+            "drift remediation: console-added rules and policies",
+            extra={"stack": job.stack, "job_id": job.job_id, "undone": len(result.undone), "failed": len(result.failed), "left": len(result.left_for_person)},
+        )
+        return result
 
     def _queue_remediation(self, job: Job, commit: str, note: str) -> tuple[Job | None, str]:
         if self.enqueue is None:
             return None, (
-                "remediation not queued: this reconciler has no job queue (aws.jobQueueUrl); converge by hand: "
-                f"ecs-gitops reconcile --environment {job.environment} --commit {commit}"
+                "remediation not queued: this reconciler has no job queue (aws.jobQueueUrl); converge back to the applied commit here: "
+                f"ecs-gitops drift --remediate --local --environment {job.environment}"
             )
         queued = remediation_job(job, commit, self.clock())
         try:

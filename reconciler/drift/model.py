@@ -99,3 +99,12 @@ class DriftCheckSummary(Record):
     applied_commit: str | None = None
     message: str = ""
     remediation_job_id: str | None = None
+    # A deferred check: when the checks began to be deferred (the first deferral since one compared),
+    # so the next check knows how long they have waited (drift.maxDeferralMinutes).
+    deferred_since: datetime | None = None
+    # The engine compared but the console-rule probe failed: the report holds the engine's drift only.
+    probe_error: str | None = None
+    # What drifted, as a digest (drift_digest): the next check that finds the same drift after the
+    # remediation queued for it does not queue another; remediationOutcome is how that remediation ended.
+    digest: str | None = None
+    remediation_outcome: str | None = None

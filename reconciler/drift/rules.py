@@ -14,7 +14,6 @@ the stack status and the rollout records.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,35 +36,57 @@ Segment = str | int
 
 @dataclass(frozen=True)
 class DriftContext:
-    """What the platform itself owns at the time of the check.
+    """What the platform itself owns at the time of the check: per running rollout, by its service.
 
-    ``rollout_services``: platform services (``frontend``, ``api-gateway``) whose traffic a running
-    rollout owns: their listener weights and their colours' scaling bounds are the rollout's.
-    ``rollout_resources``: the ARNs/names that rollout acts on (listener, rule, ECS services, target
-    groups: ``RolloutResources``), for resources not named by the program's convention.
+    ``rollout_target_groups``: service -> the ARNs of that rollout's own target groups
+    (``RolloutResources.target_groups``): a weight difference is the rollout's only when every
+    target group whose weight differs is one of these. Never the listener or its rules by ARN:
+    the live listener is shared by every routed service, so owning it would hide a console change
+    to another service's weights.
+    ``rollout_scaling_targets``: service -> the scaling targets' resource ids of that rollout's own
+    ECS services (``service/<cluster>/<ECS service>``): only their bounds are the rollout's.
 
     Task-definition revisions are not here: a rollout registers none; the images it stages are
     rendered by the program from the status's image overrides, so the applied state the preview
     compares against already carries them, and a revision nobody rendered is drift.
     """
 
-    rollout_services: frozenset[str] = frozenset()
-    rollout_resources: frozenset[str] = frozenset()
+    rollout_target_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    rollout_scaling_targets: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def rollout_services(self) -> frozenset[str]:
+        """The services a running rollout owns something of."""
+        return frozenset(self.rollout_target_groups) | frozenset(self.rollout_scaling_targets)
+
+    def owned_target_groups(self) -> frozenset[str]:
+        return frozenset(arn for arns in self.rollout_target_groups.values() for arn in arns)
+
+    def owned_scaling_targets(self) -> frozenset[str]:
+        return frozenset(target for targets in self.rollout_scaling_targets.values() for target in targets)
 
     @classmethod
     def from_rollouts(cls, records: Iterable[RolloutRecord]) -> DriftContext:
         """What the running rollouts among ``records`` own (finished ones own nothing)."""
-        running = [record for record in records if not record.phase.terminal]
-        resources: set[str] = set()
-        for record in running:
+        target_groups: dict[str, set[str]] = {}
+        scaling_targets: dict[str, set[str]] = {}
+        for record in records:
+            if record.phase.terminal:
+                continue
             owned = record.resources
-            resources.update(arn for arn in (owned.listener_arn, owned.rule_arn) if arn)
-            resources.update(owned.ecs_services.values())
-            resources.update(owned.target_groups.values())
+            target_groups.setdefault(record.service, set()).update(arn for arn in owned.target_groups.values() if arn)
+            scaling_targets.setdefault(record.service, set()).update(
+                scaling_target_id(owned.cluster, name) for name in owned.ecs_services.values() if name
+            )
         return cls(
-            rollout_services=frozenset(record.service for record in running),
-            rollout_resources=frozenset(resources),
+            rollout_target_groups={service: frozenset(arns) for service, arns in target_groups.items()},
+            rollout_scaling_targets={service: frozenset(ids) for service, ids in scaling_targets.items()},
         )
+
+
+def scaling_target_id(cluster: str, ecs_service: str) -> str:
+    """An ECS service's Application Auto Scaling resource id, as the program declares it (program/components/service.py)."""
+    return f"service/{cluster.rsplit('/', 1)[-1]}/{ecs_service}"
 
 
 @dataclass(frozen=True)
@@ -100,29 +121,68 @@ class NotDriftRule:
     matches: Callable[[Difference, DriftContext], bool]
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, (list, tuple)):
-        return [s for item in value for s in _strings(item)]
-    return []
+_MISSING = object()
 
 
-def _names_service(text: str, service: str) -> bool:
-    """``text`` names one of ``service``'s colours: its target group or its ECS service."""
-    return re.search(rf"(?:^|[/:])(?:tg|svc)-{re.escape(service)}-(?:blue|green)-", text) is not None
+def _lookup(value: Any, segments: Iterable[Segment]) -> Any:
+    for segment in segments:
+        if isinstance(segment, int) and isinstance(value, (list, tuple)) and -len(value) <= segment < len(value):
+            value = value[segment]
+        elif isinstance(value, Mapping) and segment in value:
+            value = value[segment]
+        else:
+            return _MISSING
+    return value
 
 
-def _rollout_owned(difference: Difference, context: DriftContext) -> bool:
-    """The resource acts on the traffic or capacity of a service a running rollout owns."""
-    mentioned = _strings(difference.real) + _strings(difference.desired) + [difference.name]
-    if difference.resource_id is not None:
-        mentioned.append(difference.resource_id)
-    if context.rollout_resources and any(text in context.rollout_resources for text in mentioned):
-        return True
-    return any(_names_service(text, service) for service in context.rollout_services for text in mentioned)
+def _reweighted_groups(expected: Any, actual: Any) -> set[str] | None:
+    """The target groups whose weight differs between two aligned values (only weights differ);
+    None when a differing weight is on an entry that names no target group (nobody can own it)."""
+    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
+        found: set[str] = set()
+        if expected.get("weight") != actual.get("weight"):
+            arn = expected.get("arn") or expected.get("targetGroupArn")
+            if not arn or arn != (actual.get("arn") or actual.get("targetGroupArn")):
+                return None
+            found.add(str(arn))
+        for key in expected.keys() & actual.keys():
+            if key == "weight":
+                continue
+            inner = _reweighted_groups(expected[key], actual[key])
+            if inner is None:
+                return None
+            found |= inner
+        return found
+    if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
+        found = set()
+        for left, right in zip(expected, actual, strict=False):
+            inner = _reweighted_groups(left, right)
+            if inner is None:
+                return None
+            found |= inner
+        return found
+    return set()
+
+
+def _weights_owned(difference: Difference, context: DriftContext) -> bool:
+    """Every target group whose weight differs is a running rollout's own (never the listener, never a string in the state)."""
+    owned = context.owned_target_groups()
+    if not owned:
+        return False
+    # A path ending at a weight: the target-group entry holding it says whose weight it is.
+    prefix = difference.segments[:-1] if difference.segments and difference.segments[-1] == "weight" else difference.segments
+    expected, actual = _lookup(difference.desired, prefix), _lookup(difference.real, prefix)
+    if expected is _MISSING or actual is _MISSING:
+        return False
+    groups = _reweighted_groups(expected, actual)
+    return bool(groups) and groups <= owned
+
+
+def _capacity_owned(difference: Difference, context: DriftContext) -> bool:
+    """The scaling target's resource id (declared and real) is one of a running rollout's own ECS services'."""
+    owned = context.owned_scaling_targets()
+    ids = {value for value in (difference.desired.get("resourceId"), difference.real.get("resourceId")) if value is not None}
+    return bool(ids) and all(str(value) in owned for value in ids)
 
 
 def _without(value: Any, drop: Callable[[str], bool]) -> Any:
@@ -159,7 +219,7 @@ def _rollout_weights(difference: Difference, context: DriftContext) -> bool:
         difference.type in LISTENER_TYPES
         and difference.top in ACTION_PROPERTIES
         and _only_weights_differ(difference)
-        and _rollout_owned(difference, context)
+        and _weights_owned(difference, context)
     )
 
 
@@ -167,7 +227,7 @@ def _rollout_capacity(difference: Difference, context: DriftContext) -> bool:
     return (
         difference.type == SCALING_TARGET
         and difference.top in ("minCapacity", "maxCapacity")
-        and _rollout_owned(difference, context)
+        and _capacity_owned(difference, context)
     )
 
 

@@ -770,38 +770,102 @@ def refuse_unresolved_lookalikes(resources: Sequence[DriftedResource], desired: 
                 )
 
 
+# Removals the worker role is not allowed to make, while template.yaml withholds the permission: the
+# deploy role gives the program's roles inline policies only, so iam:DetachRolePolicy is not granted.
+# A managed policy attached to a platform role is reported for a person to detach, never attempted.
+WITHHELD: dict[str, str] = {"detach-policy": "iam:DetachRolePolicy"}
+
+
+def by_hand(action: UndoAction) -> str:
+    """What a person runs for a removal the reconciler may not make."""
+    return (
+        f"{action.description} by hand (the worker role is not granted {WITHHELD[action.kind]}): "
+        f"aws iam detach-role-policy --role-name {action.target} --policy-arn {action.item}"
+    )
+
+
+class UndoFailure(Record):
+    action: UndoAction
+    error: str  # what AWS refused and the permission to grant
+
+
 class UndoResult(Record):
+    """What a remediation's undo did: removed, refused by AWS, left for a person, still found after acting."""
+
     undone: list[UndoAction] = Field(default_factory=list)
+    failed: list[UndoFailure] = Field(default_factory=list)
+    left_for_person: list[UndoAction] = Field(default_factory=list)
+    # Found by the probe but outside the environment's remediation limits: reported, not removed.
+    outside_limits: list[str] = Field(default_factory=list)
     remaining: list[DriftedResource] = Field(default_factory=list)  # what a fresh probe still finds afterwards
+    probe_error: str | None = None  # a probe before or after acting failed
+    skipped: str | None = None  # nothing was attempted, and why
+
+    @property
+    def complete(self) -> bool:
+        """Every removal asked for was made and the probe after acting found nothing left."""
+        return not (self.failed or self.left_for_person or self.outside_limits or self.remaining or self.probe_error or self.skipped)
+
+    @property
+    def message(self) -> str:
+        if self.skipped:
+            return f"console-added rules and policies not removed: {self.skipped}"
+        parts = [f"console-added rules and policies removed: {'; '.join(a.description for a in self.undone) or 'nothing'}"]
+        if self.failed:
+            parts.append("could not remove: " + "; ".join(f"{f.action.description} ({f.error})" for f in self.failed))
+        if self.left_for_person:
+            parts.append("left for a person: " + "; ".join(by_hand(a) for a in self.left_for_person))
+        if self.outside_limits:
+            parts.append(f"outside drift.remediateTypes/remediateSeverities: {', '.join(self.outside_limits)} (reported, not removed)")
+        if self.probe_error:
+            parts.append(f"the console-rule probe failed: {self.probe_error}")
+        if self.remaining:
+            parts.append(f"still found after acting: {', '.join(r.name for r in self.remaining)}")
+        return "; ".join(parts)
 
 
-def undo_unmanaged(ec2: Any, iam: Any, *, suffix: str, desired: DesiredLayout, resources: Sequence[DriftedResource]) -> UndoResult:
-    """Remove what the report found and the account still has, then probe again.
+def undo_unmanaged(
+    ec2: Any, iam: Any, *, suffix: str, desired: DesiredLayout, resources: Sequence[DriftedResource] | None = None
+) -> UndoResult:
+    """Remove what a fresh probe finds (and, with ``resources``, only what they also name), then probe again.
 
     Only a removal that a fresh probe still asks for is made (a rule someone already revoked, or
-    one the program now declares, is left alone); the result says what was removed and what a
-    probe after acting still finds (nothing, unless someone is adding rules meanwhile).
+    one the program now declares, is left alone). Never raises for AWS: a removal AWS refuses is
+    recorded (``failed``) and the others are still made, a probe that fails is ``probe_error``; a
+    removal the worker role is not granted (:data:`WITHHELD`) is ``left_for_person``, never tried.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    refuse_unresolved_lookalikes(resources, desired)
     ec2 = ec2_client_for(ec2, desired.region)
-    wanted = {(a.kind, a.target, a.item) for a in undo_actions(resources)}
-    fresh = probe_unmanaged(ec2, iam, suffix=suffix, desired=desired)
-    refuse_unresolved_lookalikes(fresh, desired)
-    still = [a for a in undo_actions(fresh) if (a.kind, a.target, a.item) in wanted]
+    try:
+        if resources is not None:
+            refuse_unresolved_lookalikes(resources, desired)
+        fresh = probe_unmanaged(ec2, iam, suffix=suffix, desired=desired)
+        refuse_unresolved_lookalikes(fresh, desired)
+    except DriftProbeError as error:  # a failed read or a refused look-alike: nothing is removed
+        return UndoResult(probe_error=str(error))
+    actions = undo_actions(fresh)
+    if resources is not None:
+        wanted = {(a.kind, a.target, a.item) for a in undo_actions(resources)}
+        actions = [a for a in actions if (a.kind, a.target, a.item) in wanted]
     calls: dict[str, tuple[str, Any]] = {
         "revoke-ingress": ("RevokeSecurityGroupIngress", lambda a: ec2.revoke_security_group_ingress(GroupId=a.target, SecurityGroupRuleIds=[a.item])),
         "revoke-egress": ("RevokeSecurityGroupEgress", lambda a: ec2.revoke_security_group_egress(GroupId=a.target, SecurityGroupRuleIds=[a.item])),
-        "detach-policy": ("DetachRolePolicy", lambda a: iam.detach_role_policy(RoleName=a.target, PolicyArn=a.item)),
         "delete-inline-policy": ("DeleteRolePolicy", lambda a: iam.delete_role_policy(RoleName=a.target, PolicyName=a.item)),
     }
     undone: list[UndoAction] = []
-    for action in still:
+    failed: list[UndoFailure] = []
+    left = [action for action in actions if action.kind in WITHHELD]
+    for action in (a for a in actions if a.kind not in WITHHELD):
         operation, call = calls[action.kind]
         try:
             call(action)
         except (ClientError, BotoCoreError) as error:
-            raise _refused(operation, error, UNDOING) from error
+            failed.append(UndoFailure(action=action, error=str(_refused(operation, error, UNDOING))))
+            continue
         undone.append(action)
-    return UndoResult(undone=undone, remaining=probe_unmanaged(ec2, iam, suffix=suffix, desired=desired))
+    try:
+        remaining = probe_unmanaged(ec2, iam, suffix=suffix, desired=desired)
+    except DriftProbeError as error:
+        return UndoResult(undone=undone, failed=failed, left_for_person=left, probe_error=f"after acting: {error}")
+    return UndoResult(undone=undone, failed=failed, left_for_person=left, remaining=remaining)

@@ -48,7 +48,8 @@ LOW_REPO = resource("ecr-frontend-dev", REPO, DriftSeverity.LOW)
 def test_report_mode_never_remediates_and_says_how_to_put_it_back():
     decided = remediation(report(HIGH_SG), DriftSettings())
     assert not decided.remediate
-    assert f"ecs-gitops reconcile --environment dev --commit {COMMIT}" in decided.message
+    # Not `reconcile --commit`: a manual job converges the branch head (review D10); a drift remediation names the applied commit.
+    assert "ecs-gitops drift --remediate --environment dev" in decided.message and COMMIT[:12] in decided.message
 
 
 def test_nothing_drifted_nothing_to_remediate():

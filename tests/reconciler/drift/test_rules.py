@@ -23,7 +23,14 @@ from tests.reconciler.drift.steps import (
     task_definition_arn,
 )
 
-ROLLOUT_ON_FRONTEND = DriftContext(rollout_services=frozenset({"frontend"}))
+LIVE_LISTENER = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/alb-platform-prod/325ab243919360a1/1a2b3c4d5e6f7a8b"
+
+
+def rollout_on(service: str) -> DriftContext:
+    """What a baking rollout of ``service`` owns, from its record (the shared live listener is its listener)."""
+    from reconciler.rollout.model import RolloutPhase
+
+    return DriftContext.from_rollouts([rollout(service, RolloutPhase.BAKING, LIVE_LISTENER)])
 
 
 def report_of(*steps, context: DriftContext = DriftContext()) -> DriftReport:
@@ -79,7 +86,7 @@ def test_near_miss_another_property_of_the_same_service_is_drift():
 
 def test_listener_weights_a_running_rollout_moved_are_not_drift():
     metadata = listener_weights_moved(expected={"blue": 100, "green": 0}, actual={"blue": 75, "green": 25})
-    report = report_of(metadata, context=ROLLOUT_ON_FRONTEND)
+    report = report_of(metadata, context=rollout_on("frontend"))
     assert_set_aside(
         report, "rollout-traffic-weights",
         "defaultActions[0].forward.targetGroups[0].weight", "defaultActions[0].forward.targetGroups[1].weight",
@@ -90,19 +97,22 @@ def test_a_whole_action_differing_only_in_weights_is_set_aside_too():
     rule_real = {"actions": [forward_action("api-gateway", {"blue": 50, "green": 50})], "priority": 10.0}
     rule_desired = {"actions": [forward_action("api-gateway", {"blue": 100, "green": 0})], "priority": 10.0}
     metadata = changed(LISTENER_RULE, "rule-api-gateway-live-prod", real=rule_real, desired=rule_desired, diff={"actions": DiffKind.UPDATE})
-    report = report_of(metadata, context=DriftContext(rollout_services=frozenset({"api-gateway"})))
+    report = report_of(metadata, context=rollout_on("api-gateway"))
     assert_set_aside(report, "rollout-traffic-weights", "actions")
 
 
-def test_a_rollouts_own_listener_by_arn_is_recognised():
+def test_near_miss_owning_the_listener_by_arn_owns_no_weights_on_it():
+    """The live listener is shared by every routed service: a rollout owns only its own target groups' weights
+    (this test pinned the opposite, which let an api-gateway rollout hide frontend's weights: review D3)."""
     metadata = listener_weights_moved(expected={"blue": 100, "green": 0}, actual={"blue": 90, "green": 10})
-    report = report_of(metadata, context=DriftContext(rollout_resources=frozenset({metadata.old.id})))
-    assert report.resources == [] and {i.rule for i in report.ignored} == {"rollout-traffic-weights"}
+    assert metadata.old.id == LIVE_LISTENER
+    report = report_of(metadata, context=rollout_on("api-gateway"))
+    assert [r.name for r in report.resources] == ["listener-https-prod"] and report.ignored == []
 
 
 def test_near_miss_weights_moved_with_no_rollout_running_are_drift():
     metadata = listener_weights_moved(expected={"blue": 100, "green": 0}, actual={"blue": 0, "green": 100})
-    report = report_of(metadata, context=DriftContext(rollout_services=frozenset({"api-gateway"})))  # another service's rollout
+    report = report_of(metadata, context=rollout_on("api-gateway"))  # another service's rollout
     [resource] = report.resources
     assert resource.type == LISTENER and report.ignored == []
     assert resource.summary == (
@@ -116,7 +126,7 @@ def test_near_miss_a_rollouts_listener_forwarding_elsewhere_is_drift():
     real["defaultActions"][0]["forward"]["targetGroups"][1]["arn"] = target_group_arn("frontend", "green").replace("8b4e", "ffff")
     desired = {"defaultActions": [forward_action("frontend", {"blue": 100, "green": 0})]}
     metadata = changed(LISTENER, "listener-https-prod", real=real, desired=desired, diff={"defaultActions": DiffKind.UPDATE})
-    report = report_of(metadata, context=ROLLOUT_ON_FRONTEND)
+    report = report_of(metadata, context=rollout_on("frontend"))
     assert [r.name for r in report.resources] == ["listener-https-prod"] and report.ignored == []
 
 
@@ -125,13 +135,13 @@ def test_near_miss_a_rollouts_listener_forwarding_elsewhere_is_drift():
 
 def test_the_idle_colours_bounds_a_rollout_set_are_not_drift():
     metadata = scaling_target_changed("frontend-green", expected=(0, 0), actual=(2, 10))
-    report = report_of(metadata, context=ROLLOUT_ON_FRONTEND)
+    report = report_of(metadata, context=rollout_on("frontend"))
     assert_set_aside(report, "rollout-colour-capacity", "maxCapacity", "minCapacity")
 
 
 def test_near_miss_bounds_changed_on_a_service_no_rollout_owns_are_drift():
     metadata = scaling_target_changed("api-gateway-green", expected=(0, 0), actual=(2, 10))
-    report = report_of(metadata, context=ROLLOUT_ON_FRONTEND)
+    report = report_of(metadata, context=rollout_on("frontend"))
     [resource] = report.resources
     assert resource.summary == "2 properties changed: maxCapacity, minCapacity"
     assert report.ignored == []
@@ -228,9 +238,11 @@ def test_the_context_holds_what_running_rollouts_own_and_nothing_of_finished_one
         [rollout("frontend", RolloutPhase.BAKING, listener), rollout("api-gateway", RolloutPhase.COMPLETE, None)]
     )
     assert context.rollout_services == frozenset({"frontend"})
-    assert context.rollout_resources == frozenset(
-        {listener, "svc-frontend-blue-prod", "svc-frontend-green-prod", target_group_arn("frontend", "blue"), target_group_arn("frontend", "green")}
-    )
+    assert context.rollout_target_groups == {"frontend": frozenset({target_group_arn("frontend", "blue"), target_group_arn("frontend", "green")})}
+    assert context.rollout_scaling_targets == {
+        "frontend": frozenset({"service/ecs-cluster-prod/svc-frontend-blue-prod", "service/ecs-cluster-prod/svc-frontend-green-prod"})
+    }
+    assert listener not in context.owned_target_groups()
     # And it works as the rules' input: the baking rollout's weights are set aside.
     moved = listener_weights_moved(expected={"blue": 100, "green": 0}, actual={"blue": 90, "green": 10})
     assert report_of(moved, context=context).resources == []
