@@ -46,7 +46,8 @@ from reconciler.clock import Clock, Monotonic, utc_now
 from reconciler.converge_engine import engine_available, engine_failure, stack_request
 from reconciler.converge_run import ConvergeOutcome, ConvergeRun, describe_plan
 from reconciler.drift.check import DriftChecker
-from reconciler.drift.phases import DriftCheckPhases, is_drift_check
+from reconciler.drift.model import DriftCheckSummary
+from reconciler.drift.phases import DriftCheckPhases, is_drift_check, undo_console_changes, with_undo
 from reconciler.drift.phases import settle as settle_drift_check
 from reconciler.engine import Engine, StackRequest
 from reconciler.errors import EngineError, LeaseLostError, SettingsError, UnexpectedJobError
@@ -362,11 +363,12 @@ class Converger:
             return self._engine_failure(run, exc)
         run.applied = applied
         run.plan, run.engine_version = applied.summary, applied.engine_version or run.engine_version
+        undo_console_changes(self.drift, run)
         return None
 
     def _verify(self, run: ConvergeRun) -> ConvergeOutcome:
         self._enter(run, Phase.VERIFY)
-        return verify_phase.verify(run, self.verifier, record_applied=self._record_applied, clock=self.clock)
+        return with_undo(run, verify_phase.verify(run, self.verifier, record_applied=self._record_applied, clock=self.clock))
 
     def _update(self, run: ConvergeRun, change: Callable[[StackStatus], StackStatus | None]) -> StackStatus:
         """Every status write inside the phases goes through the lease's fence."""
@@ -388,11 +390,22 @@ class Converger:
 
     # ------------------------------------------------------------------ reporting
 
+    def _last_drift_check(self, run: ConvergeRun, outcome: ConvergeOutcome) -> DriftCheckSummary | None:
+        """The stack's last drift check, for a deferral to keep when deferring began; None when unreadable:
+        reading it must never stop the outcome from being recorded."""
+        if not is_drift_check(run.job) or outcome.drift is not None or run.env is None:
+            return None
+        try:
+            return self.states.get(run.job.stack).last_drift_check
+        except Exception:  # noqa: BLE001 - the deferral is still recorded, as starting now
+            log.warning("could not read the last drift check of %s", run.job.stack, exc_info=True, extra={"stack": run.job.stack})
+            return None
+
     def _finish(self, run: ConvergeRun, outcome: ConvergeOutcome, attempt: int) -> ConvergeOutcome:
         """Release the lease, keep the status, report; returns the outcome as recorded."""
         finished = self.clock()
         held = run.held
-        outcome = settle_drift_check(run, outcome, finished)
+        outcome = settle_drift_check(run, outcome, finished, previous=self._last_drift_check(run, outcome))
 
         def change(status: StackStatus) -> StackStatus | None:
             if held is not None and not held.is_mine(status.lease):

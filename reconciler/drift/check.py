@@ -368,15 +368,28 @@ class DriftFinding:
     remediation_job: Job | None = None
 
 
+def _stack_outputs(engine: Engine | None, stack: str) -> Any:
+    """The stack's outputs (its security groups' ids, for the probe); None when the engine cannot give them,
+    and the probe finds the groups by their names (which AWS never lets anyone change)."""
+    if engine is None:
+        return None
+    try:
+        return engine.outputs(stack)
+    except Exception:  # noqa: BLE001 - the probe still runs, by the groups' names
+        log.warning("drift: the stack's outputs could not be read; the probe finds the groups by name", exc_info=True, extra={"stack": stack})
+        return None
+
+
 class DriftChecker:
     """Does a drift check's acting: the refreshed preview, the remediation job, the metric.
 
     ``rollouts``: a stack's active rollout records (None: no rollouts here); ``enqueue``: sends a
     job to the job queue (None: no queue, so remediation cannot be queued and the check says so);
     ``cloudwatch``: a boto3 CloudWatch client for the metric (None: no metric, logged).
-    ``ec2``/``iam``: boto3 clients of the environment's account for what a refresh cannot see
-    (console-added security-group rules and role policies, :mod:`reconciler.drift.unmanaged`);
-    None: not read, and the check's message says so.
+    ``ec2``: a factory of boto3 ec2 clients by region (``Callable[[str], EC2Client]``; the probe
+    reads in the desired state's region), or one client; ``iam``: a boto3 IAM client; both of the
+    environment's account, for what a refresh cannot see (console-added security-group rules and
+    role policies, :mod:`reconciler.drift.unmanaged`); None: not read, and the check's message says so.
     """
 
     def __init__(
@@ -433,7 +446,7 @@ class DriftChecker:
             result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
             context=drift_context(status, rollouts),
         )
-        report, layout, unread, probe_error = self._probe(report, env.suffix, job.stack, state, traffic)
+        report, layout, unread, probe_error = self._probe(report, env.suffix, job.stack, state, traffic, steps=result.steps, engine=engine)
         unread += _shifting_note(rollouts)
         if not report.drifted:
             ignored = f" ({len(report.ignored)} difference(s) set aside by the not-drift rules)" if report.ignored else ""
@@ -467,7 +480,9 @@ class DriftChecker:
             notification_severity(report), message, title, notification_attributes(report), result.summary, result.engine_version, queued,
         )
 
-    def _probe(self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any) -> tuple[DriftReport, Any, str, str | None]:
+    def _probe(
+        self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any, *, steps: Sequence[Any] = (), engine: Engine | None = None
+    ) -> tuple[DriftReport, Any, str, str | None]:
         """The report with the console-added rules and role policies the applied program does not declare.
 
         Returns the report, the applied layout, a note for the message when nothing was read, and the
@@ -478,12 +493,14 @@ class DriftChecker:
         if self.ec2 is None or self.iam is None or state is None:
             return report, None, "; console-added security-group rules and role policies not read (no AWS clients here)", None
         from desired_state.traffic import TrafficState
-        from reconciler.drift.unmanaged import applied_layout, merge_drift, probe_unmanaged
+        from reconciler.drift.unmanaged import applied_layout, merge_drift, probe_unmanaged, stack_group_ids
         from reconciler.errors import DriftProbeError
 
         layout = applied_layout(state, traffic if traffic is not None else TrafficState(), stack=stack)
         try:
-            found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout)
+            # The groups by the ids the stack holds (its outputs, the refreshed steps), never by tags a person can remove.
+            group_ids = stack_group_ids(layout, outputs=_stack_outputs(engine, stack), steps=steps)
+            found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout, group_ids=group_ids)
         except DriftProbeError as error:
             if not report.drifted:
                 raise

@@ -16,6 +16,7 @@ from reconciler.adapters.stack_state import StackStateStore
 from reconciler.converge_run import ConvergeOutcome, ConvergeRun
 from reconciler.drift import check as drift_check
 from reconciler.drift.check import DriftChecker
+from reconciler.drift.model import DriftCheckSummary
 from reconciler.engine import Engine, StackRequest
 from reconciler.errors import DriftProbeError, EngineError, SourceError
 from reconciler.events import EventKind, Phase, Reason, Severity
@@ -46,7 +47,7 @@ class DriftCheckPhases:
 
     def defer_during_rollout(self, run: ConvergeRun) -> ConvergeOutcome | None:
         self.enter(run, Phase.GUARDS)
-        reason = drift_check.deferral(self.drift.active_rollouts(run.job.stack))
+        reason = self.drift.deferral(run.job, self.states.get(run.job.stack))  # bounded by drift.maxDeferralMinutes
         if reason is None:
             return None
         return ConvergeOutcome("skipped", EventKind.DRIFT_CHECK_DEFERRED, Reason.ROLLOUT_SHIFTING_TRAFFIC, Severity.INFO, reason)
@@ -92,13 +93,32 @@ class DriftCheckPhases:
         )
 
 
-def settle(run: ConvergeRun, outcome: ConvergeOutcome, finished: datetime) -> ConvergeOutcome:
-    """A drift check that did not compare is a failed or a deferred check, never "no drift"; its summary says which."""
+def settle(run: ConvergeRun, outcome: ConvergeOutcome, finished: datetime, previous: DriftCheckSummary | None = None) -> ConvergeOutcome:
+    """A drift check that did not compare is a failed or a deferred check, never "no drift"; its summary says which
+    (a deferral keeps when deferring began, from ``previous``, the stack's last check)."""
     if not is_drift_check(run.job) or outcome.drift is not None:
         return outcome
     commit = run.checkout.commit if run.checkout else None
     if outcome.kind == EventKind.DRIFT_CHECK_DEFERRED:
-        return replace(outcome, drift=drift_check.deferred_summary(finished, commit, outcome.message))
+        return replace(outcome, drift=drift_check.deferred_summary(finished, commit, outcome.message, previous=previous))
     if outcome.outcome in ("failed", "refused"):
         return replace(outcome, kind=EventKind.DRIFT_CHECK_FAILED, drift=drift_check.failed_summary(finished, commit, outcome.message))
     return outcome
+
+
+def undo_console_changes(drift: DriftChecker, run: ConvergeRun) -> None:
+    """After a drift remediation's ``up`` (past its guards, change window, approval and lease): remove the
+    console-added rules and policies a converge cannot (they are no resources of the stack), re-probing
+    first. What was removed, refused or left for a person is kept in ``run.details["unmanagedUndo"]``."""
+    if run.job.trigger != Trigger.DRIFT_REMEDIATION or run.loaded is None:
+        return
+    undo = drift.undo_for_remediation(run.job, state=run.loaded.state, traffic=run.traffic)
+    run.details["unmanagedUndo"] = {"message": undo.message, "complete": undo.complete, **undo.model_dump(mode="json", by_alias=True)}
+
+
+def with_undo(run: ConvergeRun, outcome: ConvergeOutcome) -> ConvergeOutcome:
+    """A succeeded remediation's outcome says what its undo did; one that left something behind is a warning."""
+    undo = run.details.get("unmanagedUndo")
+    if not undo or outcome.outcome != "succeeded":
+        return outcome
+    return replace(outcome, message=f"{outcome.message}; {undo['message']}", severity=outcome.severity if undo["complete"] else Severity.WARNING)
