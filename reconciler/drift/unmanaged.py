@@ -836,10 +836,10 @@ def undo_unmanaged(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    ec2 = ec2_client_for(ec2, desired.region)
     try:
         if resources is not None:
-            refuse_unresolved_lookalikes(resources, desired)
+            refuse_unresolved_lookalikes(resources, desired)  # before any AWS call
+        ec2 = ec2_client_for(ec2, desired.region)
         fresh = probe_unmanaged(ec2, iam, suffix=suffix, desired=desired)
         refuse_unresolved_lookalikes(fresh, desired)
     except DriftProbeError as error:  # a failed read or a refused look-alike: nothing is removed
