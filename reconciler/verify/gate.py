@@ -6,7 +6,8 @@ applied commit (with the images a rollout staged over it) and the traffic state:
 
 :class:`PromotionVerifier` runs the traffic and service checks of the rollout's new live colour
 (and, for frontend, the ALB's HTTP answers) when the old colour's scale-down is due; the rollout's
-``decide`` rolls back on a failure, with the failing checks as evidence.
+``decide`` rolls back on a failure, with the failing checks as evidence, and holds the old colour
+up while the gate could not check.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
-
-from desired_state.errors import DesiredStateError
 from desired_state.schema import DesiredState
 from desired_state.traffic import TrafficState
-from reconciler.errors import EcsGitopsError, ReconcilerError
+from reconciler.errors import ReconcilerError
 from reconciler.rollout.decide import VerifyGate
 from reconciler.rollout.model import RolloutRecord
 from reconciler.verify.model import CheckResult
@@ -78,11 +76,18 @@ def concerns_new_colour(result: CheckResult, record: RolloutRecord) -> bool:
         return True
     if svc == "frontend" and result.name in ("traffic.alb-answers", "traffic.frontend-health"):
         return True
-    # A group that could not read the account (or lacks an output) concerns every service.
-    return result.name.endswith((".api", ".outputs"))
+    # A group that could not run (an API error, an output missing or of the wrong shape, a raise) concerns every service.
+    return result.could_not_check
 
 
 class PromotionVerifier:
+    """The promotion's last gate: passed, failed (a check ran and found the new colour wrong) or could-not-check.
+
+    Nothing raised inside it escapes: what was applied being unreadable (git, the stack status, the
+    engine), an output of the wrong shape, an API that did not answer, anything a check raised, is
+    a could-not-check result naming the exception's type. The rollout holds on it; it never passes.
+    """
+
     def __init__(
         self, load: Callable[[RolloutRecord], AppliedInputs], clients_for: Callable[[str], AwsClients], timing: Timing, http: HttpProbe | None = None
     ):
@@ -90,24 +95,36 @@ class PromotionVerifier:
 
     def __call__(self, record: RolloutRecord, now: datetime) -> VerifyGate:
         try:
+            return self._run(record)
+        except Exception as exc:  # noqa: BLE001 - a gate that cannot run is could-not-check, never a crashed tick
+            log.warning("promotion gate of %s raised %s: %s", record.rollout_id, type(exc).__name__, exc)
+            return VerifyGate(status="could-not-check", headline=f"the promotion gate of {record.service} {record.to_colour} raised {type(exc).__name__}: {exc}")
+
+    def _run(self, record: RolloutRecord) -> VerifyGate:
+        try:
             inputs = self.load(record)
-        except (EcsGitopsError, DesiredStateError, BotoCoreError, OSError) as exc:
-            # Git or the engine not answering says nothing about the new colour: on record, not a rollback.
-            log.warning("promotion gate of %s could not read what was applied: %s", record.rollout_id, exc)
-            return VerifyGate(status="skipped", headline=f"the promotion gate could not read what was applied: {exc}")
+        except Exception as exc:  # noqa: BLE001 - git, the stack status or the engine not answering says nothing about the new colour
+            log.warning("promotion gate of %s could not read what was applied: %s: %s", record.rollout_id, type(exc).__name__, exc)
+            return VerifyGate(status="could-not-check", headline=f"the promotion gate could not read what was applied ({type(exc).__name__}): {exc}")
         report = verify_environment(
             environment=inputs.desired.environment_suffix, outputs=inputs.outputs, desired=inputs.desired, traffic=inputs.traffic,
             clients=self.clients_for(inputs.desired.region), http=self.http, timing=self.timing, groups=PROMOTION_GROUPS,
         )
         results = [r for r in report.results if concerns_new_colour(r, record)]
-        failures = [r for r in results if r.status == "fail"]
+        failures = [r for r in results if r.status == "fail" and not r.could_not_check]
+        unchecked = [r for r in results if r.could_not_check]
         passed = sum(1 for r in results if r.status == "pass")
+        of = f"{record.service} {record.to_colour}"
         if failures:
             shown = "; ".join(f"{r.name}: {r.detail}" for r in failures[:5])
-            return VerifyGate(
-                status="failed", headline=f"{len(failures)} of {len(results)} checks of {record.service} {record.to_colour} failed: {shown}",
-                failures=[{"name": r.name, "detail": r.detail, "evidence": r.evidence} for r in failures],
-            )
+            return VerifyGate(status="failed", headline=f"{len(failures)} of {len(results)} checks of {of} failed: {shown}", failures=_listed(failures))
+        if unchecked:
+            shown = "; ".join(f"{r.name}: {r.detail}" for r in unchecked[:5])
+            return VerifyGate(status="could-not-check", headline=f"{len(unchecked)} check group(s) of {of} could not run: {shown}", failures=_listed(unchecked))
         if not passed:
-            return VerifyGate(status="skipped", headline=f"no check of {record.service} {record.to_colour} ran")
-        return VerifyGate(status="passed", headline=f"all {passed} checks of {record.service} {record.to_colour} passed")
+            return VerifyGate(status="could-not-check", headline=f"no check of {of} ran")
+        return VerifyGate(status="passed", headline=f"all {passed} checks of {of} passed")
+
+
+def _listed(results: list[CheckResult]) -> list[dict[str, Any]]:
+    return [{"name": r.name, "detail": r.detail, "evidence": r.evidence} for r in results]

@@ -18,7 +18,7 @@ from desired_state.schema import DesiredState
 from desired_state.traffic import TrafficState
 from reconciler.errors import ReconcilerError
 from reconciler.verify.model import CheckResult, VerifyReport
-from reconciler.verify.run import skipped_report, verify_environment
+from reconciler.verify.run import error_result, skipped_report, verify_environment
 from reconciler.verify.seams import AwsClients, HttpProbe, Timing
 
 log = logging.getLogger("ecs_gitops.verify")
@@ -55,3 +55,5 @@ def verify_after_up(
         log.warning("verify %s could not run: %s", environment, exc)
         failed = CheckResult(name="verify.setup", group="verify", status="fail", evidence={"error": type(exc).__name__}, detail=str(exc))
         return VerifyReport(environment=environment, checked_at=now, results=[failed])
+    except Exception as exc:  # noqa: BLE001 - the phase reports what it could not do; the converge goes on to record it
+        return VerifyReport(environment=environment, checked_at=now, results=[error_result("verify", exc)])

@@ -38,7 +38,17 @@ def run_checks(ctx: VerifyContext, groups: Sequence[str] = GROUPS) -> VerifyRepo
             log.warning("verify %s: %s failed: %s", ctx.environment, group, code)
             results.append(CheckResult(name=f"{group}.api", group=group, status="fail", evidence={"error": code, "message": str(exc)},
                                        detail=f"the {group} checks could not read the account: {code}"))
+        except Exception as exc:  # noqa: BLE001 - whatever a check raises fails its group, never the converge or the tick
+            results.append(error_result(group, exc))
     return VerifyReport(environment=ctx.environment, checked_at=ctx.timing.clock(), results=results)
+
+
+def error_result(group: str, exc: BaseException) -> CheckResult:
+    """A failed ``<group>.error`` naming what was raised (its type and message only: no traceback, no locals)."""
+    name = type(exc).__name__
+    log.warning("verify: the %s checks raised %s: %s", group, name, exc)
+    return CheckResult(name=f"{group}.error", group=group, status="fail", evidence={"error": name, "message": str(exc)},
+                       detail=f"the {group} checks raised {name}: {exc}; nothing of this group was checked")
 
 
 def verify_environment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -63,8 +64,11 @@ class UrllibProbe:
                 return HttpAnswer(status=response.status, location=response.headers.get("Location"))
         except urllib.error.HTTPError as exc:
             return HttpAnswer(status=exc.code, location=exc.headers.get("Location") if exc.headers else None)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError) as exc:  # OSError: refused, timed out, ssl.SSLError
             return HttpAnswer(status=None, error=str(getattr(exc, "reason", exc)))
+        except http.client.HTTPException as exc:
+            # A malformed answer (bad status line, too many headers, cut short): no status, and why.
+            return HttpAnswer(status=None, error=f"{type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
