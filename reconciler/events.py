@@ -48,6 +48,8 @@ class EventKind(StrEnum):
     DRIFT_CHECK_DEFERRED = "drift-check-deferred"
     # The converge applied, but the environment's verify checks failed (reconciler.verify).
     VERIFY_FAILED = "verify-failed"
+    # A rollout's promotion gate could not check the new colour within verify.gateHoldSeconds: paused, old colour kept up.
+    ROLLOUT_VERIFY_UNCHECKED = "rollout-verify-could-not-check"
 
 
 class Reason(StrEnum):
@@ -106,6 +108,8 @@ class Reason(StrEnum):
     DRIFT_PROBE_FAILED = "DriftProbeFailed"
     # A verify check failed after the apply (the report names it, with its evidence).
     VERIFY_FAILED = "VerifyFailed"
+    # The promotion gate could not check (inputs unreadable, AWS not answering, no gate wired); never a pass.
+    VERIFY_UNCHECKED = "VerifyCouldNotCheck"
 
 
 class Severity(StrEnum):

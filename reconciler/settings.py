@@ -302,13 +302,28 @@ class VerifySettings(Model):
     ``targetHealthTimeoutSeconds``: how long the target-health checks wait for every target of a
     live target group to turn healthy; ``pollSeconds``: between two looks while waiting;
     ``recentLogMinutes``: a service's log group must have received events this recently;
-    ``httpTimeoutSeconds``: one HTTP request to the ALB.
+    ``httpTimeoutSeconds``: one HTTP request to the ALB, start to end.
+
+    The rollout's promotion gate: ``gateRetrySeconds``: when it could not check, it looks again after
+    this, backing off to ``gateRetryMaxSeconds``; ``gateHoldSeconds``: how long it keeps trying (the old
+    colour kept up) before the rollout is paused and a person notified.
     """
 
     target_health_timeout_seconds: int = Field(default=300, ge=0, le=3600)
     poll_seconds: int = Field(default=10, ge=1, le=300)
     recent_log_minutes: int = Field(default=15, ge=1, le=1440)
     http_timeout_seconds: int = Field(default=5, ge=1, le=60)
+    gate_retry_seconds: int = Field(default=30, ge=1, le=900)
+    gate_retry_max_seconds: int = Field(default=300, ge=1, le=900)
+    gate_hold_seconds: int = Field(default=1800, ge=60, le=86400)
+
+    @model_validator(mode="after")
+    def _gate_backoff_ordered(self) -> VerifySettings:
+        if self.gate_retry_max_seconds < self.gate_retry_seconds:
+            raise ValueError(
+                f"verify.gateRetryMaxSeconds ({self.gate_retry_max_seconds}) must be at least verify.gateRetrySeconds ({self.gate_retry_seconds})"
+            )
+        return self
 
 
 class AwsResources(Model):

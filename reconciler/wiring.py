@@ -267,7 +267,7 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
             Job(job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.MANUAL, event_id=event_id, received_at=now())
         )
 
-    timings = RolloutTimings.from_settings(settings.rollout)
+    timings = RolloutTimings.from_settings(settings.rollout, settings.verify)
     observer = RolloutObserver(
         session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings,
         promotion_verify=_promotion_verifier(components),

@@ -73,7 +73,7 @@ class RolloutObserver:
             observed["listener_weights"] = self.router_for(record).verify_weights()
         if phase == RolloutPhase.BAKING:
             observed["alarms_in_alarm"] = self._alarms(record)
-        if phase == RolloutPhase.PROMOTED and self.promotion_verify is not None and self._scale_down_due(record, now):
+        if phase == RolloutPhase.PROMOTED and self.promotion_verify is not None and not record.paused and self._scale_down_due(record, now):
             observed["verify"] = self._verify(record, now)
         return Observed(**observed)
 

@@ -79,6 +79,12 @@ class Timing:
     poll_seconds: float = 10.0
     recent_log_minutes: int = 15
     http_timeout_seconds: float = 5.0
+    # A group whose API answered "not now" (throttled, unavailable, a resource gone mid-check) runs again,
+    # up to this many times in all, ``pollSeconds`` x attempt apart.
+    api_attempts: int = 3
+    # The whole run's bound (the promotion gate's own: verify.gateTimeoutSeconds); waits and retries
+    # stop at it. None: each wait has its own bound only (the converge's verify phase, the command).
+    run_timeout_seconds: float | None = None
     clock: Clock = utc_now
     monotonic: Monotonic = time.monotonic
     sleep: Callable[[float], None] = field(default=time.sleep)
