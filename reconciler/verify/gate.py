@@ -44,8 +44,10 @@ def unwrap_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def applied_inputs(
-    *, states: Any, source: Any, engine: Any, stack: str, environment: str, max_file_bytes: int, outputs: Mapping[str, Any] | None = None
+    *, states: Any, source: Any, engine: Any | None, stack: str, environment: str, max_file_bytes: int, outputs: Mapping[str, Any] | None = None
 ) -> AppliedInputs:
+    """``outputs`` when given; else the outputs the converge recorded in the stack status (``engine`` None: the
+    promotion gate, which needs no Pulumi backend); else the engine's."""
     from desired_state.loader import load_environment
 
     status = states.get(stack)
@@ -54,6 +56,13 @@ def applied_inputs(
             f"{environment}: the stack {stack} records no applied commit, so there is no desired state to verify against; "
             f"converge it first: ecs-gitops reconcile --environment {environment}"
         )
+    if outputs is None and engine is None:
+        if not status.applied_outputs:
+            raise ReconcilerError(
+                f"{environment}: the stack {stack} records no applied outputs (its last converge predates them), so the promotion gate "
+                f"has nothing to check against; converge it again: ecs-gitops reconcile --environment {environment}"
+            )
+        outputs = status.applied_outputs
     checkout = source.fetch(status.last_applied_commit)
     try:
         loaded = load_environment(checkout.path, environment, commit=checkout.commit, max_file_bytes=max_file_bytes)
@@ -110,7 +119,10 @@ class PromotionVerifier:
             environment=inputs.desired.environment_suffix, outputs=inputs.outputs, desired=inputs.desired, traffic=inputs.traffic,
             clients=self.clients_for(inputs.desired.region), http=self.http, timing=self.timing, groups=PROMOTION_GROUPS,
         )
+        clients = self.clients_for(inputs.desired.region)
         results = [r for r in report.results if concerns_new_colour(r, record)]
+        if not any(r.could_not_check for r in results):
+            results.append(rollout_image_check(clients, inputs.outputs, record))
         failures = [r for r in results if r.status == "fail" and not r.could_not_check]
         unchecked = [r for r in results if r.could_not_check]
         passed = sum(1 for r in results if r.status == "pass")
@@ -124,6 +136,36 @@ class PromotionVerifier:
         if not passed:
             return VerifyGate(status="could-not-check", headline=f"no check of {of} ran")
         return VerifyGate(status="passed", headline=f"all {passed} checks of {of} passed")
+
+
+def rollout_image_check(clients: AwsClients, outputs: Mapping[str, Any], record: RolloutRecord) -> CheckResult:
+    """The new colour runs the image this rollout is promoting (``record.new_image``), not only what git says:
+    its service's task definition and every running task's container."""
+    svc, colour = record.service, record.to_colour
+    name = f"services.{svc}-{colour}.rollout-image"
+    reference = record.new_image.reference
+    expected = f"{(outputs.get('ecrRepositoryUrls') or {}).get(svc, '')}{reference}"
+    arn = (outputs.get("serviceArns") or {}).get(f"{svc}-{colour}")
+    if not arn:
+        return CheckResult(name="services.outputs", group="services", status="fail", evidence={"missingOutput": f"serviceArns.{svc}-{colour}"},
+                           detail=f"the stack has no output serviceArns.{svc}-{colour}; re-run the converge")
+    cluster = outputs.get("clusterArn")
+    services = clients.ecs.describe_services(cluster=cluster, services=[arn]).get("services", [])
+    service = next((s for s in services if s.get("status") != "INACTIVE"), None)
+    if service is None:
+        return CheckResult(name=name, group="services", status="fail", evidence={"service": arn}, detail=f"the {svc} {colour} ECS service does not exist")
+    containers = clients.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]["containerDefinitions"]
+    defined = next((c.get("image") for c in containers if c.get("name") == svc), containers[0].get("image") if containers else None)
+    arns = clients.ecs.list_tasks(cluster=cluster, serviceName=service["serviceName"], desiredStatus="RUNNING").get("taskArns", [])
+    tasks = clients.ecs.describe_tasks(cluster=cluster, tasks=arns).get("tasks", []) if arns else []
+    running = sorted({c.get("image") for t in tasks for c in t.get("containers", []) if c.get("name") == svc and c.get("image")})
+    wrong = sorted(i for i in {defined, *running} if not (i or "").endswith(reference))
+    ok = not wrong and bool(running)
+    detail = (f"{svc} {colour} runs {reference} (the rollout's new image)" if ok else
+              f"{svc} {colour} runs no task" if not running and not wrong else
+              f"{svc} {colour} runs {', '.join(str(w) for w in wrong)}, not the rollout's new image {reference}")
+    return CheckResult(name=name, group="services", status="pass" if ok else "fail", detail=detail,
+                       evidence={"expected": expected, "taskDefinitionImage": defined, "runningImages": running, "rolloutId": record.rollout_id})
 
 
 def _listed(results: list[CheckResult]) -> list[dict[str, Any]]:

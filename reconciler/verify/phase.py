@@ -29,6 +29,35 @@ NO_CLIENTS = (
 )
 
 
+# How Pulumi writes a secret in a stack's state (and ``pulumi stack output`` without --show-secrets).
+PULUMI_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+PULUMI_SECRET_PLACEHOLDER = "[secret]"
+
+
+def _is_secret(value: Any) -> bool:
+    if getattr(value, "secret", False) is True:
+        return True  # pulumi.automation.OutputValue(value, secret=True)
+    if isinstance(value, Mapping) and value.get(PULUMI_SECRET_SIG[0]) == PULUMI_SECRET_SIG[1]:
+        return True
+    if isinstance(value, Mapping):
+        return any(_is_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_is_secret(v) for v in value)
+    return value == PULUMI_SECRET_PLACEHOLDER
+
+
+def recordable_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack outputs a stack status may keep: plain values, every secret-marked one dropped (whole, never
+    partly: an output holding a secret anywhere is left out). The program marks secret outputs; the engine
+    normally drops them already; this is the last step before they are persisted."""
+    kept: dict[str, Any] = {}
+    for key, value in outputs.items():
+        if _is_secret(value):
+            continue
+        kept[key] = value.value if hasattr(value, "value") and hasattr(value, "secret") else value
+    return kept
+
+
 class EnvironmentVerifier:
     """Runs every check of one environment with clients for its region."""
 
