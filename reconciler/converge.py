@@ -60,7 +60,7 @@ from reconciler.redact import Redactor
 from reconciler.settings import ReconcilerSettings
 from reconciler.source import Checkout, DesiredStateSource
 from reconciler.verify import phase as verify_phase
-from reconciler.verify.phase import EnvironmentVerifier
+from reconciler.verify.phase import EnvironmentVerifier, recordable_outputs
 from reconciler.windows import decide
 
 if TYPE_CHECKING:
@@ -386,6 +386,8 @@ class Converger:
         commit = run.checkout.commit if run.checkout else None
         now = self.clock()
         update: dict[str, Any] = {"last_applied_at": now, **({"last_applied_commit": commit} if commit else {})}
+        # What the promotion gate checks against, written with the commit it came from (no secret-marked value).
+        update["applied_outputs"] = recordable_outputs(run.applied.outputs) if run.applied is not None else None
         self._update(run, lambda status: status.model_copy(update=update))
 
     # ------------------------------------------------------------------ reporting

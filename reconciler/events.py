@@ -48,6 +48,8 @@ class EventKind(StrEnum):
     DRIFT_CHECK_DEFERRED = "drift-check-deferred"
     # The converge applied, but the environment's verify checks failed (reconciler.verify).
     VERIFY_FAILED = "verify-failed"
+    # A rollout's promotion gate could not check the new colour within verify.gateHoldSeconds: paused, old colour kept up.
+    ROLLOUT_VERIFY_UNCHECKED = "rollout-verify-could-not-check"
 
 
 class Reason(StrEnum):
@@ -108,6 +110,8 @@ class Reason(StrEnum):
     VERIFY_FAILED = "VerifyFailed"
     # A drift remediation found another commit's plan waiting for approval: it does not replace it.
     ANOTHER_PLAN_AWAITS_APPROVAL = "AnotherPlanAwaitsApproval"
+    # The promotion gate could not check (inputs unreadable, AWS not answering, no gate wired); never a pass.
+    VERIFY_UNCHECKED = "VerifyCouldNotCheck"
 
 
 class Severity(StrEnum):

@@ -301,19 +301,47 @@ class RolloutTimingSettings(Model):
     smoke_request_timeout_seconds: int = Field(default=5, ge=1, le=60)
 
 
+# verify.seams.Timing.api_attempts: a group answered "throttled" runs this many times in all.
+GATE_API_ATTEMPTS = 3
+GATE_API_MARGIN_SECONDS = 30
+
+
 class VerifySettings(Model):
     """``ecs-gitops verify`` and the converge's verify phase (seconds unless named otherwise).
 
     ``targetHealthTimeoutSeconds``: how long the target-health checks wait for every target of a
     live target group to turn healthy; ``pollSeconds``: between two looks while waiting;
     ``recentLogMinutes``: a service's log group must have received events this recently;
-    ``httpTimeoutSeconds``: one HTTP request to the ALB.
+    ``httpTimeoutSeconds``: one HTTP request to the ALB, start to end.
+
+    The rollout's promotion gate: ``gateRetrySeconds``: when it could not check, it looks again after
+    this, backing off to ``gateRetryMaxSeconds``; ``gateHoldSeconds``: how long it keeps trying (the old
+    colour kept up) before the rollout is paused and a person notified; ``gateTimeoutSeconds``: the
+    gate's whole run (its target-health wait and retries stop at it), shorter than the tick's claim
+    lease (``ticks.claimLeaseSeconds``) with its HTTP requests: a tick never outlives its lease.
     """
 
     target_health_timeout_seconds: int = Field(default=300, ge=0, le=3600)
     poll_seconds: int = Field(default=10, ge=1, le=300)
     recent_log_minutes: int = Field(default=15, ge=1, le=1440)
     http_timeout_seconds: int = Field(default=5, ge=1, le=60)
+    gate_retry_seconds: int = Field(default=30, ge=1, le=900)
+    gate_retry_max_seconds: int = Field(default=300, ge=1, le=900)
+    gate_hold_seconds: int = Field(default=1800, ge=60, le=86400)
+    gate_timeout_seconds: int = Field(default=120, ge=0, le=3600)
+
+    def gate_worst_case_seconds(self) -> int:
+        """The longest one gate run can take: its bound, one poll past it, and the HTTP requests of each
+        traffic attempt (2 requests x GATE_API_ATTEMPTS), with a margin for the API calls themselves."""
+        return self.gate_timeout_seconds + self.poll_seconds + 2 * GATE_API_ATTEMPTS * self.http_timeout_seconds + GATE_API_MARGIN_SECONDS
+
+    @model_validator(mode="after")
+    def _gate_backoff_ordered(self) -> VerifySettings:
+        if self.gate_retry_max_seconds < self.gate_retry_seconds:
+            raise ValueError(
+                f"verify.gateRetryMaxSeconds ({self.gate_retry_max_seconds}) must be at least verify.gateRetrySeconds ({self.gate_retry_seconds})"
+            )
+        return self
 
 
 class AwsResources(Model):
@@ -404,6 +432,18 @@ class ReconcilerSettings(Model):
             raise ValueError(
                 f"environments {', '.join(signed)} require signed commits, so image write-back commits must be signed: "
                 "set repository.writeBackSigningKey (and trust its public key there) or repository.imageWriteBack: false"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _gate_fits_in_the_tick_lease(self) -> ReconcilerSettings:
+        worst = self.verify.gate_worst_case_seconds()
+        if worst >= self.ticks.claim_lease_seconds:
+            raise ValueError(
+                f"the promotion gate can take up to {worst}s (verify.gateTimeoutSeconds {self.verify.gate_timeout_seconds} + pollSeconds "
+                f"{self.verify.poll_seconds} + {2 * GATE_API_ATTEMPTS} HTTP requests of httpTimeoutSeconds {self.verify.http_timeout_seconds} "
+                f"+ {GATE_API_MARGIN_SECONDS}s for its API calls), which must stay under ticks.claimLeaseSeconds ({self.ticks.claim_lease_seconds}): "
+                "lower verify.gateTimeoutSeconds (the gate looks again on its own backoff) or raise the lease with the tick queue's VisibilityTimeout"
             )
         return self
 

@@ -140,8 +140,9 @@ class Components:
 
 
 def _promotion_verifier(components: Components) -> PromotionVerifier | None:
-    """The promotion's last gate, where the engine really applied the stack (see :meth:`Components.verifier`)."""
-    if components.session is None or not getattr(components.engine, "creates_aws_resources", False):
+    """The promotion's last gate: its checks run with the session's clients against the outputs the converge
+    recorded in the stack status (no Pulumi backend needed, so the tick runtime can run it). None: no session."""
+    if components.session is None:
         return None
     from reconciler.verify import wiring as verify_wiring
 
@@ -149,12 +150,12 @@ def _promotion_verifier(components: Components) -> PromotionVerifier | None:
 
     def load(record: RolloutRecord) -> AppliedInputs:
         return applied_inputs(
-            states=components.states, source=components.source, engine=components.engine, stack=record.stack,
+            states=components.states, source=components.source, engine=None, stack=record.stack,
             environment=record.environment, max_file_bytes=settings.max_desired_state_file_bytes,
         )
 
     return PromotionVerifier(
-        load, lambda region: verify_wiring.clients_for(session, region), verify_wiring.timing_from(settings, components), verify_wiring.http_probe()
+        load, lambda region: verify_wiring.clients_for(session, region), verify_wiring.gate_timing_from(settings, components), verify_wiring.http_probe()
     )
 
 
@@ -284,10 +285,14 @@ def build_rollouts(components: Components, clock: Clock | None = None) -> Rollou
             Job(job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.MANUAL, event_id=event_id, received_at=now())
         )
 
-    timings = RolloutTimings.from_settings(settings.rollout)
+    timings = RolloutTimings.from_settings(settings.rollout, settings.verify)
+    gate = _promotion_verifier(components)
+    if gate is None:
+        # Without it a promotion could never pass (it would hold, then pause): refuse here, not at the first promotion.
+        raise SettingsError("rollouts need the promotion gate, which needs an AWS session to run its checks (none is configured)")
     observer = RolloutObserver(
         session.client("ecr"), session.client("ecs"), elbv2, session.client("cloudwatch"), router_for, window_check, timings=timings,
-        promotion_verify=_promotion_verifier(components),
+        promotion_verify=gate,
     )
     repo = settings.repository
     # With write-back the commit's own push event requests the converge.

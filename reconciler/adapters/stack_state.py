@@ -92,6 +92,9 @@ class StackStatus(Record):
     suspension: Suspension | None = None
     # The last drift check: when, its result and counts (reconciler.drift.check).
     last_drift_check: DriftCheckSummary | None = None
+    # The stack outputs of the last `up` (no secret-marked value), written with last_applied_commit: what the
+    # rollout's promotion gate checks against where the Pulumi backend is not reachable (the tick runtime).
+    applied_outputs: dict[str, Any] | None = None
 
 
 # The DynamoDB item's top-level attribute present exactly while the status holds a suspension: a

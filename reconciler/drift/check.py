@@ -368,9 +368,12 @@ class DriftFinding:
     remediation_job: Job | None = None
 
 
-def _stack_outputs(engine: Engine | None, stack: str) -> Any:
-    """The stack's outputs (its security groups' ids, for the probe); None when the engine cannot give them,
-    and the probe finds the groups by their names (which AWS never lets anyone change)."""
+def _stack_outputs(engine: Engine | None, status: StackStatus | None, stack: str) -> Any:
+    """The stack's outputs (its security groups' ids, for the probe): those the last converge recorded in the
+    status, else the engine's; None when neither can give them, and the probe finds the groups by their
+    names (which AWS never lets anyone change)."""
+    if status is not None and status.applied_outputs is not None:
+        return status.applied_outputs
     if engine is None:
         return None
     try:
@@ -446,7 +449,9 @@ class DriftChecker:
             result.steps, environment=job.environment, stack=job.stack, applied_commit=commit, checked_at=self.clock(),
             context=drift_context(status, rollouts),
         )
-        report, layout, unread, probe_error = self._probe(report, env.suffix, job.stack, state, traffic, steps=result.steps, engine=engine)
+        report, layout, unread, probe_error = self._probe(
+            report, env.suffix, job.stack, state, traffic, steps=result.steps, outputs=_stack_outputs(engine, status, job.stack)
+        )
         unread += _shifting_note(rollouts)
         if not report.drifted:
             ignored = f" ({len(report.ignored)} difference(s) set aside by the not-drift rules)" if report.ignored else ""
@@ -481,7 +486,7 @@ class DriftChecker:
         )
 
     def _probe(
-        self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any, *, steps: Sequence[Any] = (), engine: Engine | None = None
+        self, report: DriftReport, suffix: str, stack: str, state: Any, traffic: Any, *, steps: Sequence[Any] = (), outputs: Any = None
     ) -> tuple[DriftReport, Any, str, str | None]:
         """The report with the console-added rules and role policies the applied program does not declare.
 
@@ -499,7 +504,7 @@ class DriftChecker:
         layout = applied_layout(state, traffic if traffic is not None else TrafficState(), stack=stack)
         try:
             # The groups by the ids the stack holds (its outputs, the refreshed steps), never by tags a person can remove.
-            group_ids = stack_group_ids(layout, outputs=_stack_outputs(engine, stack), steps=steps)
+            group_ids = stack_group_ids(layout, outputs=outputs, steps=steps)
             found = probe_unmanaged(self.ec2, self.iam, suffix=suffix, desired=layout, group_ids=group_ids)
         except DriftProbeError as error:
             if not report.drifted:

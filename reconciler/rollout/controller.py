@@ -93,8 +93,10 @@ def apply_decision(record: RolloutRecord, decision: Decision, now: datetime) -> 
     """The record after ``decision``: new phase/step, timestamps and one history entry."""
     update: dict[str, Any] = {"updated_at": now}
     if decision.pause_reason:
-        update.update({"paused": True, "pause_reason": decision.pause_reason, "paused_by_window": True})
-        update["history"] = [*record.history, Transition(at=now, from_phase=record.phase, to_phase=record.phase, reason=decision.reason)]
+        update.update({"paused": True, "pause_reason": decision.pause_reason, "paused_by_window": decision.pause_by_window})
+        update["history"] = [
+            *record.history, Transition(at=now, from_phase=record.phase, to_phase=record.phase, reason=decision.reason, evidence=decision.evidence)
+        ]
     if decision.resume:
         update.update({"paused": False, "pause_reason": None, "paused_by_window": False})
         update["history"] = [*record.history, Transition(at=now, from_phase=record.phase, to_phase=record.phase, reason=decision.reason)]

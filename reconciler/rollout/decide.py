@@ -12,15 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from desired_state.schema import SCAN_SEVERITIES
 from desired_state.traffic import ColourWeights
 from reconciler.models import Record
 from reconciler.rollout.model import RolloutPhase, RolloutRecord
-from reconciler.settings import RolloutTimingSettings
+from reconciler.events import Reason
+from reconciler.settings import RolloutTimingSettings, VerifySettings
 
 _DEFAULT_SETTINGS = RolloutTimingSettings()
+_DEFAULT_VERIFY = VerifySettings()
 
 
 def _seconds(value: int) -> timedelta:
@@ -38,10 +40,19 @@ class RolloutTimings:
     weights_retry: timedelta = _seconds(_DEFAULT_SETTINGS.weights_retry_seconds)
     weights_take_effect_within: timedelta = _seconds(_DEFAULT_SETTINGS.weights_take_effect_within_seconds)
     smoke_request_timeout: timedelta = _seconds(_DEFAULT_SETTINGS.smoke_request_timeout_seconds)
+    # The promotion gate could not check: look again after gate_retry, backing off to gate_retry_max;
+    # past gate_hold the rollout is paused (old colour still up) and a person is notified.
+    gate_retry: timedelta = _seconds(_DEFAULT_VERIFY.gate_retry_seconds)
+    gate_retry_max: timedelta = _seconds(_DEFAULT_VERIFY.gate_retry_max_seconds)
+    gate_hold: timedelta = _seconds(_DEFAULT_VERIFY.gate_hold_seconds)
 
     @classmethod
-    def from_settings(cls, rollout: RolloutTimingSettings) -> RolloutTimings:
+    def from_settings(cls, rollout: RolloutTimingSettings, verify: VerifySettings | None = None) -> RolloutTimings:
+        verify = verify or _DEFAULT_VERIFY
         return cls(
+            gate_retry=_seconds(verify.gate_retry_seconds),
+            gate_retry_max=_seconds(verify.gate_retry_max_seconds),
+            gate_hold=_seconds(verify.gate_hold_seconds),
             poll=_seconds(rollout.poll_seconds),
             alarm_watch=_seconds(rollout.alarm_watch_seconds),
             paused_poll=_seconds(rollout.paused_poll_seconds),
@@ -80,13 +91,18 @@ class SmokeResult(Record):
     checks: list[dict[str, Any]] = []
 
 
+GateStatus = Literal["passed", "failed", "could-not-check"]
+
+
 class VerifyGate(Record):
     """The promotion's last gate: the traffic and service checks of the new live colour (reconciler.verify).
 
-    ``status``: passed, failed, or skipped (the checks could not run here; the reason is the headline).
+    ``status``: passed; failed (a check ran and found the new colour wrong: roll back); could-not-check
+    (nothing judged: inputs unreadable, an API that did not answer, no check ran; the headline says
+    why). Only passed lets the old colour be scaled down.
     """
 
-    status: str
+    status: GateStatus
     headline: str
     failures: list[dict[str, Any]] = []
 
@@ -134,6 +150,8 @@ class Decision:
     step_index: int | None = None
     bake_until: datetime | None = None
     pause_reason: str | None = None
+    # A pause a deny window set lifts itself when the window opens; any other waits for a person.
+    pause_by_window: bool = True
     resume: bool = False
 
     def changes_phase(self, record: RolloutRecord) -> bool:
@@ -329,18 +347,20 @@ def decide(record: RolloutRecord, observed: Observed, now: datetime, timings: Ro
     if phase == RolloutPhase.PROMOTED:
         assert record.promoted_at is not None
         done_at = record.promoted_at + timedelta(seconds=spec.scale_down_delay_seconds)
-        if now >= done_at:
-            gate = observed.verify
-            if gate is not None and gate.status == "failed":
-                # The old colour still runs: all traffic goes back to it before anything is scaled down.
-                names = ", ".join(str(f.get("name")) for f in gate.failures) or gate.headline
-                return _rollback(record, f"the promotion gate failed: {names}", {"gate": "verify", "headline": gate.headline, "failures": gate.failures})
+        if now < done_at:
+            return _wait(record, now, done_at - now, "waiting to scale the old colour down")
+        gate = observed.verify
+        if gate is not None and gate.status == "failed":
+            # The old colour still runs: all traffic goes back to it before anything is scaled down.
+            names = ", ".join(str(f.get("name")) for f in gate.failures) or gate.headline
+            return _rollback(record, f"the promotion gate failed: {names}", {"gate": "verify", "headline": gate.headline, "failures": gate.failures})
+        if gate is not None and gate.status == "passed":
             return Decision(
                 RolloutPhase.COMPLETE, f"scaled {record.from_colour} down",
                 actions=(Action(ActionKind.SCALE_COLOUR, colour=record.from_colour, count=0),),
-                evidence={"gate": "verify", "status": gate.status, "headline": gate.headline} if gate is not None else {},
+                evidence={"gate": "verify", "status": gate.status, "headline": gate.headline},
             )
-        return _wait(record, now, done_at - now, "waiting to scale the old colour down")
+        return _hold_for_gate(record, gate, now, done_at, timings)
 
     raise ValueError(f"unknown rollout phase {phase}")
 
@@ -359,4 +379,36 @@ def _shift_to(
         wake_at=now + timings.weights_retry,
         evidence=evidence,
         step_index=index,
+    )
+
+
+NO_GATE = "no promotion gate result: this runtime has no gate wired, so nothing checked the new colour"
+
+
+def _hold_for_gate(record: RolloutRecord, gate: VerifyGate | None, now: datetime, done_at: datetime, timings: RolloutTimings) -> Decision:
+    """The gate could not check: the old colour stays up; look again on a bounded backoff, and past
+    ``gate_hold`` pause for a person (never complete unchecked, never roll back a rollout nothing found wrong)."""
+    # A person's resume starts a new hold: they asked for the gate to be tried again.
+    resumed = [t.at for t in record.history if t.action == "resume" and t.at >= done_at]
+    held_since = max([done_at, *resumed])
+    held = now - held_since
+    headline = gate.headline if gate is not None else NO_GATE
+    evidence: dict[str, Any] = {
+        "gate": "verify", "status": gate.status if gate is not None else "could-not-check", "headline": headline,
+        "failures": gate.failures if gate is not None else [], "heldSeconds": int(held.total_seconds()),
+    }
+    if held >= timings.gate_hold:
+        reason = (
+            f"the promotion gate could not check {record.service} {record.to_colour} for {int(held.total_seconds())}s: {headline}; "
+            f"{record.from_colour} is kept up; fix what the gate needs and resume, or abort to roll back"
+        )
+        return Decision(
+            record.phase, reason, wake_at=now + timings.paused_poll, pause_reason=reason, pause_by_window=False,
+            evidence={**evidence, "reason": Reason.VERIFY_UNCHECKED.value},
+        )
+    # Bounded backoff from the hold's own length (pure: no counter to keep): retry, 2x, 4x ... up to retry_max.
+    wait = min(timings.gate_retry_max, max(timings.gate_retry, held), held_since + timings.gate_hold - now)
+    return Decision(
+        record.phase, f"holding {record.from_colour} up: the promotion gate could not check {record.service} {record.to_colour}: {headline}",
+        wake_at=now + max(wait, timedelta(seconds=1)), evidence=evidence,
     )

@@ -40,6 +40,8 @@ def transition_kind(record: RolloutRecord, transition: Transition) -> EventKind:
         return EventKind.ROLLOUT_TICK_FAILED if transition.evidence.get("reason") == Reason.TICK_FAILED.value else EventKind.ROLLOUT_PAUSED
     if transition.action == "resume":
         return EventKind.ROLLOUT_RESUMED
+    if transition.action is None and transition.evidence.get("reason") == Reason.VERIFY_UNCHECKED.value:
+        return EventKind.ROLLOUT_VERIFY_UNCHECKED
     if transition.action is None and transition.from_phase == transition.to_phase:
         # The controller writes a same-phase entry only to hold for a deny window or let go of it.
         return EventKind.ROLLOUT_PAUSED if record.paused else EventKind.ROLLOUT_RESUMED
@@ -47,7 +49,7 @@ def transition_kind(record: RolloutRecord, transition: Transition) -> EventKind:
 
 
 def _severity(kind: EventKind, transition: Transition) -> Severity:
-    if transition.to_phase in ROLLBACK_PHASES or kind == EventKind.ROLLOUT_TICK_FAILED:
+    if transition.to_phase in ROLLBACK_PHASES or kind in (EventKind.ROLLOUT_TICK_FAILED, EventKind.ROLLOUT_VERIFY_UNCHECKED):
         return Severity.ERROR
     return Severity.WARNING if kind == EventKind.ROLLOUT_PAUSED else Severity.INFO
 

@@ -73,9 +73,16 @@ class RolloutObserver:
             observed["listener_weights"] = self.router_for(record).verify_weights()
         if phase == RolloutPhase.BAKING:
             observed["alarms_in_alarm"] = self._alarms(record)
-        if phase == RolloutPhase.PROMOTED and self.promotion_verify is not None and self._scale_down_due(record, now):
-            observed["verify"] = self.promotion_verify(record, now)
+        if phase == RolloutPhase.PROMOTED and self.promotion_verify is not None and not record.paused and self._scale_down_due(record, now):
+            observed["verify"] = self._verify(record, now)
         return Observed(**observed)
+
+    def _verify(self, record: RolloutRecord, now: datetime) -> VerifyGate:
+        assert self.promotion_verify is not None
+        try:
+            return self.promotion_verify(record, now)
+        except Exception as exc:  # noqa: BLE001 - a gate that raised has not checked: the rollout holds, the tick goes on
+            return VerifyGate(status="could-not-check", headline=f"the promotion gate raised {type(exc).__name__}: {exc}")
 
     @staticmethod
     def _scale_down_due(record: RolloutRecord, now: datetime) -> bool:

@@ -12,6 +12,9 @@ from reconciler.record import Record
 CheckStatus = Literal["pass", "fail", "skipped"]
 COUNT_KEYS = {"pass": "passed", "fail": "failed", "skipped": "skipped"}
 GROUPS = ("network", "services", "traffic", "isolation", "logs", "secrets", "names")
+# The results written when a whole group could not run (run.py: an API error, an output missing or of
+# the wrong shape, anything raised; phase.py: no credentials): nothing of that group was judged.
+UNCHECKED_SUFFIXES = (".api", ".outputs", ".error", ".setup")
 
 
 class CheckResult(Record):
@@ -22,6 +25,11 @@ class CheckResult(Record):
     status: CheckStatus
     evidence: dict[str, Any] = Field(default_factory=dict)
     detail: str = ""
+
+    @property
+    def could_not_check(self) -> bool:
+        """A failure that says the group could not look, not that it found something wrong."""
+        return self.status == "fail" and self.name.endswith(UNCHECKED_SUFFIXES)
 
 
 class VerifySummary(Record):

@@ -22,7 +22,7 @@ from reconciler.engine import EngineResult
 from reconciler.errors import ReconcilerError
 from reconciler.events import EventKind, Reason, Severity
 from reconciler.verify.model import CheckResult, VerifyReport
-from reconciler.verify.run import skipped_report, verify_environment
+from reconciler.verify.run import error_result, skipped_report, verify_environment
 from reconciler.verify.seams import AwsClients, HttpProbe, Timing
 
 log = logging.getLogger("ecs_gitops.verify")
@@ -33,6 +33,35 @@ NO_CLIENTS = (
     "no AWS clients in this process (a local engine or a test double): the checks did not run; "
     "run them where the account is reachable: ecs-gitops verify --environment {environment}"
 )
+
+
+# How Pulumi writes a secret in a stack's state (and ``pulumi stack output`` without --show-secrets).
+PULUMI_SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+PULUMI_SECRET_PLACEHOLDER = "[secret]"
+
+
+def _is_secret(value: Any) -> bool:
+    if getattr(value, "secret", False) is True:
+        return True  # pulumi.automation.OutputValue(value, secret=True)
+    if isinstance(value, Mapping) and value.get(PULUMI_SECRET_SIG[0]) == PULUMI_SECRET_SIG[1]:
+        return True
+    if isinstance(value, Mapping):
+        return any(_is_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_is_secret(v) for v in value)
+    return value == PULUMI_SECRET_PLACEHOLDER
+
+
+def recordable_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack outputs a stack status may keep: plain values, every secret-marked one dropped (whole, never
+    partly: an output holding a secret anywhere is left out). The program marks secret outputs; the engine
+    normally drops them already; this is the last step before they are persisted."""
+    kept: dict[str, Any] = {}
+    for key, value in outputs.items():
+        if _is_secret(value):
+            continue
+        kept[key] = value.value if hasattr(value, "value") and hasattr(value, "secret") else value
+    return kept
 
 
 class EnvironmentVerifier:
@@ -61,6 +90,8 @@ def verify_after_up(
         log.warning("verify %s could not run: %s", environment, exc)
         failed = CheckResult(name="verify.setup", group="verify", status="fail", evidence={"error": type(exc).__name__}, detail=str(exc))
         return VerifyReport(environment=environment, checked_at=now, results=[failed])
+    except Exception as exc:  # noqa: BLE001 - the phase reports what it could not do; the converge goes on to record it
+        return VerifyReport(environment=environment, checked_at=now, results=[error_result("verify", exc)])
 
 
 def verify(run: ConvergeRun, verifier: EnvironmentVerifier | None, *, record_applied: Callable[[ConvergeRun], None], clock: Clock) -> ConvergeOutcome:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
+from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.clock import Clock, Monotonic, utc_now
+from reconciler.settings import GATE_API_ATTEMPTS
 
 CLIENT_NAMES = ("ec2", "ecs", "elbv2", "logs", "servicediscovery", "secretsmanager", "iam", "resourcegroupstaggingapi")
 
@@ -47,24 +52,52 @@ class HttpProbe(Protocol):
     def get(self, url: str, timeout: float) -> HttpAnswer: ...
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect is an answer to report, not to follow
-
-
 class UrllibProbe:
-    """One GET, redirects not followed; any failure to get an answer is reported, never raised."""
+    """One GET, redirects not followed; any failure to get an answer is reported, never raised.
+
+    ``timeout`` bounds the whole request, not each socket operation: a server that trickles its
+    answer a byte at a time (slow-loris) has its connection cut at the deadline. (Name resolution
+    cannot be cut; the connection's own timeout bounds the connect.)
+    """
 
     def get(self, url: str, timeout: float) -> HttpAnswer:
-        opener = urllib.request.build_opener(_NoRedirect)
-        request = urllib.request.Request(url, method="GET", headers={"User-Agent": "ecs-gitops-verify"})
         try:
-            with opener.open(request, timeout=timeout) as response:
-                return HttpAnswer(status=response.status, location=response.headers.get("Location"))
-        except urllib.error.HTTPError as exc:
-            return HttpAnswer(status=exc.code, location=exc.headers.get("Location") if exc.headers else None)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            return HttpAnswer(status=None, error=str(getattr(exc, "reason", exc)))
+            parts = urlsplit(url)
+            https = parts.scheme == "https"
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                return HttpAnswer(status=None, error=f"not an http(s) URL: {parts.scheme}://{parts.hostname}")
+            connection: http.client.HTTPConnection = (
+                http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context())
+                if https else http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            )
+        except ValueError as exc:  # a port that is not a number
+            return HttpAnswer(status=None, error=str(exc))
+        cut = threading.Event()
+
+        def cut_off() -> None:
+            cut.set()
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+
+        deadline = threading.Timer(timeout, cut_off)
+        deadline.daemon = True
+        deadline.start()
+        try:
+            connection.request("GET", urlunsplit(("", "", parts.path or "/", parts.query, "")), headers={"User-Agent": "ecs-gitops-verify"})
+            response = connection.getresponse()
+            if cut.is_set():
+                # The cut reads as the end of the headers: what came before it is no complete answer.
+                return HttpAnswer(status=None, error=f"no complete answer within {timeout:g}s")
+            return HttpAnswer(status=response.status, location=response.getheader("Location"))
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, ssl.SSLError, a malformed answer
+            if cut.is_set():
+                return HttpAnswer(status=None, error=f"no complete answer within {timeout:g}s")
+            return HttpAnswer(status=None, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            deadline.cancel()
+            connection.close()
 
 
 @dataclass(frozen=True)
@@ -75,6 +108,12 @@ class Timing:
     poll_seconds: float = 10.0
     recent_log_minutes: int = 15
     http_timeout_seconds: float = 5.0
+    # A group whose API answered "not now" (throttled, unavailable, a resource gone mid-check) runs again,
+    # up to this many times in all, ``pollSeconds`` x attempt apart.
+    api_attempts: int = GATE_API_ATTEMPTS
+    # The whole run's bound (the promotion gate's own: verify.gateTimeoutSeconds); waits and retries
+    # stop at it. None: each wait has its own bound only (the converge's verify phase, the command).
+    run_timeout_seconds: float | None = None
     clock: Clock = utc_now
     monotonic: Monotonic = time.monotonic
     sleep: Callable[[float], None] = field(default=time.sleep)

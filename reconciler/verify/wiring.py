@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.settings import GATE_API_ATTEMPTS
 from reconciler.verify.seams import AwsClients, HttpProbe, Timing, UrllibProbe
 
 NO_CREDENTIALS = "no AWS credentials are configured (set AWS_PROFILE, or the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY pair, or run where a role is attached)"
@@ -32,6 +34,17 @@ def timing_from(settings: Any, components: Any | None = None) -> Timing:
         recent_log_minutes=verify.recent_log_minutes,
         http_timeout_seconds=float(verify.http_timeout_seconds),
         **clocks,
+    )
+
+
+def gate_timing_from(settings: Any, components: Any | None = None) -> Timing:
+    """The promotion gate's timing: its own bound (``verify.gateTimeoutSeconds``) on its waits and retries, so a
+    tick stays inside its claim lease (settings validate that). A target still unhealthy at the bound is a
+    failure; an API still throttling is could-not-check, and the rollout looks again on its backoff."""
+    base = timing_from(settings, components)
+    bound = float(settings.verify.gate_timeout_seconds)
+    return dataclasses.replace(
+        base, target_health_timeout_seconds=min(base.target_health_timeout_seconds, bound), run_timeout_seconds=bound, api_attempts=GATE_API_ATTEMPTS
     )
 
 

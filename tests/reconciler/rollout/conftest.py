@@ -39,7 +39,7 @@ from reconciler.converge import Converger
 from reconciler.models import ImageEvent, Job, Trigger
 from reconciler.rollout import commands
 from reconciler.rollout.controller import RolloutController
-from reconciler.rollout.decide import DEFAULT_TIMINGS, RolloutTimings
+from reconciler.rollout.decide import DEFAULT_TIMINGS, RolloutTimings, VerifyGate
 from reconciler.rollout.execute import ImageUpdater, RolloutExecutor, StatusImageUpdater
 from reconciler.rollout.live import RolloutTrafficSource
 from reconciler.rollout.model import (
@@ -412,6 +412,20 @@ class ServiceResources:
     rule_arn: str | None
 
 
+class PromotionGateDouble:
+    """The promotion's last gate, answering ``verdict``: its checks need an account laid out from the
+    program's plan (tests/reconciler/verify does that); this world has no such layout, and here the
+    rollout's loop around the gate is under test. Records each call."""
+
+    def __init__(self, status: str = "passed", headline: str = "all 9 checks of the new colour passed") -> None:
+        self.verdict = VerifyGate(status=status, headline=headline)
+        self.calls: list[tuple[str, datetime]] = []
+
+    def __call__(self, record: RolloutRecord, now: datetime) -> VerifyGate:
+        self.calls.append((record.rollout_id, now))
+        return self.verdict
+
+
 @dataclass
 class RolloutWorld:
     session: Any
@@ -423,6 +437,7 @@ class RolloutWorld:
     fetched: list[str] = field(default_factory=list)
     fetch_timeouts: list[float] = field(default_factory=list)
     services: dict[str, ServiceResources] = field(default_factory=dict)
+    gate: PromotionGateDouble = field(default_factory=PromotionGateDouble)
     _images: int = 0
     _targets: int = 0
 
@@ -635,7 +650,7 @@ class RolloutWorld:
     def observer(self, timings: RolloutTimings = DEFAULT_TIMINGS) -> RolloutObserver:
         return RolloutObserver(
             self.ecr, self.ecs_double, self.elbv2_double, self.cloudwatch, self.router_for, window_check=self.window_check, fetch=self.fetch,
-            timings=timings,
+            timings=timings, promotion_verify=self.gate,
         )
 
     def controller(

@@ -20,6 +20,7 @@ from reconciler.rollout.decide import (
     ScanResult,
     SmokeResult,
     TargetHealthReport,
+    VerifyGate,
     blocking_findings,
     decide,
 )
@@ -428,7 +429,9 @@ def test_promoted_waits_for_the_scale_down_delay_then_scales_the_old_colour_to_z
     record = make(RolloutPhase.PROMOTED, step_index=2, weights=W(blue=0, green=100), promoted_at=NOW - timedelta(seconds=899))
     waiting = decide(record, Observed(), NOW)
     assert waiting == Decision(RolloutPhase.PROMOTED, "waiting to scale the old colour down", wake_at=NOW + timedelta(seconds=1))
-    done = decide(record, Observed(), NOW + timedelta(seconds=1))
+    # Changed by issue 12's review (V2): no gate result (Observed()) used to complete; now only a passing gate does.
+    assert decide(record, Observed(), NOW + timedelta(seconds=1)).phase == RolloutPhase.PROMOTED
+    done = decide(record, Observed(verify=VerifyGate(status="passed", headline="all passed")), NOW + timedelta(seconds=1))
     assert done.phase == RolloutPhase.COMPLETE
     assert done.actions == (Action(ActionKind.SCALE_COLOUR, colour="blue", count=0),)
     assert done.wake_at is None

@@ -50,11 +50,12 @@ def test_a_passing_gate_scales_the_old_colour_down_and_says_what_it_checked():
     assert decision.evidence == {"gate": "verify", "status": "passed", "headline": gate.headline}
 
 
-def test_a_skipped_gate_does_not_hold_the_promotion_and_is_on_record():
-    gate = VerifyGate(status="skipped", headline="dev: verify skipped: no AWS clients")
+def test_a_gate_that_could_not_check_holds_the_promotion_and_is_on_record():
+    """Changed by issue 12's review (V2): this was ``test_a_skipped_gate_does_not_hold_the_promotion_...`` (COMPLETE)."""
+    gate = VerifyGate(status="could-not-check", headline="dev: verify could not run: no AWS clients")
     decision = decide(promoted(), Observed(verify=gate), NOW)
-    assert decision.phase == RolloutPhase.COMPLETE
-    assert decision.evidence["status"] == "skipped"
+    assert decision.phase == RolloutPhase.PROMOTED and decision.actions == ()
+    assert decision.evidence["status"] == "could-not-check" and decision.evidence["headline"] == gate.headline
 
 
 def test_the_gate_is_read_only_when_the_scale_down_is_due():

@@ -70,12 +70,19 @@ def test_another_services_failure_does_not_hold_this_promotion(layout, dev_state
     assert gate_over(layout, dev_state, fake_time, elbv2=elbv2)(promoted_blue("api-gateway"), NOW).status == "failed"
 
 
-def test_what_was_applied_not_being_readable_is_on_record_not_a_rollback(layout, dev_state, fake_time):
+def test_what_was_applied_not_being_readable_holds_the_old_colour_then_pauses_never_completes(layout, dev_state, fake_time):
+    """Changed by issue 12's review (V2): this was ``..._is_on_record_not_a_rollback`` and expected COMPLETE."""
     from reconciler.errors import ReconcilerError
+    from reconciler.rollout.decide import DEFAULT_TIMINGS
 
     def load(record):
         raise ReconcilerError("dev: the stack dev records no applied commit")
 
     gate = PromotionVerifier(load, lambda region: layout.clients(), Timing())(promoted_blue(), NOW)
-    assert gate.status == "skipped" and "no applied commit" in gate.headline
-    assert decide(promoted_blue(), Observed(verify=gate), NOW).phase == RolloutPhase.COMPLETE
+    assert gate.status == "could-not-check" and "no applied commit" in gate.headline
+    held = decide(promoted_blue(), Observed(verify=gate), NOW)
+    assert held.phase == RolloutPhase.PROMOTED and held.actions == () and held.pause_reason is None
+    assert held.wake_at is not None and held.wake_at > NOW
+    paused = decide(promoted_blue(), Observed(verify=gate), NOW + DEFAULT_TIMINGS.gate_hold)
+    assert paused.phase == RolloutPhase.PROMOTED and paused.actions == () and paused.pause_reason
+    assert "no applied commit" in paused.reason
