@@ -138,6 +138,12 @@ NEXT_STEPS: dict[str, NextStep] = {
         (ROLLOUT_RESUME, ROLLOUT_ABORT),
     ),
     EventKind.ROLLOUT_RESUMED.value: NextStep("rollout resumed", "Nothing to do. To watch it:", (ROLLOUT_STATUS,)),
+    EventKind.ROLLOUT_VERIFY_UNCHECKED.value: NextStep(
+        "rollout paused: the promotion gate could not check the new colour",
+        "The old colour is still up and serving. Find why the checks could not run (the reason above), then resume to "
+        "check again, or abort to roll back:",
+        (ROLLOUT_RESUME, ROLLOUT_ABORT),
+    ),
     # Kinds other branches of this wave add (contracts.md); their commands are contracted too.
     "drift-check-failed": NextStep(
         "drift check failed", "The drift check could not run to the end. Read the error above, fix it and check again:", (DRIFT,),

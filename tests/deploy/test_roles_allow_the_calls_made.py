@@ -152,7 +152,10 @@ def _ticks(tmp_path: Any) -> Calls:
             return AlbWeightedRouter(elbv2, record.resources.listener_arn, record.resources.target_groups, record.resources.rule_arn)
 
         observer = RolloutObserver(CallRecorder(world.ecr, calls), ecs, elbv2, CallRecorder(world.cloudwatch, calls), router_for,
-                                   window_check=world.window_check, fetch=world.fetch, timings=DEFAULT_TIMINGS)
+                                   window_check=world.window_check, fetch=world.fetch, timings=DEFAULT_TIMINGS,
+                                   # The gate's own calls are recorded on the verify layout (the gate's code path above);
+                                   # here it answers passed so the rollouts complete (a held gate never scales down).
+                                   promotion_verify=world.gate)
         # The converge a staged image requests (ConvergeDouble) is the converge worker's, not the tick's: not recorded.
         executor = RolloutExecutor(ecs, CallRecorder(world.autoscaling, calls), world.states, router_for, StatusImageUpdater(world.states, world.converge))
         store = RolloutStore(dynamodb, rollout.ROLLOUT_TABLE)
