@@ -21,7 +21,12 @@ JSON_PROTOCOLS = ("default", "sqs", "lambda")
 TRUNCATED_STRING_CHARS = 1_000
 MIN_STRING_CHARS = 100
 IDENTIFYING_FIELDS = ("kind", "severity", "environment", "stack", "service", "commit", "jobId", "rolloutId", "attempt", "trigger", "outcome", "reason", "phase")
-TRUNCATED_NOTE = "the event was too large for one SNS message: only its top-level fields are here, long strings cut; the audit record has it whole"
+# Only what is kept somewhere is promised: the audit record keeps the outcome and its summary (a drift check's
+# counts, not its report), and a drift report is printed whole by the drift command.
+TRUNCATED_NOTE = (
+    "the event was too large for one SNS message: only its top-level fields are here, long strings cut; the audit "
+    "record (ecs-gitops history) keeps its outcome and summary, and ecs-gitops drift --output json prints a drift report whole"
+)
 
 
 def message_size(structure: Mapping[str, str]) -> int:

@@ -12,24 +12,7 @@ from reconciler.adapters.queue import JobQueue
 from reconciler.cli import main
 from reconciler.errors import EngineError
 from reconciler.models import Job, Trigger
-from reconciler.wiring import build
 from tests.reconciler.drift.checking import retention_lowered, sg_ingress_opened
-
-
-@pytest.fixture
-def cli(harness, engine, clock, tmp_path):
-    components = build(harness.settings, state_dir=tmp_path / "state", engine=engine, clock=clock)
-
-    def run(*argv: str, applied: str | None = None, components_=None) -> tuple[int, str, str]:
-        chosen = components_ or components
-        if applied:
-            chosen.states.update("dev", lambda s: s.model_copy(update={"last_applied_commit": applied}))
-        out, err = io.StringIO(), io.StringIO()
-        code = main(["drift", "--environment", "dev", *argv], out, err, components=chosen)
-        return code, out.getvalue(), err.getvalue()
-
-    run.components = components
-    return run
 
 
 def test_table_names_each_drifted_resource_and_exits_1(cli, git_repo, engine):

@@ -7,7 +7,6 @@ The command's table and JSON are scrubbed with the reconciler's redactor like th
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,31 +14,13 @@ from datetime import UTC, datetime
 import pytest
 
 from reconciler.adapters.queue import JobQueue
-from reconciler.cli import main
 from reconciler.drift.check import remediation
 from reconciler.drift.model import DriftedResource, DriftKind, DriftReport, DriftSeverity
 from reconciler.models import Job, Trigger
 from reconciler.settings import DriftSettings
-from reconciler.wiring import build
 from tests.reconciler.drift.checking import tag_changed
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def cli(harness, engine, clock, tmp_path):
-    components = build(harness.settings, state_dir=tmp_path / "state", engine=engine, clock=clock)
-
-    def run(*argv: str, applied: str | None = None, components_=None) -> tuple[int, str, str]:
-        chosen = components_ or components
-        if applied:
-            chosen.states.update("dev", lambda s: s.model_copy(update={"last_applied_commit": applied}))
-        out, err = io.StringIO(), io.StringIO()
-        code = main(["drift", "--environment", "dev", *argv], out, err, components=chosen)
-        return code, out.getvalue(), err.getvalue()
-
-    run.components = components
-    return run
 
 
 def received(reconciler_aws) -> list[Job]:
