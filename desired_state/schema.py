@@ -38,6 +38,7 @@ ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 SECRET_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 AZ_PATTERN = re.compile(r"^([a-z]{2}(?:-gov)?-[a-z]+-\d)([a-z])$")
 CERT_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+HOST_LABEL_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # one DNS label (RFC 1123), lower case
 # ALB TLS policies that allow only TLS 1.2 and 1.3; older ones are refused.
 CURRENT_TLS_POLICIES = frozenset(
     {
@@ -307,6 +308,9 @@ class AccessLogSpec(Model):
 
 class EdgeSpec(Model):
     certificate_arn: str | None = None
+    # The public host the certificate is for. Verify reaches the ALB by its DNS name, which no ACM
+    # certificate can name: its HTTPS probe asks as this host (TLS name and Host header) instead.
+    public_hostname: str | None = None
     ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
     test_listener_port: int = Field(default=8443, ge=1024, le=65535)
     api_path_patterns: tuple[str, ...] = ("/api/*",)
@@ -320,6 +324,17 @@ class EdgeSpec(Model):
         if arn is not None and not CERT_ARN_PATTERN.fullmatch(arn):
             raise ValueError(f"'{arn}' is not an ACM certificate ARN")
         return arn
+
+    @field_validator("public_hostname")
+    @classmethod
+    def _public_hostname(cls, host: str | None) -> str | None:
+        why = None if host is None else _host_name_problem(host)
+        if why is not None:
+            raise ValueError(
+                f"edge.publicHostname {host!r} is not a DNS host name: {why}; "
+                "give the public host the certificate is for, like app.example.com"
+            )
+        return host
 
     @field_validator("ssl_policy")
     @classmethod
@@ -336,6 +351,33 @@ class EdgeSpec(Model):
         if not 1 <= len(patterns) <= 5:
             raise ValueError("give 1 to 5 path patterns (an ALB rule condition takes at most 5)")
         return patterns
+
+
+def _host_name_problem(host: str) -> str | None:
+    """Why ``host`` is not a fully qualified DNS host name in lower case (None: it is one)."""
+    if not host:
+        return "it is empty"
+    if "://" in host:
+        return "give the host alone, without a scheme"
+    if "/" in host:
+        return "give the host alone, without a path"
+    if ":" in host:
+        return "give the host alone, without a port"
+    if host != host.lower():
+        return "write it in lower case"
+    if len(host) > 253:
+        return f"a host name has at most 253 characters (this has {len(host)})"
+    labels = host.split(".")
+    if any(label == "" for label in labels):
+        return "it has an empty label (a leading, trailing or doubled dot)"
+    bad = next((label for label in labels if not HOST_LABEL_PATTERN.fullmatch(label)), None)
+    if bad is not None:
+        return f"label {bad!r} is not 1 to 63 letters, digits or hyphens, starting and ending with a letter or digit"
+    if labels[-1].isdigit():
+        return "a host name, not an IP address"
+    if len(labels) < 2:
+        return "a fully qualified name has at least two labels"
+    return None
 
 
 class SecretSpec(Model):
@@ -535,6 +577,20 @@ def cross_field_problems(data: object, refused: Callable[[Path], bool] = lambda 
         return []
 
     rule(namespace)
+
+    def public_hostname() -> list[tuple[Path, str]]:
+        at: Path = ("edge", "publicHostname")
+        host = view.get(at, (str, type(None))) if _present(view, at) else None
+        if host is None:
+            return []
+        # A refused certificateArn is set: its own problem says what to fix.
+        arn_at: Path = ("edge", "certificateArn")
+        if _present(view, arn_at) and view.get(arn_at, (str, type(None))) is not None:
+            return []
+        return [(at, f"'{host}' names the host a certificate is for, but edge.certificateArn is not set (without one the ALB serves "
+                     "plain HTTP and there is no certificate to check): set edge.certificateArn, or remove edge.publicHostname")]
+
+    rule(public_hostname)
     for check in rules:
         try:
             problems.extend(check())

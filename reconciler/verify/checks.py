@@ -426,34 +426,51 @@ def weight_checks(ctx: VerifyContext) -> list[CheckResult]:
 
 
 def http_checks(ctx: VerifyContext) -> list[CheckResult]:
+    """Port 80 and the frontend's health path, asked over the ALB's DNS name.
+
+    With a certificate, ``edge.publicHostname`` is the host the probes ask as (Host header; over
+    HTTPS the TLS name the certificate must hold too): no ACM certificate names the ALB's own
+    ``*.elb.amazonaws.com``. Without it the certificate's chain is checked, not its name, and the
+    health check says so.
+    """
     dns = ctx.output("albDnsName")
     https = ctx.desired.edge.certificate_arn is not None
+    public = ctx.desired.edge.public_hostname if https else None  # the schema refuses one without a certificate
     timeout = ctx.timing.http_timeout_seconds
-    answer = ctx.http.get(f"http://{dns}/", timeout)
+    answer = ctx.http.get(f"http://{dns}/", timeout, public_host=public)
     listener = every(ctx.clients.elbv2, "describe_listeners", "Listeners", ListenerArns=[ctx.output("listenerArns")["http"]])[0]
     action = (listener.get("DefaultActions") or [{}])[0]
     redirect = action.get("RedirectConfig") or {}
     location_host = urlsplit(answer.location).hostname if answer.location else None
     if https:
         # To HTTPS on the host that was asked: a redirect elsewhere hands the site's visitors to someone else.
+        # The probe asks as the public host when there is one; the ALB's own name is the host asked too.
+        asked = [dns.lower(), *([public] if public else [])]
         configured = action.get("Type") == "redirect" and redirect.get("Protocol") == "HTTPS" and redirect.get("Host", "#{host}") == "#{host}"
-        answered = answer.status in REDIRECTS and (answer.location or "").startswith("https://") and location_host == dns.lower()
-        detail = f"port 80 answered {answer.status} to {answer.location or answer.error} (expected a redirect to HTTPS on {dns})"
+        answered = answer.status in REDIRECTS and (answer.location or "").startswith("https://") and location_host in asked
+        detail = f"port 80 answered {answer.status} to {answer.location or answer.error} (expected a redirect to HTTPS on {' or '.join(asked)})"
     else:
         configured = action.get("Type") == "forward"
         answered = answer.status is not None and answer.status not in REDIRECTS and answer.status < 500
         detail = f"port 80 answered {answer.status or answer.error} (expected it to forward: no certificate is configured)"
     out = [
         result("traffic.alb-answers", "traffic", configured and answered, detail,
-               url=f"http://{dns}/", status=answer.status, location=answer.location, error=answer.error,
+               url=f"http://{dns}/", publicHost=public, status=answer.status, location=answer.location, error=answer.error,
                listenerAction=action.get("Type"), certificateConfigured=https, redirectHost=redirect.get("Host"), locationHost=location_host)
     ]
     path = ctx.desired.services.get("frontend").health_check.path
     url = f"{'https' if https else 'http'}://{dns}{path}"
-    health = ctx.http.get(url, timeout)
+    # Over HTTPS the chain is always checked; the name only when the desired state says which name it is.
+    hostname_checked = public is not None if https else None
+    health = ctx.http.get(url, timeout, public_host=public, check_hostname=bool(hostname_checked))
+    ok = health.status is not None and 200 <= health.status < 300
+    detail = f"{url}{f' (as {public})' if public else ''} answered {health.status or health.error}"
+    if hostname_checked is False:
+        detail += ("; the certificate's chain was checked but not the name it is for: set edge.publicHostname to the host the "
+                   "certificate names so the name is checked too")
     out.append(
-        result("traffic.frontend-health", "traffic", health.status is not None and 200 <= health.status < 300,
-               f"{url} answered {health.status or health.error}", url=url, status=health.status, error=health.error)
+        result("traffic.frontend-health", "traffic", ok, detail, url=url, publicHost=public, hostnameChecked=hostname_checked,
+               status=health.status, error=health.error)
     )
     return out
 

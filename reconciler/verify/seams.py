@@ -43,13 +43,31 @@ class AwsClients:
 
 @dataclass(frozen=True)
 class HttpAnswer:
-    status: int | None  # None: no answer (refused, timed out, DNS)
+    status: int | None  # None: no answer (refused, timed out, DNS, a certificate refused)
     location: str | None = None
     error: str | None = None
+    # HTTPS: whether the certificate was checked to name the host asked (its chain always is). None: plain HTTP.
+    hostname_checked: bool | None = None
 
 
 class HttpProbe(Protocol):
-    def get(self, url: str, timeout: float) -> HttpAnswer: ...
+    def get(self, url: str, timeout: float, *, public_host: str | None = None, check_hostname: bool = True) -> HttpAnswer: ...
+
+
+class PublicHostHTTPSConnection(http.client.HTTPSConnection):
+    """TCP to the address the URL names (the ALB's DNS name), TLS as ``tls_name`` (the public host).
+
+    The SNI the ALB picks its certificate by, and the name the certificate is checked against
+    (when the context checks names), are ``tls_name``, not the address connected to.
+    """
+
+    def __init__(self, host: str, port: int | None, *, tls_name: str, timeout: float, context: ssl.SSLContext):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.tls_name, self.tls_context = tls_name, context
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)  # the TCP connection, to the address (self.sock: the deadline can cut it)
+        self.sock = self.tls_context.wrap_socket(self.sock, server_hostname=self.tls_name)
 
 
 class UrllibProbe:
@@ -58,20 +76,37 @@ class UrllibProbe:
     ``timeout`` bounds the whole request, not each socket operation: a server that trickles its
     answer a byte at a time (slow-loris) has its connection cut at the deadline. (Name resolution
     cannot be cut; the connection's own timeout bounds the connect.)
+
+    ``public_host``: the request asks as that host (``Host`` header; over HTTPS also the TLS name
+    and the name the certificate must hold) while connecting to the URL's host. An ALB is reached
+    by its DNS name, which no ACM certificate names. ``check_hostname=False``: over HTTPS the
+    certificate's chain is checked but not its name (the answer says ``hostname_checked=False``).
+    ``ca_file``: the CA certificates to trust; None, the system's.
     """
 
-    def get(self, url: str, timeout: float) -> HttpAnswer:
+    def __init__(self, ca_file: str | None = None):
+        self.ca_file = ca_file
+
+    def _tls_context(self, check_hostname: bool) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca_file)
+        context.check_hostname = check_hostname
+        context.verify_mode = ssl.CERT_REQUIRED  # a certificate no trusted CA signed is refused either way
+        return context
+
+    def get(self, url: str, timeout: float, *, public_host: str | None = None, check_hostname: bool = True) -> HttpAnswer:
         try:
             parts = urlsplit(url)
             https = parts.scheme == "https"
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 return HttpAnswer(status=None, error=f"not an http(s) URL: {parts.scheme}://{parts.hostname}")
             connection: http.client.HTTPConnection = (
-                http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context())
+                PublicHostHTTPSConnection(parts.hostname, parts.port, tls_name=public_host or parts.hostname, timeout=timeout,
+                                          context=self._tls_context(check_hostname))
                 if https else http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
             )
-        except ValueError as exc:  # a port that is not a number
-            return HttpAnswer(status=None, error=str(exc))
+        except (ValueError, OSError) as exc:  # a port that is not a number, a CA file that cannot be read
+            return HttpAnswer(status=None, error=f"{type(exc).__name__}: {exc}")
+        hostname_checked = check_hostname if https else None
         cut = threading.Event()
 
         def cut_off() -> None:
@@ -79,22 +114,23 @@ class UrllibProbe:
             sock = connection.sock
             if sock is not None:
                 with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+                    sock.shutdown(socket.SHUT_RDWR)  # the blocked read (or TLS handshake) returns at once
 
         deadline = threading.Timer(timeout, cut_off)
         deadline.daemon = True
         deadline.start()
+        headers = {"User-Agent": "ecs-gitops-verify", **({"Host": public_host} if public_host else {})}
         try:
-            connection.request("GET", urlunsplit(("", "", parts.path or "/", parts.query, "")), headers={"User-Agent": "ecs-gitops-verify"})
+            connection.request("GET", urlunsplit(("", "", parts.path or "/", parts.query, "")), headers=headers)
             response = connection.getresponse()
             if cut.is_set():
                 # The cut reads as the end of the headers: what came before it is no complete answer.
-                return HttpAnswer(status=None, error=f"no complete answer within {timeout:g}s")
-            return HttpAnswer(status=response.status, location=response.getheader("Location"))
+                return HttpAnswer(status=None, error=f"no complete answer within {timeout:g}s", hostname_checked=hostname_checked)
+            return HttpAnswer(status=response.status, location=response.getheader("Location"), hostname_checked=hostname_checked)
         except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, timed out, ssl.SSLError, a malformed answer
             if cut.is_set():
-                return HttpAnswer(status=None, error=f"no complete answer within {timeout:g}s")
-            return HttpAnswer(status=None, error=f"{type(exc).__name__}: {exc}")
+                return HttpAnswer(status=None, error=f"no complete answer within {timeout:g}s", hostname_checked=hostname_checked)
+            return HttpAnswer(status=None, error=f"{type(exc).__name__}: {exc}", hostname_checked=hostname_checked)
         finally:
             deadline.cancel()
             connection.close()

@@ -20,7 +20,7 @@ class RedirectElsewhereDouble:
     def __init__(self, location: str):
         self.location = location
 
-    def get(self, url: str, timeout: float) -> HttpAnswer:
+    def get(self, url: str, timeout: float, **asked_as: object) -> HttpAnswer:
         return HttpAnswer(status=301, location=self.location) if url.startswith("http://") else HttpAnswer(status=200)
 
 

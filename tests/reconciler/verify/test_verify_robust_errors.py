@@ -64,7 +64,7 @@ def test_a_malformed_http_answer_is_an_answer_without_status_naming_why(answer, 
 class RaisingProbeDouble:
     """What an HTTP client raises on a malformed answer: moto's ALB serves nothing, so the raise is injected here."""
 
-    def get(self, url: str, timeout: float):
+    def get(self, url: str, timeout: float, **asked_as: object):
         raise http.client.BadStatusLine("garbage")
 
 

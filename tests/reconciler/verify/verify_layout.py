@@ -533,31 +533,36 @@ class AlbHttpDouble:
 
     Why a double: the ALB moto creates has a DNS name that resolves nowhere and serves nothing.
     Port 80 answers what its default action says (a redirect's status and Location, or the target's
-    answer when it forwards); a forwarded request gets ``target_status``.
+    answer when it forwards); a forwarded request gets ``target_status``. A request asked as
+    ``public_host`` has that as its host; no certificate is checked here (``hostname_checked`` says
+    what the probe was asked to check).
     """
 
     def __init__(self, elbv2: Any, outputs: dict[str, Any], target_status: int = 200):
         self._elbv2, self._outputs, self.target_status = elbv2, outputs, target_status
         self.requests: list[str] = []
+        self.asked_as: list[str | None] = []
 
-    def get(self, url: str, timeout: float) -> HttpAnswer:
+    def get(self, url: str, timeout: float, *, public_host: str | None = None, check_hostname: bool = True) -> HttpAnswer:
         self.requests.append(url)
+        self.asked_as.append(public_host)
         scheme, rest = url.split("://", 1)
         host, _, path = rest.partition("/")
+        checked = check_hostname if scheme == "https" else None
         if host != self._outputs["albDnsName"]:
-            return HttpAnswer(status=None, error=f"{host}: name does not resolve")
+            return HttpAnswer(status=None, error=f"{host}: name does not resolve", hostname_checked=checked)
         kind = "https" if scheme == "https" else "http"
         arn = self._outputs["listenerArns"].get(kind)
         if arn is None:
-            return HttpAnswer(status=None, error="connection refused")
+            return HttpAnswer(status=None, error="connection refused", hostname_checked=checked)
         action = self._elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"][0]
         if action["Type"] == "redirect":
             config = action["RedirectConfig"]
             status = int(config["StatusCode"].removeprefix("HTTP_"))
             # The ALB fills #{host} (the default) with the request's host; any other Host is sent as written.
-            target = config.get("Host", "#{host}").replace("#{host}", host)
-            return HttpAnswer(status=status, location=f"{config['Protocol'].lower()}://{target}:{config['Port']}/{path}")
-        return HttpAnswer(status=self.target_status)
+            target = config.get("Host", "#{host}").replace("#{host}", public_host or host)
+            return HttpAnswer(status=status, location=f"{config['Protocol'].lower()}://{target}:{config['Port']}/{path}", hostname_checked=checked)
+        return HttpAnswer(status=self.target_status, hostname_checked=checked)
 
 
 def lay_out(rendered: RenderedStack, session: Any, region: str) -> Layout:
