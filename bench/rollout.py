@@ -437,7 +437,7 @@ class World:
         }
 
     # ------------------------------------------------------------------ the controller and its runtime
-    def fetch(self, url: str, timeout: float) -> int:
+    def fetch(self, url: str, timeout: float, *, public_host: str | None = None) -> int:
         """The smoke check's HTTP GET (no HTTP server stands behind moto's ALB): always 200."""
         return 200
 

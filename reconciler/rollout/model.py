@@ -54,6 +54,9 @@ class RolloutResources(Record):
     listener_arn: str | None = None  # None for a rolling (unrouted) service
     rule_arn: str | None = None  # api-gateway is routed by a listener rule, frontend by the default action
     test_url: str | None = None  # the internal test listener, for smoke checks
+    # edge.publicHostname where a certificate is set: the smoke check asks as it (TLS name, Host), since the
+    # test listener serves the ACM certificate, which cannot name the ALB's own DNS name.
+    public_host: str | None = None
     health_path: str = "/"
     repository: str  # ECR repository name
     # The program's alarms on each colour's target group (5xx, latency, unhealthy hosts).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,17 +21,16 @@ from reconciler.rollout.decide import (
 )
 from reconciler.rollout.model import RolloutPhase, RolloutRecord
 from reconciler.rollout.router import TrafficRouter
+from reconciler.verify.seams import UrllibProbe
 
 
-def http_get(url: str, timeout: float) -> int:
-    """Status code of a GET; connection failures become status 0."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - the URL is our own test listener
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, TimeoutError, OSError):
-        return 0
+def http_get(url: str, timeout: float, *, public_host: str | None = None, probe: UrllibProbe | None = None) -> int:
+    """Status code of one GET of the test listener (redirects not followed, ``timeout`` bounding the whole
+    request); no answer is status 0. Over HTTPS the certificate's chain is always checked, and its name
+    when ``public_host`` (edge.publicHostname) says which name it holds: the request then asks as that host,
+    since no certificate names the ALB's own DNS name the URL connects to."""
+    answer = (probe or UrllibProbe()).get(url, timeout, public_host=public_host, check_hostname=public_host is not None)
+    return answer.status or 0
 
 
 class RolloutObserver:
@@ -45,7 +42,7 @@ class RolloutObserver:
         cloudwatch: Any,
         router_for: Callable[[RolloutRecord], TrafficRouter],
         window_check: Callable[[RolloutRecord, datetime], tuple[bool, str]] = lambda record, now: (True, ""),
-        fetch: Callable[[str, float], int] = http_get,
+        fetch: Callable[..., int] = http_get,  # (url, timeout, *, public_host) -> status
         timings: RolloutTimings = DEFAULT_TIMINGS,
         promotion_verify: Callable[[RolloutRecord, datetime], VerifyGate] | None = None,
     ):
@@ -152,5 +149,5 @@ class RolloutObserver:
         if not url:
             return SmokeResult(passed=False, checks=[{"error": "no test listener URL for this service"}])
         target = url.rstrip("/") + record.resources.health_path
-        status = self.fetch(target, self.timings.smoke_request_timeout.total_seconds())
+        status = self.fetch(target, self.timings.smoke_request_timeout.total_seconds(), public_host=record.resources.public_host)
         return SmokeResult(passed=200 <= status < 400, checks=[{"url": target, "status": status}])

@@ -131,7 +131,10 @@ class RolloutStarter:
             return StartResult(None, f"{service} already runs {new_image.reference}")
         resources = commands.resources_from_outputs(
             self.outputs_of(job.stack), service, spec.health_check.path, desired.edge.test_listener_port, desired.environment_suffix
-        ).model_copy(update={"min_capacity": spec.scaling.min, "max_capacity": spec.scaling.max})
+        ).model_copy(update={
+            "min_capacity": spec.scaling.min, "max_capacity": spec.scaling.max,
+            "public_host": desired.edge.public_hostname if desired.edge.certificate_arn else None,
+        })
         try:
             started = self._start(job, env, lambda store: commands.start_rollout(
                 store,

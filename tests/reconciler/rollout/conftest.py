@@ -435,6 +435,7 @@ class RolloutWorld:
     smoke_status: int = 200
     window: tuple[bool, str] = (True, "no change windows configured")
     fetched: list[str] = field(default_factory=list)
+    fetched_as: list[str | None] = field(default_factory=list)  # the public host each smoke request asked as
     fetch_timeouts: list[float] = field(default_factory=list)
     services: dict[str, ServiceResources] = field(default_factory=dict)
     gate: PromotionGateDouble = field(default_factory=PromotionGateDouble)
@@ -639,8 +640,9 @@ class RolloutWorld:
     def router_for(self, record: RolloutRecord) -> AlbWeightedRouter:
         return AlbWeightedRouter(self.elbv2_double, record.resources.listener_arn, record.resources.target_groups, record.resources.rule_arn)
 
-    def fetch(self, url: str, timeout: float) -> int:
+    def fetch(self, url: str, timeout: float, *, public_host: str | None = None) -> int:
         self.fetched.append(url)
+        self.fetched_as.append(public_host)
         self.fetch_timeouts.append(timeout)
         return self.smoke_status
 

@@ -130,6 +130,7 @@ def test_failing_smoke_checks_past_the_smoke_timeout_roll_back(world, kit):
     expected_url = f"http://{world.alb_dns}:8443/healthz"
     assert evidence["checks"] == [{"url": expected_url, "status": 500}]
     assert set(world.fetched) == {expected_url}
+    assert set(world.fetched_as) == {None}  # the rollout's public_host: none without a certificate
     smoke_started = next(t.at for t in record.history if t.to_phase == RolloutPhase.SMOKE_TESTING)
     assert timedelta(seconds=30) < record.history[-2].at - smoke_started <= timedelta(seconds=30 + 15)
     assert all(s.weights == (100, 0) for s in snapshots)  # no customer ever reached the new colour

@@ -79,6 +79,21 @@ def test_a_new_image_starts_a_rollout_from_the_stack_outputs(world, kit, rig, se
     assert world.store.active("dev", service).rollout_id == record.rollout_id
 
 
+def test_with_a_certificate_the_rollout_smoke_checks_as_the_public_host(world, kit, rig):
+    """The test listener serves the ACM certificate: the smoke request must ask as edge.publicHostname."""
+    image = world.push_image("frontend", "3.0.0")
+    desired = kit.example_state()
+    edge = desired.edge.model_copy(update={
+        "certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        "public_hostname": "trading.example.com",
+    })
+    result = rig.starter.on_image_push(rig.job("frontend", image), ENV, desired.model_copy(update={"edge": edge}), world.clock())
+    assert result.started is not None and result.started.resources.public_host == "trading.example.com"
+    # Without a certificate nothing to ask as: the example's dev edge.
+    other = rig.starter.on_image_push(rig.job("api-gateway", world.push_image("api-gateway", "3.0.0")), ENV, desired, world.clock())
+    assert other.started is not None and other.started.resources.public_host is None
+
+
 def test_no_rollout_starts_outside_the_change_window(world, kit, rig):
     image = world.push_image("frontend", "3.0.0")
     closed = EnvironmentSettings(stack="dev", suffix="dev", windows=(ChangeWindow(kind="deny", start="09:00", end="11:00", timezone="America/New_York"),))
