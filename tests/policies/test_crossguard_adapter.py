@@ -211,7 +211,7 @@ def test_crossguard_passes_the_clean_stack_on_secret_003(clean_stack):
 
 
 def test_crossguard_refuses_production_over_plain_http(render_mutated):
-    stack = build_stack(render_mutated(lambda doc: doc["edge"].pop("certificateArn"), environment="prod"), props=with_secrets)
+    stack = build_stack(render_mutated(lambda doc: [doc["edge"].pop(k, None) for k in ("certificateArn", "publicHostname")], environment="prod"), props=with_secrets)
     policy = next(p for p in crossguard_policies() if p.name == "edge-004")
     assert policy.enforcement_level == EnforcementLevel.MANDATORY
     (message, urn), = run(policy, stack)
