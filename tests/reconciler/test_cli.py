@@ -1,13 +1,8 @@
-import io
 import json
 
-from reconciler.cli import EXIT_INVALID, EXIT_OK, main
+from reconciler.cli import EXIT_INVALID, EXIT_OK
+from tests.reconciler.cli_run import run
 
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_plan_defaults_to_bundled_dev_as_a_table():

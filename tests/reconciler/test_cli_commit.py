@@ -8,7 +8,6 @@ it asks anything; which commit a prefix names and whether the branch holds it is
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import Any
 import pytest
 
 from reconciler.adapters.stack_state import FileStackStateStore, PendingApproval
-from reconciler.cli import EXIT_INVALID, EXIT_OK, check_commit_ref, main
+from reconciler.cli import EXIT_INVALID, EXIT_OK, check_commit_ref
 from reconciler.cli import ArgumentError
 from reconciler.models import PlanSummary
 from reconciler.source import GitSource
+from tests.reconciler.cli_run import run
 
 
 @pytest.fixture
@@ -54,11 +54,6 @@ def ambiguous_pair(git_repo, prefix_twins) -> tuple[str, str]:
     git_repo.git("branch", "other", elsewhere)
     return on_main, elsewhere
 
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 # --------------------------------------------------------------------------- the syntax, checked by the CLI

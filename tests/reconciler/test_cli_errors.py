@@ -6,7 +6,6 @@ every kind of error the commands can meet, and the redaction of everything print
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -20,15 +19,11 @@ from reconciler import cli
 from reconciler.cli import EXIT_INVALID, EXIT_USAGE, main
 from reconciler.cli_errors import describe_error, error_lines
 from reconciler.errors import SourceError
+from tests.reconciler.cli_run import run
 
 REPO_ROOT = Path(reconciler.__file__).resolve().parents[1]
 EXAMPLE_SETTINGS = REPO_ROOT / "reconciler-settings.example.yaml"
 
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

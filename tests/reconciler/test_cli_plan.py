@@ -3,7 +3,6 @@ state, the stack outputs, totals that match the JSON, and never a credential wri
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -14,13 +13,9 @@ import pytest
 import yaml
 
 from desired_state.loader import EXAMPLE_DIR
-from reconciler.cli import EXIT_INVALID, EXIT_OK, main
+from reconciler.cli import EXIT_INVALID, EXIT_OK
+from tests.reconciler.cli_run import run
 
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def desired_state(tmp_path: Path, files: dict[str, dict]) -> Path:

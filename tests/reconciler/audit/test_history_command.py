@@ -10,16 +10,11 @@ import pytest
 
 from reconciler.adapters.audit import FileAuditLog
 from reconciler.audit.export import CSV_COLUMNS
-from reconciler.cli import main
 from reconciler.events import EventKind, Reason
+from tests.reconciler.cli_run import run
 
 COMMIT = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
-
-def run(*argv: str, components=None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out, err, components=components)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

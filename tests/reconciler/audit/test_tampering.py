@@ -6,7 +6,6 @@ versions, records past the head claim, edited filter attributes, corrupt and dup
 
 from __future__ import annotations
 
-import io
 import re
 import json
 
@@ -14,15 +13,10 @@ import pytest
 
 from reconciler.adapters.audit import CHAIN_PARTITION_SUFFIX, DynamoAuditLog, FileAuditLog, chained_document, file_name, scrubbed_document, sort_key
 from reconciler.audit.chain import ChainLink, canonical_json, record_hash, verify_chain
-from reconciler.cli import main
 from reconciler.events import EventKind, Reason
 from reconciler.redact import Redactor
+from tests.reconciler.cli_run import run
 
-
-def run(*argv: str, components=None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out, err, components=components)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
