@@ -87,3 +87,41 @@ def run_verify(layout: Layout, dev_state: DesiredState, fake_time: FakeTime) -> 
         )
 
     return _run
+
+
+@pytest.fixture
+def redirect_to(layout: Layout, undo: Callable[[Callable[[], Any]], None]) -> Callable[..., None]:
+    """Put a redirect to HTTPS on port 80, with ``RedirectConfig`` extras; the listener put back after."""
+    elbv2 = layout.client("elbv2")
+    arn = layout.outputs["listenerArns"]["http"]
+    before = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"]
+    undo(lambda: elbv2.modify_listener(ListenerArn=arn, DefaultActions=before))
+
+    def _redirect(**extra):
+        config = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301", **extra}
+        elbv2.modify_listener(ListenerArn=arn, DefaultActions=[{"Type": "redirect", "RedirectConfig": config}])
+
+    return _redirect
+
+
+@pytest.fixture
+def processing_behind_the_listener(layout: Layout, undo: Callable[[Callable[[], Any]], None]) -> Callable[[int], tuple[str, str, str]]:
+    """Put processing-service behind the HTTP listener: a target group holding its first task and a rule of
+    ``priority`` forwarding ``/orders/*`` to it, both removed after. Returns (rule ARN, target group ARN, task IP)."""
+    elbv2 = layout.client("elbv2")
+
+    def _behind(priority: int) -> tuple[str, str, str]:
+        group = elbv2.create_target_group(
+            Name="tg-processing-dev", Port=9000, Protocol="HTTP", TargetType="ip", VpcId=layout.outputs["vpcId"]
+        )["TargetGroups"][0]["TargetGroupArn"]
+        task = layout.tasks["svc-processing-service-dev"][0]
+        elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": task.ip, "Port": 9000}])
+        rule = elbv2.create_rule(
+            ListenerArn=layout.outputs["listenerArns"]["http"], Priority=priority,
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/orders/*"]}}],
+            Actions=[{"Type": "forward", "TargetGroupArn": group}],
+        )["Rules"][0]["RuleArn"]
+        undo(lambda: (elbv2.delete_rule(RuleArn=rule), elbv2.delete_target_group(TargetGroupArn=group)))
+        return rule, group, task.ip
+
+    return _behind

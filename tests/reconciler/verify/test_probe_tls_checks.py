@@ -34,21 +34,6 @@ def unknown_ca_server(pki):  # noqa: F811
     yield from serve_tls(pki["from-unknown-ca"])
 
 
-@pytest.fixture
-def redirect_to(layout, undo):
-    """Put a redirect to HTTPS on port 80, with ``RedirectConfig`` extras; the listener put back after."""
-    elbv2 = layout.client("elbv2")
-    arn = layout.outputs["listenerArns"]["http"]
-    before = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"]
-    undo(lambda: elbv2.modify_listener(ListenerArn=arn, DefaultActions=before))
-
-    def _redirect(**extra):
-        config = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301", **extra}
-        elbv2.modify_listener(ListenerArn=arn, DefaultActions=[{"Type": "redirect", "RedirectConfig": config}])
-
-    return _redirect
-
-
 def _traffic(layout, state, http, fake_time, outputs=None):
     report = verify_environment(environment="dev", outputs=outputs or layout.outputs, desired=state, traffic=None, clients=layout.clients(),
                                 http=http, timing=Timing(monotonic=fake_time.monotonic, sleep=fake_time.sleep), groups=["traffic"])

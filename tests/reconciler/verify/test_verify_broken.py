@@ -194,23 +194,14 @@ def test_the_traffic_state_moving_without_the_listener_fails_too(layout, run_ver
     assert (check.evidence["expected"], check.evidence["actual"]) == ({"blue": 90, "green": 10}, {"blue": 100, "green": 0})
 
 
-def test_processing_service_behind_a_listener(layout, run_verify, undo):
-    elbv2 = layout.client("elbv2")
-    group = elbv2.create_target_group(Name="tg-processing-dev", Port=9000, Protocol="HTTP", TargetType="ip", VpcId=layout.outputs["vpcId"])["TargetGroups"][0]
-    task = layout.tasks["svc-processing-service-dev"][0]
-    elbv2.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": task.ip, "Port": 9000}])
-    rule = elbv2.create_rule(
-        ListenerArn=layout.outputs["listenerArns"]["http"], Priority=20,
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/orders/*"]}}],
-        Actions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
-    )["Rules"][0]
-    undo(lambda: (elbv2.delete_rule(RuleArn=rule["RuleArn"]), elbv2.delete_target_group(TargetGroupArn=group["TargetGroupArn"])))
+def test_processing_service_behind_a_listener(run_verify, processing_behind_the_listener):
+    rule, group, task_ip = processing_behind_the_listener(priority=20)
 
     report = run_verify(groups=["isolation"])
 
     check = failed(report, "isolation.processing-unrouted")
     assert check.evidence["forwardsToProcessing"] == [
-        {"on": rule["RuleArn"], "port": 80, "targetGroup": group["TargetGroupArn"], "processingTargets": [task.ip]}
+        {"on": rule, "port": 80, "targetGroup": group, "processingTargets": [task_ip]}
     ]
     assert only_failures(report) == ["isolation.processing-unrouted"]
 

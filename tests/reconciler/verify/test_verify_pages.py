@@ -23,19 +23,10 @@ def test_every_check_passes_reading_one_item_a_page(layout, run_verify):
     assert all(paged[name].pages_served > 0 for name in ("ec2", "ecs", "elbv2", "logs", "iam")), {n: c.pages_served for n, c in paged.items()}
 
 
-def test_a_processing_forward_on_the_second_page_of_rules(layout, run_verify, undo):
-    elbv2 = layout.client("elbv2")
-    group = elbv2.create_target_group(Name="tg-processing-dev", Port=9000, Protocol="HTTP", TargetType="ip", VpcId=layout.outputs["vpcId"])["TargetGroups"][0]
-    task = layout.tasks["svc-processing-service-dev"][0]
-    elbv2.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": task.ip, "Port": 9000}])
-    rule = elbv2.create_rule(
-        ListenerArn=layout.outputs["listenerArns"]["http"], Priority=40000,
-        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/orders/*"]}}],
-        Actions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
-    )["Rules"][0]["RuleArn"]
-    undo(lambda: (elbv2.delete_rule(RuleArn=rule), elbv2.delete_target_group(TargetGroupArn=group["TargetGroupArn"])))
+def test_a_processing_forward_on_the_second_page_of_rules(layout, run_verify, processing_behind_the_listener):
+    rule, _, _ = processing_behind_the_listener(priority=40000)
 
-    report = run_verify(groups=["isolation"], elbv2=OnePerPageDouble(elbv2))
+    report = run_verify(groups=["isolation"], elbv2=OnePerPageDouble(layout.client("elbv2")))
 
     check = failed(report, "isolation.processing-unrouted")
     assert [f["on"] for f in check.evidence["forwardsToProcessing"]] == [rule]

@@ -29,21 +29,6 @@ def with_certificate(dev_state):
     return dev_state.model_copy(update={"edge": dev_state.edge.model_copy(update={"certificate_arn": CERTIFICATE})})
 
 
-@pytest.fixture
-def redirect_to(layout, undo):
-    """Put a redirect to HTTPS on port 80, with ``RedirectConfig`` extras; the listener put back after."""
-    elbv2 = layout.client("elbv2")
-    arn = layout.outputs["listenerArns"]["http"]
-    before = elbv2.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"]
-    undo(lambda: elbv2.modify_listener(ListenerArn=arn, DefaultActions=before))
-
-    def _redirect(**extra):
-        config = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301", **extra}
-        elbv2.modify_listener(ListenerArn=arn, DefaultActions=[{"Type": "redirect", "RedirectConfig": config}])
-
-    return _redirect
-
-
 def _alb_answers(layout, state, http, fake_time):
     report = verify_environment(environment="dev", outputs=layout.outputs, desired=state, traffic=None, clients=layout.clients(), http=http,
                                 timing=Timing(monotonic=fake_time.monotonic, sleep=fake_time.sleep), groups=["traffic"])
