@@ -45,6 +45,7 @@ from reconciler.adapters.notify import Notifier
 from reconciler.adapters.queue import JobQueue, ReceivedJob, UnreadableMessage
 from reconciler.clock import Clock, utc_now
 from reconciler.converge import ConvergeOutcome, Converger
+from reconciler.converge_run import program_version
 from reconciler.errors import SignatureError
 from reconciler.events import EventKind, Phase, Reason, Severity
 from reconciler.floors import floor_problems
@@ -266,8 +267,6 @@ class Worker:
         self, identity: JobIdentity, attempt: int, reason: Reason, severity: Severity, message: str, details: dict[str, Any] | None = None,
     ) -> ConvergeOutcome:
         """A job refused before any phase ran: one audit record and one notification, scrubbed, then done."""
-        from program.platform import PROGRAM_VERSION
-
         scrub = self.redactor.scrub
         message = scrub(message)[:2 * ERROR_TEXT_LIMIT]
         now = self.clock()
@@ -276,7 +275,7 @@ class Worker:
             trigger=identity.trigger, event_id=scrub(identity.event_id), commit=identity.commit,
             author=scrub(identity.author) if identity.author else None,
             outcome="refused", kind=EventKind.REFUSED, reason=reason, error=message, last_phase=Phase.GUARDS,
-            started_at=now, finished_at=now, duration_ms=0, program_version=PROGRAM_VERSION,
+            started_at=now, finished_at=now, duration_ms=0, program_version=program_version(),
         )
         log.warning("job refused", extra={"stack": record.stack, "job_id": record.job_id, "reason": reason.value, "detail": message})
         audit = getattr(self.converger, "audit", None)

@@ -179,27 +179,25 @@ def remediation(report: DriftReport, settings: DriftSettings) -> Remediation:
     return Remediation(True, f"remediation: a converge back to the applied commit {(report.applied_commit or '')[:12]} is queued")
 
 
+def _remediation(environment: str, stack: str, commit: str, *, event_id: str, author: str, at: datetime) -> Job:
+    """A drift-remediation job: a converge back to ``commit``, its id derived from ``event_id``."""
+    return Job(
+        job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.DRIFT_REMEDIATION,
+        event_id=event_id, commit=commit, author=author, received_at=at,
+    )
+
+
 def remediation_job(check: Job, commit: str, received_at: datetime) -> Job:
     """The converge back to ``commit`` a check in remediate mode queues; one per check (its id derives from the check's)."""
-    event_id = f"drift-remediation:{check.job_id}"
-    return Job(
-        job_id=Job.make_id(event_id, check.environment),
-        environment=check.environment,
-        stack=check.stack,
-        trigger=Trigger.DRIFT_REMEDIATION,
-        event_id=event_id,
-        commit=commit,
-        author="ecs-gitops drift check",
-        received_at=received_at,
+    return _remediation(
+        check.environment, check.stack, commit, event_id=f"drift-remediation:{check.job_id}", author="ecs-gitops drift check", at=received_at
     )
 
 
 def remediation_request(environment: str, stack: str, commit: str, *, by: str | None, at: datetime, request_id: str) -> Job:
     """The converge back to ``commit`` (the applied one) a person asks for (``ecs-gitops drift --remediate``)."""
-    event_id = f"cli-drift-remediation:{request_id}"
-    return Job(
-        job_id=Job.make_id(event_id, environment), environment=environment, stack=stack, trigger=Trigger.DRIFT_REMEDIATION,
-        event_id=event_id, commit=commit, author=by or "ecs-gitops drift --remediate", received_at=at,
+    return _remediation(
+        environment, stack, commit, event_id=f"cli-drift-remediation:{request_id}", author=by or "ecs-gitops drift --remediate", at=at
     )
 
 

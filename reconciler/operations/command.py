@@ -95,12 +95,6 @@ def _cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _program_version() -> str:
-    from program.platform import PROGRAM_VERSION
-
-    return PROGRAM_VERSION
-
-
 def _one_line_options(args: argparse.Namespace) -> None:
     """``--by`` and ``--reason`` are one line each: a line break would forge rows of ``status`` and lines of a notification."""
     from reconciler.cli import ArgumentError
@@ -120,12 +114,13 @@ def _one_line_options(args: argparse.Namespace) -> None:
 def _audit_first(components: Any, stack: str, environment: str, kind: Any, args: argparse.Namespace, now: Any, records: list[Any]) -> Any:
     """The ``before_write`` of suspend/resume: the audit record is appended before the status moves, so an
     audit store that fails leaves the environment as it was (and the command can be run again)."""
+    from reconciler.converge_run import program_version
     from reconciler.operations.suspend import change_record
 
     def write(suspension: Any, status: Any) -> None:
         record = change_record(
             stack=stack, environment=environment, kind=kind, by=args.by, reason=args.reason, suspension=suspension,
-            commit=status.last_applied_commit, now=now, program_version=_program_version(),
+            commit=status.last_applied_commit, now=now, program_version=program_version(),
         )
         if components.audit is not None:
             components.audit.append(record)
